@@ -1,0 +1,26 @@
+"""corpuskit: raw news texts to a validated, human-annotated, versioned dataset.
+
+The library does everything the CLI does; heavy modules load on first use so that
+`import corpuskit` and `corpuskit --help` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it. Filled in as capabilities land.
+_LAZY: dict[str, str] = {
+    "validate": "corpuskit.validation.api",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'corpuskit' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
