@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 # Public name -> module that defines it. Filled in as capabilities land.
 _LAZY: dict[str, str] = {
     "validate": "corpuskit.validation.api",
+    "pull": "corpuskit.studio.pull",
+    "read_snapshot": "corpuskit.studio.snapshot",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

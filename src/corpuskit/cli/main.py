@@ -15,7 +15,7 @@ from corpuskit import __version__
 from corpuskit.errors import EXIT_USAGE, CorpuskitError
 
 # One module per command (or command group); each defines `register(subparsers)`.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("pull",)
 
 DESCRIPTION = """\
 corpuskit turns raw news texts into a validated, human-annotated, versioned dataset:
