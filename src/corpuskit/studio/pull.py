@@ -1,0 +1,378 @@
+"""`corpuskit pull`: export a Label Studio project and write the annotation snapshot.
+
+The export comes from Label Studio's own bulk path (the export endpoint with `download_all_tasks=true`,
+or an export snapshot created and downloaded), streamed to a temporary file; a truncated or invalid
+body is an error and the previous snapshot is left as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from corpuskit.errors import DataError, StudioError, UsageError
+from corpuskit.studio.export_rows import Mapper, Row, Tables, convert_export
+from corpuskit.studio.snapshot import TABLES, write_snapshot
+
+if TYPE_CHECKING:
+    import httpx
+
+    from corpuskit.settings import Settings
+    from corpuskit.taxonomy.model import Taxonomy
+
+METHODS = ("export", "snapshot")
+_TRANSIENT = {429, 500, 502, 503, 504}
+
+
+@dataclass
+class PullResult:
+    """What a pull wrote: where, how many rows of each table, and whether any file changed."""
+
+    folder: Path
+    counts: dict[str, int]
+    annotators: int
+    cancelled: int
+    ground_truth: int
+    changed: bool
+    meta: dict[str, Any] = field(default_factory=dict)
+    problems: list[Row] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "folder": str(self.folder),
+            "changed": self.changed,
+            "tasks": self.counts["tasks"],
+            "annotations": self.counts["annotations"],
+            "annotators": self.annotators,
+            "cancelled": self.cancelled,
+            "ground_truth": self.ground_truth,
+            "drafts": self.counts["drafts"],
+            "predictions": self.counts["predictions"],
+            "problems": self.counts["problems"],
+        }
+
+
+def taxonomy_mapper(taxonomy: Taxonomy) -> Mapper:
+    """The converter's view of the taxonomy: result parser, annotation schema and annotation checks."""
+    import jsonschema
+
+    from corpuskit.taxonomy import annotation_schema, check_annotation
+    from corpuskit.taxonomy.results import result_to_row_fields
+
+    validator = jsonschema.Draft202012Validator(annotation_schema(taxonomy))
+
+    def parse(result: list[Any]) -> tuple[dict[str, Any], list[str]]:
+        fields, problems = result_to_row_fields(taxonomy, result)
+        return dict(fields), [str(p) for p in problems]
+
+    def check(row: Row, text: str) -> list[str]:
+        reasons = [
+            f"{'/'.join(str(p) for p in error.absolute_path) or '(row)'}: {error.message}"
+            for error in sorted(validator.iter_errors(row), key=lambda e: list(map(str, e.absolute_path)))
+        ]
+        if reasons:
+            return reasons
+        try:
+            found = check_annotation(row, text)
+        except DataError as exc:
+            return [str(exc)]
+        return [str(p) for p in found or []]
+
+    return Mapper(taxonomy_version=taxonomy.version, parse=parse, check=check)
+
+
+def convert_export_file(path: Path, mapper: Mapper) -> Tables:
+    """Parse a Label Studio JSON export file (list of tasks or one task) and convert it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read: {exc.strerror}") from exc
+    try:
+        export = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DataError(f"{path}: not a valid JSON export (truncated?): {exc}") from exc
+    del data
+    if not isinstance(export, list | dict):
+        raise DataError(f"{path}: a Label Studio export is a list of tasks or one task object")
+    return convert_export(export, mapper)
+
+
+def _summarise(folder: Path, tables: Tables, changed: bool, meta: dict[str, Any]) -> PullResult:
+    annotators = {
+        (row["annotator"]["id"], row["annotator"]["email"])
+        for row in tables.annotations
+        if row["annotator"]["id"] is not None or row["annotator"]["email"] is not None
+    }
+    return PullResult(
+        folder=folder,
+        counts={name: len(tables.table(name)) for name in TABLES},
+        annotators=len(annotators),
+        cancelled=sum(1 for row in tables.annotations if row["was_cancelled"]),
+        ground_truth=sum(1 for row in tables.annotations if row["ground_truth"]),
+        changed=changed,
+        meta=meta,
+        problems=tables.problems,
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- talking to the server -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Connection:
+    url: str
+    token: str = field(repr=False)
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Token {self.token}"}
+
+
+def _connection(settings: Settings) -> Connection:
+    if settings.label_studio_url and settings.label_studio_api_key:
+        return Connection(settings.label_studio_url.rstrip("/"), settings.label_studio_api_key)
+    if settings.label_studio_url and not settings.label_studio_api_key:
+        raise UsageError("LABEL_STUDIO_URL is set but LABEL_STUDIO_API_KEY is not")
+    from corpuskit.studio import server
+
+    running = server.status(settings.path(settings.studio_dir))
+    if running is None:
+        raise StudioError(
+            "no Label Studio server: run `corpuskit studio start` "
+            "or set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY"
+        )
+    return Connection(running.url.rstrip("/"), running.token)
+
+
+def _request(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    attempts: int = 5,
+    what: str,
+    **kwargs: Any,
+) -> httpx.Response:
+    """One request with back-off on connection errors and transient statuses; errors as StudioError."""
+    import httpx
+
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        try:
+            response = client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            if attempt == attempts:
+                raise StudioError(f"{what}: cannot reach Label Studio at {client.base_url}: {exc}") from exc
+        else:
+            if response.status_code not in _TRANSIENT or attempt == attempts:
+                _raise_for_status(response, what)
+                return response
+        time.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")
+
+
+def _raise_for_status(response: httpx.Response, what: str) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    if status in (401, 403):
+        raise StudioError(f"{what}: Label Studio refused the API token (HTTP {status})")
+    if status == 404:
+        raise StudioError(f"{what}: not found on the server (HTTP 404): wrong project id?")
+    raise StudioError(f"{what}: Label Studio answered HTTP {status}")
+
+
+def _stream_to(client: httpx.Client, url: str, params: dict[str, Any], target: Path, what: str) -> None:
+    """Stream a response body to a file, with back-off; a body shorter than announced is an error."""
+    import httpx
+
+    delay = 0.5
+    attempts = 4
+    for attempt in range(1, attempts + 1):
+        try:
+            with client.stream("GET", url, params=params) as response:
+                if response.status_code in _TRANSIENT and attempt < attempts:
+                    raise _Retry
+                _raise_for_status(response, what)
+                expected = response.headers.get("content-length")
+                written = 0
+                with open(target, "wb") as fh:
+                    for chunk in response.iter_raw(1 << 20):
+                        fh.write(chunk)
+                        written += len(chunk)
+                encoding = response.headers.get("content-encoding", "identity")
+                if expected is not None and encoding == "identity" and written != int(expected):
+                    raise StudioError(f"{what}: the export was cut off ({written} of {expected} bytes)")
+                return
+        except (_Retry, httpx.TransportError) as exc:
+            if attempt == attempts:
+                raise StudioError(f"{what}: the export failed: {exc or 'server busy'}") from exc
+        time.sleep(delay)
+        delay *= 2
+
+
+class _Retry(Exception):
+    pass
+
+
+def find_project(client: httpx.Client, title: str) -> dict[str, Any]:
+    """The one project with this title (push names it after the taxonomy or `project_title`)."""
+    found: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        response = _request(
+            client, "GET", "/api/projects", params={"page": page, "page_size": 100}, what="list projects"
+        )
+        body = response.json()
+        items = body.get("results", body) if isinstance(body, dict) else body
+        found.extend(p for p in items if p.get("title") == title)
+        if not (isinstance(body, dict) and body.get("next")):
+            break
+        page += 1
+    if not found:
+        raise StudioError(f"no Label Studio project titled {title!r}: run `corpuskit push` or pass --project")
+    if len(found) > 1:
+        ids = ", ".join(str(p["id"]) for p in found)
+        raise StudioError(f"several projects are titled {title!r} (ids {ids}): pass --project")
+    return found[0]
+
+
+def download_export(client: httpx.Client, project_id: int, target: Path, method: str = "snapshot") -> None:
+    """Fetch the project's full JSON export (all tasks, annotated or not) into `target`."""
+    if method == "export":
+        _stream_to(
+            client,
+            f"/api/projects/{project_id}/export",
+            {"exportType": "JSON", "download_all_tasks": "true"},
+            target,
+            f"project {project_id} export",
+        )
+        return
+    if method != "snapshot":
+        raise UsageError(f"unknown export method {method!r}; use one of {', '.join(METHODS)}")
+    created = _request(
+        client,
+        "POST",
+        f"/api/projects/{project_id}/exports/",
+        json={"title": "corpuskit pull", "task_filter_options": {"only_with_annotations": False}},
+        what=f"project {project_id} export snapshot",
+    ).json()
+    export_id = created["id"]
+    try:
+        if created.get("status") not in (None, "completed"):
+            _wait_export(client, project_id, export_id)
+        _stream_to(
+            client,
+            f"/api/projects/{project_id}/exports/{export_id}/download",
+            {"exportType": "JSON"},
+            target,
+            f"project {project_id} export snapshot {export_id}",
+        )
+    finally:
+        # The server keeps every export file until deleted; a pull leaves nothing behind.
+        with contextlib.suppress(Exception):
+            client.delete(f"/api/projects/{project_id}/exports/{export_id}")
+
+
+def _wait_export(client: httpx.Client, project_id: int, export_id: int, timeout: float = 600.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = _request(
+            client, "GET", f"/api/projects/{project_id}/exports/{export_id}", what="export snapshot status"
+        ).json()
+        status = info.get("status")
+        if status == "completed":
+            return
+        if status == "failed":
+            raise StudioError(
+                f"project {project_id}: Label Studio failed to build export snapshot {export_id}"
+            )
+        time.sleep(0.5)
+    raise StudioError(f"project {project_id}: export snapshot {export_id} not ready after {timeout:.0f} s")
+
+
+def pull(
+    *,
+    project: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    from_export: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    taxonomy: Taxonomy | None = None,
+    method: str = "snapshot",
+    url: str | None = None,
+    token: str | None = None,
+) -> PullResult:
+    """Pull every annotation of a Label Studio project (or convert `from_export`) into a snapshot folder.
+
+    The folder (`out`, default `[tool.corpuskit] annotations`) is replaced atomically and left
+    untouched when nothing changed; the server URL is recorded, the token never is."""
+    import httpx
+
+    from corpuskit.settings import load_settings
+    from corpuskit.taxonomy.loader import load_taxonomy
+
+    settings = settings or load_settings()
+    folder = Path(out) if out is not None else settings.path(settings.annotations)
+    if taxonomy is None:
+        taxonomy = load_taxonomy(settings.path(settings.taxonomy))
+    mapper = taxonomy_mapper(taxonomy)
+
+    if from_export is not None:
+        source = Path(from_export)
+        tables = convert_export_file(source, mapper)
+        meta: dict[str, Any] = {
+            "project_id": None,
+            "project_title": None,
+            "server": None,
+            "source": source.name,
+            "exported_at": _now(),
+            "taxonomy_version": taxonomy.version,
+        }
+    else:
+        connection = Connection(url.rstrip("/"), token) if url and token else _connection(settings)
+        with httpx.Client(
+            base_url=connection.url, headers=connection.headers(), timeout=httpx.Timeout(30.0, read=600.0)
+        ) as client:
+            if project is None:
+                title = settings.project_title or taxonomy.title
+                info = find_project(client, title)
+            else:
+                info = _request(client, "GET", f"/api/projects/{project}", what=f"project {project}").json()
+            project_id = int(info["id"])
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=".pull-", suffix=".json", dir=folder.parent)
+            os.close(fd)
+            body = Path(name)
+            try:
+                started = _now()
+                download_export(client, project_id, body, method)
+                try:
+                    tables = convert_export_file(body, mapper)
+                except DataError as exc:
+                    raise StudioError(
+                        f"project {project_id}: the export is truncated or not valid JSON"
+                    ) from exc
+            finally:
+                body.unlink(missing_ok=True)
+        meta = {
+            "project_id": project_id,
+            "project_title": info.get("title"),
+            "server": connection.url,
+            "source": None,
+            "exported_at": started,
+            "taxonomy_version": taxonomy.version,
+        }
+    changed = write_snapshot(folder, {name: tables.table(name) for name in TABLES}, meta)
+    return _summarise(folder, tables, changed, meta)
