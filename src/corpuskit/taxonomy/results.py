@@ -1,0 +1,233 @@
+"""Label Studio result lists <-> corpuskit's normalized annotation fields (stance, topics, spans, note).
+
+`result_to_row_fields` reads what Label Studio exports; anything it cannot place (an unknown
+control, an unknown choice, two choices in a single-choice block, a speaker without its region)
+is returned as a problem, never dropped silently. `row_to_result` writes the fields back as a
+result list that Label Studio accepts as an annotation or a prediction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from corpuskit.taxonomy.labelconfig import EVIDENCE, NOTE, SPEAKER, STANCE_PREFIX, TEXT, TOPICS
+from corpuskit.taxonomy.model import Taxonomy
+
+Fields = dict[str, Any]
+
+ROW_FIELDS: tuple[str, ...] = ("stance", "topics", "spans", "note")
+
+
+def empty_fields(taxonomy: Taxonomy) -> Fields:
+    return {"stance": dict.fromkeys(taxonomy.target_ids), "topics": [], "spans": [], "note": None}
+
+
+def _where(index: int, item: Mapping[str, Any]) -> str:
+    return f"result[{index}] ({item.get('from_name')!r})"
+
+
+def _strings(value: Any) -> list[str] | None:
+    """A list of strings, or None when the value has another shape."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
+def _offset(value: Any) -> int | None:
+    # Whole-number floats (5.0) are offsets too: some clients serialise every number as a float.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def result_to_row_fields(taxonomy: Taxonomy, result: Sequence[Mapping[str, Any]]) -> tuple[Fields, list[str]]:
+    """Map Label Studio's `result` list to `{stance, topics, spans, note}`; return (fields, problems)."""
+    fields = empty_fields(taxonomy)
+    problems: list[str] = []
+    if not isinstance(result, list):
+        return fields, [f"result: expected a list, got {type(result).__name__}"]
+    values = set(taxonomy.stance_value_ids)
+    topic_ids = set(taxonomy.topic_ids)
+    target_ids = set(taxonomy.target_ids)
+    seen_stance: set[str] = set()
+    topics: set[str] = set()
+    regions: dict[str, dict[str, Any]] = {}
+    speakers: list[tuple[int, Mapping[str, Any]]] = []
+    notes: list[str] = []
+
+    for index, item in enumerate(result):
+        if not isinstance(item, Mapping):
+            problems.append(f"result[{index}]: expected an object, got {type(item).__name__}")
+            continue
+        where = _where(index, item)
+        name = item.get("from_name")
+        value = item.get("value")
+        if not isinstance(value, Mapping):
+            problems.append(f"{where}: 'value' is missing or not an object")
+            continue
+        if item.get("to_name", TEXT) != TEXT:
+            problems.append(f"{where}: to_name {item.get('to_name')!r} is not {TEXT!r}")
+        if (
+            isinstance(name, str)
+            and name.startswith(STANCE_PREFIX)
+            and name[len(STANCE_PREFIX) :] in target_ids
+        ):
+            target = name[len(STANCE_PREFIX) :]
+            choices = _strings(value.get("choices"))
+            if choices is None:
+                problems.append(f"{where}: 'choices' is missing or not a list of strings")
+                continue
+            if target in seen_stance:
+                problems.append(f"{where}: a second answer for the single-choice block {name!r}")
+                fields["stance"][target] = None
+                continue
+            seen_stance.add(target)
+            unknown = [c for c in choices if c not in values]
+            if unknown:
+                problems.append(
+                    f"{where}: unknown stance value {unknown[0]!r} (known: {', '.join(sorted(values))})"
+                )
+            elif len(choices) != 1:
+                problems.append(
+                    f"{where}: {len(choices)} choices in the single-choice block {name!r}: {choices}"
+                )
+            else:
+                fields["stance"][target] = choices[0]
+        elif name == TOPICS:
+            choices = _strings(value.get("choices"))
+            if choices is None:
+                problems.append(f"{where}: 'choices' is missing or not a list of strings")
+                continue
+            for choice in choices:
+                if choice in topic_ids:
+                    topics.add(choice)
+                else:
+                    problems.append(f"{where}: unknown topic {choice!r}")
+        elif name == EVIDENCE and taxonomy.evidence.enabled:
+            start, end = _offset(value.get("start")), _offset(value.get("end"))
+            labels = _strings(value.get("labels"))
+            text = value.get("text")
+            if start is None or end is None or labels is None or not isinstance(text, str):
+                problems.append(f"{where}: an evidence span needs whole-number start/end, text and labels")
+                continue
+            region_id = str(item.get("id", f"#{index}"))
+            for label in labels:
+                if label not in target_ids:
+                    problems.append(f"{where}: unknown evidence target {label!r}")
+                    continue
+                span = {"start": start, "end": end, "text": text, "target": label, "speaker": None}
+                fields["spans"].append(span)
+                regions.setdefault(region_id, span)
+            if not labels:
+                problems.append(f"{where}: an evidence span without a target")
+        elif name == SPEAKER and taxonomy.evidence.enabled and taxonomy.evidence.speaker:
+            speakers.append((index, item))
+        elif name == NOTE and taxonomy.note.enabled:
+            texts = _strings(value.get("text"))
+            if texts is None:
+                problems.append(f"{where}: 'text' is missing or not a list of strings")
+                continue
+            notes.extend(texts)
+        else:
+            problems.append(f"{where}: unknown control {name!r} (not in taxonomy {taxonomy.version})")
+
+    for index, item in speakers:
+        where = _where(index, item)
+        texts = _strings(item["value"].get("text"))
+        region = regions.get(str(item.get("id")))
+        if texts is None:
+            problems.append(f"{where}: 'text' is missing or not a list of strings")
+        elif region is None:
+            problems.append(f"{where}: speaker for region {item.get('id')!r}, which is not an evidence span")
+        else:
+            speaker = " ".join(t.strip() for t in texts if t.strip())
+            # Every span of a region shares its speaker (a region labelled with two targets).
+            for other in fields["spans"]:
+                if (other["start"], other["end"]) == (region["start"], region["end"]):
+                    other["speaker"] = speaker or None
+
+    fields["topics"] = [topic for topic in taxonomy.topic_ids if topic in topics]
+    fields["spans"].sort(key=lambda s: (s["start"], s["end"], s["target"]))
+    note = "\n".join(n for n in notes if n.strip())
+    fields["note"] = note or None
+    return fields, problems
+
+
+def region_id(start: int, end: int) -> str:
+    """A stable region id for an evidence span (same offsets, same id, across pushes)."""
+    return "ev" + hashlib.sha1(f"{start}:{end}".encode()).hexdigest()[:8]
+
+
+def row_to_result(taxonomy: Taxonomy, row: Mapping[str, Any], text: str) -> list[dict[str, Any]]:
+    """Label Studio result list for a normalized row; span text is taken from `text` (the body)."""
+    result: list[dict[str, Any]] = []
+    for target in taxonomy.targets:
+        value = (row.get("stance") or {}).get(target.id)
+        if value is not None:
+            result.append(
+                {
+                    "id": f"stance_{target.id}"[:40],
+                    "from_name": f"{STANCE_PREFIX}{target.id}",
+                    "to_name": TEXT,
+                    "type": "choices",
+                    "value": {"choices": [value]},
+                }
+            )
+    topics = list(row.get("topics") or [])
+    if topics:
+        result.append(
+            {
+                "id": "topics",
+                "from_name": TOPICS,
+                "to_name": TEXT,
+                "type": "choices",
+                "value": {"choices": topics},
+            }
+        )
+    by_region: dict[tuple[int, int], list[Mapping[str, Any]]] = {}
+    for span in row.get("spans") or []:
+        by_region.setdefault((int(span["start"]), int(span["end"])), []).append(span)
+    for (start, end), spans in sorted(by_region.items()):
+        rid = region_id(start, end)
+        result.append(
+            {
+                "id": rid,
+                "from_name": EVIDENCE,
+                "to_name": TEXT,
+                "type": "labels",
+                "value": {
+                    "start": start,
+                    "end": end,
+                    "text": text[start:end],
+                    "labels": [s["target"] for s in spans],
+                },
+            }
+        )
+        speaker = next((s.get("speaker") for s in spans if s.get("speaker")), None)
+        if speaker and taxonomy.evidence.speaker:
+            result.append(
+                {
+                    "id": rid,
+                    "from_name": SPEAKER,
+                    "to_name": TEXT,
+                    "type": "textarea",
+                    "value": {"start": start, "end": end, "text": [speaker]},
+                }
+            )
+    if row.get("note"):
+        result.append(
+            {
+                "id": "note",
+                "from_name": NOTE,
+                "to_name": TEXT,
+                "type": "textarea",
+                "value": {"text": [row["note"]]},
+            }
+        )
+    return result
