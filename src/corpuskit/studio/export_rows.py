@@ -331,8 +331,11 @@ class _Converter:
         extra = _extra(item, row, _ANNOTATION_COLUMNS)
         if (
             "completed_by" in extra
-            and _same(extra["completed_by"], annotator["id"])
-            and annotator["email"] is None
+            # A bare id or an exact {id, email} object is reproduced by the annotator column.
+            and (
+                _same(extra["completed_by"], annotator)
+                or (_same(extra["completed_by"], annotator["id"]) and annotator["email"] is None)
+            )
         ):
             del extra["completed_by"]
         row["extra"] = extra

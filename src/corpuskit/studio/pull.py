@@ -61,32 +61,40 @@ class PullResult:
 
 
 def taxonomy_mapper(taxonomy: Taxonomy) -> Mapper:
-    """The converter's view of the taxonomy: result parser, annotation schema and annotation checks."""
+    """The converter's view of the taxonomy: result parser, annotation schema and annotation checks.
+
+    A row is checked without its `extra` object (what Label Studio returned beyond the row's
+    columns, kept for losslessness), which the annotation schema does not describe."""
     import jsonschema
+    import jsonschema_rs
 
-    from corpuskit.taxonomy import annotation_schema, check_annotation
-    from corpuskit.taxonomy.results import result_to_row_fields
+    from corpuskit.taxonomy import annotation_schema, check_annotation, result_to_row_fields
 
-    validator = jsonschema.Draft202012Validator(annotation_schema(taxonomy))
+    schema = annotation_schema(taxonomy)
+    # The compiled validator answers "valid?" fast; jsonschema words the reasons for the rare bad row.
+    fast = jsonschema_rs.validator_for(schema, validate_formats=True)
+    slow = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
 
     def parse(result: list[Any]) -> tuple[dict[str, Any], list[str]]:
         fields, problems = result_to_row_fields(taxonomy, result)
         return dict(fields), [str(p) for p in problems]
 
     def check(row: Row, text: str) -> list[str]:
-        reasons = [
-            f"{'/'.join(str(p) for p in error.absolute_path) or '(row)'}: {error.message}"
-            for error in sorted(validator.iter_errors(row), key=lambda e: list(map(str, e.absolute_path)))
-        ]
-        if reasons:
-            return reasons
-        try:
-            found = check_annotation(row, text)
-        except DataError as exc:
-            return [str(exc)]
-        return [str(p) for p in found or []]
+        core = {key: value for key, value in row.items() if key != "extra"}
+        if not fast.is_valid(core):
+            errors = sorted(slow.iter_errors(core), key=lambda e: [str(p) for p in e.absolute_path])
+            reasons = [f"{_path(e.absolute_path)}: {e.message}" for e in errors]
+            return reasons or ["does not match the annotation schema"]
+        return [str(p) for p in check_annotation(core, text, taxonomy)]
 
     return Mapper(taxonomy_version=taxonomy.version, parse=parse, check=check)
+
+
+def _path(parts: Any) -> str:
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+    return text or "(row)"
 
 
 def convert_export_file(path: Path, mapper: Mapper) -> Tables:
@@ -321,7 +329,7 @@ def pull(
     import httpx
 
     from corpuskit.settings import load_settings
-    from corpuskit.taxonomy.loader import load_taxonomy
+    from corpuskit.taxonomy import load_taxonomy
 
     settings = settings or load_settings()
     folder = Path(out) if out is not None else settings.path(settings.annotations)
