@@ -1,4 +1,4 @@
-"""The snapshot folder: sorted JSONL, snapshot.json, atomic replacement, and `corpuskit pull --from-export`."""
+"""The snapshot folder: sorted JSONL, snapshot.json, atomic swaps, and `corpuskit pull --from-export`."""
 
 from __future__ import annotations
 
