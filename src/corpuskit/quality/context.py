@@ -1,0 +1,85 @@
+"""Where agreement and gold read from: a snapshot folder, the settings, the taxonomy if there is one."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from corpuskit.errors import UsageError
+from corpuskit.quality.ratings import TaxonomyLike, annotations_path, read_annotation_rows
+from corpuskit.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from corpuskit.quality.gold import Adjudication
+
+ADJUDICATIONS_FILE = "adjudications.jsonl"
+GOLD_FILE = "gold.jsonl"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    rows: list[Mapping[str, Any]]
+    source: str
+    snapshot: Path | None
+    adjudications: Mapping[str, Adjudication]
+    taxonomy: TaxonomyLike | None
+    settings: Settings
+
+
+def default_snapshot(settings: Settings) -> Path:
+    return settings.path(settings.annotations)
+
+
+def load_taxonomy_if_present(settings: Settings) -> TaxonomyLike | None:
+    """The corpus taxonomy when the file and `corpuskit.taxonomy.load_taxonomy` exist, else None
+    (the statistics then use the values seen in the annotations)."""
+    path = settings.path(settings.taxonomy)
+    if not path.is_file():
+        return None
+    # Looked up by name so that this module does not depend on the taxonomy package's import layout.
+    load = getattr(importlib.import_module("corpuskit.taxonomy"), "load_taxonomy", None)
+    if load is None:
+        return None
+    taxonomy: TaxonomyLike = load(path)
+    return taxonomy
+
+
+def resolve_inputs(
+    snapshot: str | Path | None,
+    *,
+    rows: Iterable[Mapping[str, Any]] | None = None,
+    adjudications: str | Path | Mapping[str, Adjudication] | None = None,
+    taxonomy: TaxonomyLike | None = None,
+    settings: Settings | None = None,
+) -> Inputs:
+    """Read the rows (unless given), the adjudications and the taxonomy for one computation."""
+    from corpuskit.quality.gold import read_adjudications
+
+    settings = settings or load_settings()
+    folder: Path | None = None
+    if rows is None:
+        folder = Path(snapshot) if snapshot is not None else default_snapshot(settings)
+        if not annotations_path(folder).is_file():
+            raise UsageError(
+                f"{annotations_path(folder)}: no annotation snapshot (run `corpuskit pull` first)"
+            )
+        rows = read_annotation_rows(folder)
+        source = str(annotations_path(folder))
+        if taxonomy is None:
+            taxonomy = load_taxonomy_if_present(settings)
+    else:
+        rows = list(rows)
+        source = "<rows>"
+        if snapshot is not None:
+            folder = Path(snapshot)
+    if adjudications is None:
+        adjudications = read_adjudications(folder / ADJUDICATIONS_FILE) if folder and folder.is_dir() else {}
+    elif not isinstance(adjudications, Mapping):
+        path = Path(adjudications)
+        if not path.is_file():
+            raise UsageError(f"{path}: no such adjudications file")
+        adjudications = read_adjudications(path)
+    return Inputs(list(rows), source, folder, adjudications, taxonomy, settings)

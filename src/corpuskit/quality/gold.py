@@ -1,0 +1,282 @@
+"""Gold labels with provenance: one row per document, one decision per stance target and topic.
+
+The rule (quoted by the dataset card, see `GOLD_RULE`): a label is decided by the first of
+1. `ground_truth` - a submitted annotation marked as ground truth in Label Studio;
+2. `adjudicated` - the adjudicator's answer pulled from the review project (`adjudications.jsonl`);
+3. `majority` - more than half of the annotators who answered, and at least `MIN_VOTES` of them;
+otherwise the label is null and `decided_by` is `unresolved`, with a flag saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from corpuskit.errors import DataError
+from corpuskit.quality.ratings import Annotation, Ratings, TaxonomyLike, build_ratings, read_rows
+from corpuskit.quality.stats import item_agreement
+
+# A majority needs at least this many answers: a single annotator's answer is never gold by itself.
+MIN_VOTES = 2
+DECIDED_BY: tuple[str, ...] = ("ground_truth", "adjudicated", "majority", "unresolved")
+PRESENT, ABSENT = "present", "absent"
+
+GOLD_RULE = (
+    "Each gold label is decided by the first rule that applies: (1) ground_truth: an annotation marked as "
+    "ground truth in Label Studio; (2) adjudicated: the adjudicator's answer in the review project; "
+    f"(3) majority: the value chosen by more than half of the annotators who answered, with at least "
+    f"{MIN_VOTES} answers. Otherwise the label is null and decided_by is 'unresolved', flagged "
+    "'tie' (two or more values share the most votes), 'no_majority' (the most votes are not more than "
+    "half), 'single_annotator' (one answer) or 'no_votes'. Ties and single answers are never resolved "
+    "silently. Cancelled annotations never vote; an annotator with several annotations of a document "
+    "votes once, with the latest. Topics are decided one by one as present/absent among the annotators "
+    "who answered the topics question."
+)
+
+
+@dataclass(frozen=True)
+class Adjudication:
+    """The adjudicator's answer for one document (a row of `annotations/adjudications.jsonl`)."""
+
+    document_id: str
+    stance: Mapping[str, str | None]
+    topics: frozenset[str] | None
+    updated_at: str
+    row: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Decision:
+    label: str | bool | None
+    decided_by: str
+    n_annotators: int
+    votes: dict[str, int]
+    agreement: float | None
+    flags: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "decided_by": self.decided_by,
+            "n_annotators": self.n_annotators,
+            "votes": self.votes,
+            "agreement": None if self.agreement is None else round(self.agreement, 6),
+            "flags": list(self.flags),
+        }
+
+
+@dataclass(frozen=True)
+class GoldRow:
+    document_id: str
+    n_annotations: int
+    stance: dict[str, Decision]
+    topics: dict[str, Decision]
+
+    @property
+    def topic_labels(self) -> list[str]:
+        return [t for t, d in self.topics.items() if d.label is True]
+
+    def decisions(self) -> Iterable[tuple[str, Decision]]:
+        """(name, decision) for every stance target (`stance.<id>`) and topic (`topics.<id>`)."""
+        for target, d in self.stance.items():
+            yield f"stance.{target}", d
+        for topic, d in self.topics.items():
+            yield f"topics.{topic}", d
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "document_id": self.document_id,
+            "n_annotations": self.n_annotations,
+            "stance": {t: d.to_json() for t, d in self.stance.items()},
+            "topics": {t: d.to_json() for t, d in self.topics.items()},
+            "topic_labels": self.topic_labels,
+        }
+
+
+@dataclass(frozen=True)
+class Gold:
+    rows: list[GoldRow]
+    rule: str = GOLD_RULE
+
+    def summary(self) -> dict[str, Any]:
+        """Counts of decisions by `decided_by`, for stance and topics separately, and of flags."""
+        stance: Counter[str] = Counter()
+        topics: Counter[str] = Counter()
+        flags: Counter[str] = Counter()
+        for row in self.rows:
+            for d in row.stance.values():
+                stance[d.decided_by] += 1
+                flags.update(d.flags)
+            for d in row.topics.values():
+                topics[d.decided_by] += 1
+                flags.update(d.flags)
+        return {
+            "documents": len(self.rows),
+            "stance": {k: stance.get(k, 0) for k in DECIDED_BY},
+            "topics": {k: topics.get(k, 0) for k in DECIDED_BY},
+            "flags": dict(sorted(flags.items())),
+        }
+
+
+def read_adjudications(path: Path) -> dict[str, Adjudication]:
+    """Adjudications by document (latest `updated_at` wins); a missing file means none yet."""
+    if not path.is_file():
+        return {}
+    result: dict[str, Adjudication] = {}
+    for number, row in enumerate(read_rows(path), start=1):
+        doc = row.get("document_id")
+        stance = row.get("stance") or {}
+        topics = row.get("topics")
+        if not isinstance(doc, str) or not isinstance(stance, Mapping):
+            raise DataError(f"{path}:{number}: needs document_id (string) and stance (object)")
+        if topics is not None and not isinstance(topics, list):
+            raise DataError(f"{path}:{number}: topics: expected a list or null")
+        adj = Adjudication(
+            document_id=doc,
+            stance={str(k): (None if v is None else str(v)) for k, v in stance.items()},
+            topics=None if topics is None else frozenset(str(t) for t in topics),
+            updated_at=str(row.get("updated_at") or ""),
+            row=row,
+        )
+        if doc not in result or adj.updated_at >= result[doc].updated_at:
+            result[doc] = adj
+    return result
+
+
+def majority(votes: Mapping[str, int], order: Sequence[str]) -> tuple[str | None, tuple[str, ...]]:
+    """The strict-majority value of a vote count, or None with the flag saying why not."""
+    n = sum(votes.values())
+    if n == 0:
+        return None, ("no_votes",)
+    if n < MIN_VOTES:
+        return None, ("single_annotator",)
+    top = max(votes.values())
+    leaders = [v for v in order if votes.get(v, 0) == top]
+    if len(leaders) > 1:
+        return None, ("tie",)
+    if top * 2 <= n:
+        return None, ("no_majority",)
+    return leaders[0], ()
+
+
+def _decide(
+    votes: dict[str, int],
+    order: Sequence[str],
+    ground_truth: list[Any],
+    adjudicated: Any,
+    min_annotators: int,
+) -> tuple[Any, str, tuple[str, ...]]:
+    flags: list[str] = []
+    distinct = list(dict.fromkeys(ground_truth))
+    if len(distinct) == 1:
+        return distinct[0], "ground_truth", ()
+    if len(distinct) > 1:
+        flags.append("ground_truth_conflict")
+    if adjudicated is not None:
+        return adjudicated, "adjudicated", tuple(flags)
+    label, why = majority(votes, order)
+    if label is None:
+        return None, "unresolved", (*flags, *why)
+    if sum(votes.values()) < min_annotators:
+        flags.append("below_min_annotators")
+    return label, "majority", tuple(flags)
+
+
+def decide_document(
+    document_id: str,
+    ratings: Ratings,
+    adjudication: Adjudication | None,
+    min_annotators: int,
+    n_annotations: int | None = None,
+) -> GoldRow:
+    """The gold row of one document."""
+    gts: list[Annotation] = ratings.ground_truth.get(document_id, [])
+    stance: dict[str, Decision] = {}
+    for target in ratings.targets:
+        answers = ratings.stance[target].get(document_id, {})
+        counts = Counter(answers.values())
+        order = [v for v in ratings.stance_values if counts.get(v)]
+        votes = {v: counts[v] for v in order}
+        gt_values = [a.stance[target] for a in gts if a.stance.get(target) is not None]
+        adj = adjudication.stance.get(target) if adjudication else None
+        label, by, flags = _decide(votes, order, gt_values, adj, min_annotators)
+        stance[target] = Decision(label, by, len(answers), votes, item_agreement(list(votes.values())), flags)
+    topics: dict[str, Decision] = {}
+    sets = ratings.topic_sets.get(document_id, {})
+    for topic in ratings.topics:
+        present = sum(1 for s in sets.values() if topic in s)
+        votes = {k: n for k, n in ((PRESENT, present), (ABSENT, len(sets) - present)) if n}
+        gt_topic = [topic in a.topics for a in gts if a.topics is not None]
+        adj_topic = (
+            (topic in adjudication.topics) if adjudication and adjudication.topics is not None else None
+        )
+        label, by, flags = _decide(votes, (PRESENT, ABSENT), gt_topic, adj_topic, min_annotators)
+        if isinstance(label, str):
+            label = label == PRESENT
+        topics[topic] = Decision(label, by, len(sets), votes, item_agreement(list(votes.values())), flags)
+    if n_annotations is None:
+        n_annotations = sum(1 for a in ratings.annotations if a.document_id == document_id)
+    return GoldRow(document_id, n_annotations, stance, topics)
+
+
+def compute_gold(
+    ratings: Ratings, adjudications: Mapping[str, Adjudication] | None = None, min_annotators: int = MIN_VOTES
+) -> Gold:
+    """Gold rows for every document that has at least one annotation row, sorted by document id."""
+    adjudications = adjudications or {}
+    per_doc = ratings.per_document()
+    return Gold(
+        [
+            decide_document(d, ratings, adjudications.get(d), min_annotators, per_doc[d])
+            for d in ratings.documents
+        ]
+    )
+
+
+def gold(
+    snapshot: str | Path | None = None,
+    *,
+    rows: Iterable[Mapping[str, Any]] | None = None,
+    adjudications: str | Path | Mapping[str, Adjudication] | None = None,
+    taxonomy: TaxonomyLike | None = None,
+    min_annotators: int | None = None,
+) -> Gold:
+    """Gold labels of a pulled snapshot folder (or of annotation `rows`), with provenance.
+
+    `adjudications` defaults to `<snapshot>/adjudications.jsonl`; `min_annotators` to the setting.
+    """
+    from corpuskit.quality.context import resolve_inputs
+
+    inputs = resolve_inputs(snapshot, rows=rows, adjudications=adjudications, taxonomy=taxonomy)
+    if min_annotators is None:
+        min_annotators = inputs.settings.min_annotators
+    ratings = build_ratings(inputs.rows, inputs.taxonomy, source=inputs.source)
+    return compute_gold(ratings, inputs.adjudications, min_annotators)
+
+
+def write_jsonl_atomic(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Write rows as JSONL through a temporary file in the same folder, fsync, then replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_gold(result: Gold, path: Path) -> Path:
+    """Write `gold.jsonl` (sorted by document id, atomically) and return its path."""
+    write_jsonl_atomic(path, (row.to_json() for row in sorted(result.rows, key=lambda r: r.document_id)))
+    return path

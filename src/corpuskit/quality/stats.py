@@ -1,0 +1,198 @@
+"""Agreement coefficients on plain arrays: no annotations, no files, just the formulas.
+
+Everything here works on a *count matrix*: one row per item (unit), one column per value, the cell
+holding how many annotators gave that value to that item. Missing ratings are simply absent from the
+counts, which is how Krippendorff's alpha and the varying-raters form of Fleiss' kappa define them.
+Set-valued labels (topics) are first turned into one "value" per distinct set, so the same code serves
+nominal, binary and MASI-distance alpha.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a bootstrap percentile interval (None where undefined)."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+
+    def to_json(self) -> dict[str, float | None]:
+        return {"value": _round(self.value), "low": _round(self.low), "high": _round(self.high)}
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), 6)
+
+
+def count_matrix(
+    units: Sequence[Sequence[Hashable]], values: Sequence[Hashable] | None = None
+) -> tuple[FloatArray, list[Hashable]]:
+    """Turn per-item lists of ratings into an item x value count matrix (columns in `values` order)."""
+    if values is None:
+        seen: dict[Hashable, None] = {}
+        for unit in units:
+            for v in unit:
+                seen.setdefault(v, None)
+        values = list(seen)
+    index = {v: i for i, v in enumerate(values)}
+    counts = np.zeros((len(units), len(values)), dtype=np.float64)
+    for row, unit in enumerate(units):
+        for v in unit:
+            counts[row, index[v]] += 1
+    return counts, list(values)
+
+
+def nominal_delta(k: int) -> FloatArray:
+    """Nominal distance: 0 on the diagonal, 1 elsewhere."""
+    return np.ones((k, k), dtype=np.float64) - np.eye(k, dtype=np.float64)
+
+
+def masi_distance(a: frozenset[Hashable], b: frozenset[Hashable]) -> float:
+    """MASI distance (Passonneau 2006): 1 - Jaccard * monotonicity.
+
+    Monotonicity is 1 for equal sets, 2/3 when one contains the other, 1/3 when they overlap
+    otherwise, 0 when disjoint. Two empty sets are equal (distance 0); an empty and a non-empty
+    set are disjoint (distance 1).
+    """
+    if a == b:
+        return 0.0
+    union = len(a | b)
+    inter = len(a & b)
+    if inter == 0:
+        return 1.0
+    m = 2.0 / 3.0 if a <= b or b <= a else 1.0 / 3.0
+    return 1.0 - (inter / union) * m
+
+
+def delta_matrix(values: Sequence[Any], distance: Callable[[Any, Any], float]) -> FloatArray:
+    """Pairwise distance matrix between the value columns of a count matrix."""
+    k = len(values)
+    delta = np.zeros((k, k), dtype=np.float64)
+    for i in range(k):
+        for j in range(i + 1, k):
+            delta[i, j] = delta[j, i] = distance(values[i], values[j])
+    return delta
+
+
+def _pairable(counts: FloatArray) -> FloatArray:
+    """Rows with at least two ratings: the only ones that carry information about agreement."""
+    pairable: FloatArray = counts[counts.sum(axis=1) >= 2]
+    return pairable
+
+
+def alpha_from_counts(counts: FloatArray, delta: FloatArray, weights: FloatArray | None = None) -> FloatArray:
+    """Krippendorff's alpha from the coincidence formulation, for any distance `delta`.
+
+    alpha = 1 - (n - 1) * sum_u sum_ck n_uc n_uk delta_ck / (m_u - 1)  /  sum_ck n_c n_k delta_ck,
+    over items with m_u >= 2 ratings (Krippendorff 2011, section on coincidences). `weights` is a
+    (draws x items) matrix of item multiplicities, so that one call computes every bootstrap draw;
+    without it the result is a 1-element array.
+    """
+    counts = _pairable(counts) if weights is None else counts
+    w = np.ones((1, counts.shape[0])) if weights is None else weights
+    m = counts.sum(axis=1)
+    ok = m >= 2
+    per_item = np.zeros(counts.shape[0])
+    if ok.any():
+        c = counts[ok]
+        per_item[ok] = np.einsum("uc,cd,ud->u", c, delta, c) / (m[ok] - 1)
+    w = w * ok  # items with fewer than two ratings are not pairable and drop out
+    n_c = w @ counts
+    n = n_c.sum(axis=1)
+    observed = w @ per_item
+    expected = np.einsum("bc,cd,bd->b", n_c, delta, n_c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result: FloatArray = np.where(expected > 0, 1.0 - (n - 1) * observed / expected, np.nan)
+    return result
+
+
+def fleiss_kappa_from_counts(counts: FloatArray, weights: FloatArray | None = None) -> FloatArray:
+    """Fleiss' (1971) kappa; with varying numbers of ratings per item, its natural generalisation.
+
+    P_i = (sum_j n_ij^2 - n_i) / (n_i (n_i - 1)) for items with n_i >= 2, P_bar = their mean,
+    p_j = share of category j among all ratings of those items, P_e = sum_j p_j^2. With a constant
+    number of raters this is exactly Fleiss' formula.
+    """
+    counts = _pairable(counts) if weights is None else counts
+    w = np.ones((1, counts.shape[0])) if weights is None else weights
+    m = counts.sum(axis=1)
+    ok = m >= 2
+    p_i = np.zeros(counts.shape[0])
+    p_i[ok] = ((counts[ok] ** 2).sum(axis=1) - m[ok]) / (m[ok] * (m[ok] - 1))
+    w = w * ok
+    n_items = w.sum(axis=1)
+    n_c = w @ counts
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_bar = (w @ p_i) / n_items
+        p_j = n_c / n_c.sum(axis=1, keepdims=True)
+        p_e = (p_j**2).sum(axis=1)
+        result: FloatArray = np.where((n_items > 0) & (p_e < 1), (p_bar - p_e) / (1 - p_e), np.nan)
+    return result
+
+
+def cohen_kappa_from_table(table: FloatArray) -> float | None:
+    """Cohen's (1960) kappa from a k x k contingency table (rows: rater A, columns: rater B)."""
+    total = table.sum()
+    if total == 0:
+        return None
+    p_o = np.trace(table) / total
+    p_e = float((table.sum(axis=1) / total) @ (table.sum(axis=0) / total))
+    if p_e >= 1:
+        return None
+    return float((p_o - p_e) / (1 - p_e))
+
+
+def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
+    """Cohen's kappa of two aligned rating lists."""
+    values = sorted(set(a) | set(b), key=repr)
+    index = {v: i for i, v in enumerate(values)}
+    table = np.zeros((len(values), len(values)))
+    for x, y in zip(a, b, strict=True):
+        table[index[x], index[y]] += 1
+    return cohen_kappa_from_table(table)
+
+
+def item_agreement(counts: Sequence[float]) -> float | None:
+    """Share of agreeing annotator pairs on one item (Fleiss' P_i); None below two ratings."""
+    m = float(sum(counts))
+    if m < 2:
+        return None
+    return float((sum(c * c for c in counts) - m) / (m * (m - 1)))
+
+
+def bootstrap_weights(n_items: int, draws: int, seed: int) -> FloatArray:
+    """Item multiplicities for `draws` resamples of the items with replacement (seeded)."""
+    rng = np.random.default_rng(seed)
+    if n_items == 0 or draws == 0:
+        return np.zeros((draws, n_items))
+    picks = rng.integers(0, n_items, size=(draws, n_items))
+    weights = np.zeros((draws, n_items))
+    np.add.at(weights, (np.arange(draws)[:, None], picks), 1.0)
+    return weights
+
+
+def percentile_interval(point: float | None, samples: FloatArray, confidence: float = 0.95) -> Interval:
+    """Percentile interval of the finite bootstrap samples around a point estimate."""
+    finite = samples[np.isfinite(samples)]
+    if point is None or not np.isfinite(point) or finite.size == 0:
+        return Interval(point if point is not None and np.isfinite(point) else None)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return Interval(float(point), float(low), float(high))
+
+
+def first(values: FloatArray) -> float | None:
+    """The single value of a 1-element result as a float, None when undefined."""
+    x = float(values[0])
+    return x if np.isfinite(x) else None
