@@ -1,0 +1,370 @@
+"""Building one release folder: the three configs, streamed, sorted, sharded, then the metadata.
+
+Everything is written into a hidden temporary folder next to the target and renamed into place only
+when it is complete and checked, so an interrupted or refused build leaves no version behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from corpuskit.errors import ReleaseError
+from corpuskit.release.readback import iter_split, shard_files
+from corpuskit.release.shards import DEFAULT_SHARD_BYTES, ROW_GROUP_ROWS, SortedShardWriter, fsync_file
+from corpuskit.release.splits import SPLITS, SplitAssigner
+from corpuskit.release.tables import (
+    CONFIGS,
+    LabelIndex,
+    TaxonomyLabels,
+    annotation_row,
+    document_row,
+    features_of,
+    gold_row,
+)
+from corpuskit.release.versions import LOCK_NAME, TEMP_PREFIX, release_lock, version_dir
+
+Row = dict[str, Any]
+
+
+@dataclass
+class ReleaseInputs:
+    """Everything a release is made of. Iterables are consumed once, in order: documents first."""
+
+    documents: Iterable[Row]
+    annotations: Iterable[Row]
+    gold: Iterable[Row]
+    # (document_id, content_sha256) of every task in the snapshot, sorted by document_id.
+    tasks: Iterable[tuple[str, str]]
+    taxonomy: TaxonomyLabels
+    snapshot: dict[str, Any]
+    split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    near_duplicates: list[tuple[str, str]] = field(default_factory=list)
+    agreement: dict[str, Any] = field(default_factory=dict)
+    shortfalls: list[str] = field(default_factory=list)
+    hashes: dict[str, str | None] = field(default_factory=dict)
+    git: dict[str, Any] = field(default_factory=dict)
+    guidelines_version: str | None = None
+    license: str = "cc-by-4.0"
+    language: str = "en"
+    pretty_name: str = "corpuskit news stance corpus"
+    shard_bytes: int = DEFAULT_SHARD_BYTES
+    row_group_rows: int = ROW_GROUP_ROWS
+    write_report: Callable[[Path], Any] | None = None
+
+
+@dataclass
+class Stats:
+    """The numbers the card, manifest and changelog are written from, gathered while streaming."""
+
+    rows: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {c: dict.fromkeys(SPLITS, 0) for c in CONFIGS}
+    )
+    files: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    sources: Counter[str] = field(default_factory=Counter)
+    first_date: str | None = None
+    last_date: str | None = None
+    annotators: set[str] = field(default_factory=set)
+    demo_annotators: set[str] = field(default_factory=set)
+    cancelled: int = 0
+    orphan_annotations: int = 0
+    orphan_gold: int = 0
+    stale_annotations: list[str] = field(default_factory=list)
+    stale_count: int = 0
+    unannotated: int = 0
+    stance_counts: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
+    topic_counts: dict[str, Counter[str]] = field(default_factory=dict)
+    decided_by: Counter[str] = field(default_factory=Counter)
+    near_duplicate_groups: int = 0
+
+
+DEMO_DOMAINS = ("example.org", "example.com", "example.net", "localhost")
+
+
+def _is_demo(annotator: Any) -> bool:
+    email = str((annotator or {}).get("email") or "").lower()
+    return email.endswith(DEMO_DOMAINS) or "demo" in email.split("@")[0]
+
+
+def _annotation_key(row: Row) -> tuple[Any, ...]:
+    ann = row["annotation_id"]
+    return (row["document_id"], -1 if ann is None else ann, row["annotator"], row["created_at"] or "")
+
+
+class _Interrupted(BaseException):
+    """Raised from SIGTERM so the temporary folder is removed like on Ctrl-C."""
+
+
+def _on_term(signum: int, frame: FrameType | None) -> None:
+    raise _Interrupted
+
+
+def build_release(inputs: ReleaseInputs, releases: Path, version: str) -> Path:
+    """Build `releases/v{version}/` atomically; returns its path. Refuses to overwrite a version."""
+    releases.mkdir(parents=True, exist_ok=True)
+    target = version_dir(releases, version)
+    with release_lock(releases / LOCK_NAME):
+        for stale in releases.glob(f"{TEMP_PREFIX}*"):
+            # Left by a build that was killed outright; we hold the lock, so nobody is using it.
+            shutil.rmtree(stale, ignore_errors=True)
+        if target.exists():
+            raise ReleaseError(f"{target}: release v{version} already exists; releases are never overwritten")
+        work = releases / f"{TEMP_PREFIX}v{version}-{os.getpid()}"
+        previous = signal.getsignal(signal.SIGTERM)
+        in_main = _in_main_thread()
+        if in_main:
+            signal.signal(signal.SIGTERM, _on_term)
+        try:
+            work.mkdir()
+            stats = _write_tables(inputs, work)
+            _check_snapshot_covers_corpus(inputs, work, stats)
+            _write_metadata(inputs, work, stats, version, releases)
+            _fsync_tree(work)
+            os.rename(work, target)
+            _fsync_dir(releases)
+        except _Interrupted as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            raise ReleaseError(f"release v{version} interrupted; nothing was written") from exc
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        finally:
+            if in_main:
+                signal.signal(signal.SIGTERM, previous)
+    return target
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _writers(
+    config: str, inputs: ReleaseInputs, work: Path, key: Callable[[Row], Any]
+) -> dict[str, SortedShardWriter]:
+    schema = features_of(config, inputs.taxonomy).arrow_schema
+    return {
+        split: SortedShardWriter(
+            directory=work / "data" / config,
+            split=split,
+            schema=schema,
+            key=key,
+            work=work / ".runs" / config,
+            shard_bytes=inputs.shard_bytes,
+            row_group_rows=inputs.row_group_rows,
+        )
+        for split in SPLITS
+    }
+
+
+def _write_tables(inputs: ReleaseInputs, work: Path) -> Stats:
+    stats = Stats()
+    assign = SplitAssigner(inputs.split_ratios, inputs.near_duplicates)
+    stats.near_duplicate_groups = len(assign.groups.groups())
+    taxonomy = inputs.taxonomy
+    index = LabelIndex.of(taxonomy)
+
+    documents = _writers("documents", inputs, work, key=lambda row: row["id"])
+    for doc in inputs.documents:
+        row = document_row(doc)
+        documents[assign(row["id"])].add(row)
+        if row["source"]:
+            stats.sources[row["source"]] += 1
+        date = row["published_at"]
+        if date:
+            stats.first_date = date if stats.first_date is None else min(stats.first_date, date)
+            stats.last_date = date if stats.last_date is None else max(stats.last_date, date)
+    _close(documents, "documents", stats, work, inputs)
+
+    annotations = _writers("annotations", inputs, work, key=_annotation_key)
+    for ann in inputs.annotations:
+        if ann.get("was_cancelled"):
+            stats.cancelled += 1
+            continue
+        row = annotation_row(ann, taxonomy, index)
+        stats.annotators.add(row["annotator"])
+        if _is_demo(ann.get("annotator")):
+            stats.demo_annotators.add(row["annotator"])
+        annotations[assign(row["document_id"])].add(row)
+    _close(annotations, "annotations", stats, work, inputs, join=_join_annotations)
+
+    stats.stance_counts = {s: {t: Counter() for t in taxonomy.target_ids} for s in SPLITS}
+    stats.topic_counts = {s: Counter() for s in SPLITS}
+    gold = _writers("gold", inputs, work, key=lambda row: row["id"])
+    for item in inputs.gold:
+        row = gold_row(item, taxonomy, index)
+        gold[assign(row["id"])].add(row)
+    _close(gold, "gold", stats, work, inputs, join=_join_gold)
+    shutil.rmtree(work / ".runs", ignore_errors=True)
+    return stats
+
+
+Join = Callable[[Row, Row | None, str, Stats, ReleaseInputs], Row | None]
+
+
+def _close(
+    writers: dict[str, SortedShardWriter],
+    config: str,
+    stats: Stats,
+    work: Path,
+    inputs: ReleaseInputs,
+    join: Join | None = None,
+) -> None:
+    stats.files[config] = {}
+    for split, writer in writers.items():
+        transform = None
+        if join is not None:
+            documents = shard_files(work, "documents", split)
+            transform = _joiner(join, documents, split, stats, writer, config, inputs)
+        result = writer.close(transform=transform)
+        stats.files[config][split] = [str(p.relative_to(work)) for p in result.files]
+        stats.rows[config][split] = result.num_rows
+
+
+def _joiner(
+    join: Join,
+    documents: list[Path],
+    split: str,
+    stats: Stats,
+    writer: SortedShardWriter,
+    config: str,
+    inputs: ReleaseInputs,
+) -> Callable[[Iterator[Any]], Iterator[Any]]:
+    """A merge join of this split's sorted rows with the split's (already written, sorted) documents."""
+    import pyarrow as pa
+
+    key = "document_id" if config == "annotations" else "id"
+
+    def transform(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        docs = iter_split(documents, ["id", "title", "text", "content_sha256"])
+        current: Row | None = next(docs, None)
+        kept_total = 0
+        for batch in batches:
+            kept: list[Row] = []
+            for row in batch.to_pylist():
+                while current is not None and current["id"] < row[key]:
+                    current = next(docs, None)
+                match = current if current is not None and current["id"] == row[key] else None
+                out = join(row, match, split, stats, inputs)
+                if out is not None:
+                    kept.append(out)
+            kept_total += len(kept)
+            if kept:
+                yield pa.RecordBatch.from_pylist(kept, schema=writer.schema)
+        writer.num_rows = kept_total
+
+    return transform
+
+
+def _join_annotations(
+    row: Row, doc: Row | None, split: str, stats: Stats, inputs: ReleaseInputs
+) -> Row | None:
+    if doc is None:
+        stats.orphan_annotations += 1
+        return None
+    if row["content_sha256"] and row["content_sha256"] != doc["content_sha256"]:
+        stats.stale_count += 1
+        if len(stats.stale_annotations) < 5 and row["document_id"] not in stats.stale_annotations:
+            stats.stale_annotations.append(row["document_id"])
+    return row
+
+
+def _join_gold(row: Row, doc: Row | None, split: str, stats: Stats, inputs: ReleaseInputs) -> Row | None:
+    if doc is None:
+        stats.orphan_gold += 1
+        return None
+    row["title"], row["text"], row["content_sha256"] = doc["title"], doc["text"], doc["content_sha256"]
+    values = inputs.taxonomy.stance_value_ids
+    for target, label in row["stance"].items():
+        stats.stance_counts[split][target][values[label] if label >= 0 else "(unresolved)"] += 1
+        stats.decided_by[
+            ("ground_truth", "adjudicated", "majority", "unresolved")[
+                row["stance_provenance"][target]["decided_by"]
+            ]
+        ] += 1
+    topics = inputs.taxonomy.topic_ids
+    for topic in row["topics"]:
+        stats.topic_counts[split][topics[topic]] += 1
+    return row
+
+
+def _check_snapshot_covers_corpus(inputs: ReleaseInputs, work: Path, stats: Stats) -> None:
+    """Refuse when the annotation snapshot is older than the corpus.
+
+    Every document must appear in the snapshot's tasks with its current content hash (else it was added
+    or edited after the export), and no annotation may have been made on another text of its document."""
+    from corpuskit.release.readback import iter_sorted
+
+    tasks = iter(inputs.tasks)
+    task = next(tasks, None)
+    missing: list[str] = []
+    n_missing = 0
+    last_task = ""
+    for doc in iter_sorted(work, "documents", "id", ["id", "content_sha256"]):
+        hashes: set[str] = set()
+        while task is not None and task[0] <= doc["id"]:
+            if task[0] < last_task:
+                raise ReleaseError(f"snapshot tasks are not sorted by document id (at {task[0]!r})")
+            last_task = task[0]
+            if task[0] == doc["id"]:
+                hashes.add(task[1])
+            task = next(tasks, None)
+        if doc["content_sha256"] not in hashes:
+            n_missing += 1
+            if len(missing) < 5:
+                missing.append(doc["id"])
+    if n_missing:
+        exported = inputs.snapshot.get("exported_at", "?")
+        raise ReleaseError(
+            f"the annotation snapshot (exported {exported}) is older than the corpus: "
+            f"{n_missing} document(s) are new or changed since, e.g. {', '.join(missing)}; "
+            "push and pull again"
+        )
+    if stats.stale_count:
+        raise ReleaseError(
+            f"{stats.stale_count} annotation(s) were made on an older text of their document, "
+            f"e.g. {', '.join(stats.stale_annotations)}; re-annotate them or pull again"
+        )
+
+
+def _write_metadata(inputs: ReleaseInputs, work: Path, stats: Stats, version: str, releases: Path) -> None:
+    from corpuskit.release.card import write_card
+    from corpuskit.release.changelog import write_changelog
+    from corpuskit.release.croissant import write_croissant
+    from corpuskit.release.manifest import write_manifest
+
+    if inputs.write_report is not None:
+        report_dir = work / "report"
+        report_dir.mkdir()
+        inputs.write_report(report_dir)
+    write_changelog(work, version, releases, stats)
+    write_card(work, inputs, stats, version)
+    write_croissant(work, inputs, stats, version)
+    write_manifest(work, inputs, stats, version)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file():
+            fsync_file(path)
+        else:
+            _fsync_dir(path)
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
