@@ -14,8 +14,26 @@ __version__ = "0.1.0"
 # Public name -> module that defines it. Filled in as capabilities land.
 _LAZY: dict[str, str] = {
     "validate": "corpuskit.validation.api",
+    "iter_valid_documents": "corpuskit.validation.api",
+    "ValidationResult": "corpuskit.validation.api",
     "pull": "corpuskit.studio.pull",
     "read_snapshot": "corpuskit.studio.snapshot",
+    "agreement": "corpuskit.quality.agreement",
+    "gold": "corpuskit.quality.gold",
+    "check_gold": "corpuskit.quality.check",
+    "write_report": "corpuskit.quality.report",
+    "load_taxonomy": "corpuskit.taxonomy",
+    "label_config": "corpuskit.taxonomy",
+    "annotation_schema": "corpuskit.taxonomy",
+    "check_annotation": "corpuskit.taxonomy",
+    "check_taxonomy": "corpuskit.taxonomy",
+    "migrate_rows": "corpuskit.taxonomy",
+    "guidelines_html": "corpuskit.taxonomy",
+    "release": "corpuskit.release.api",
+    "load": "corpuskit.release.load",
+    "verify": "corpuskit.release.load",
+    "diff": "corpuskit.release.diff",
+    "publish": "corpuskit.release.publish",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -15,7 +15,17 @@ from corpuskit import __version__
 from corpuskit.errors import EXIT_USAGE, CorpuskitError
 
 # One module per command (or command group); each defines `register(subparsers)`.
-COMMAND_MODULES: tuple[str, ...] = ("pull",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "validate",
+    "pull",
+    "agreement",
+    "gold",
+    "taxonomy",
+    "release",
+    "verify",
+    "diff",
+    "publish",
+)
 
 DESCRIPTION = """\
 corpuskit turns raw news texts into a validated, human-annotated, versioned dataset:

@@ -311,3 +311,33 @@ def _build(data: dict[str, Any], path: Path | None) -> Taxonomy:
         ),
         path=path,
     )
+
+
+def load_taxonomy_at(spec: str | Path, root: Path | None = None) -> Taxonomy:
+    """A taxonomy from a file, or from git history as `REV:PATH` (e.g. `HEAD~1:schema/taxonomy.yaml`)
+    when no file of that name exists: the usual way to compare with the previous version."""
+    import subprocess
+
+    import yaml
+
+    path = Path(spec)
+    text_spec = str(spec)
+    if path.exists() or ":" not in text_spec:
+        return load_taxonomy(path)
+    rev, _, rel = text_spec.partition(":")
+    try:
+        text = subprocess.run(
+            ["git", "show", f"{rev}:{rel}"],
+            cwd=root or Path.cwd(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", "") or str(exc)
+        raise UsageError(f"{text_spec}: not a file, and git cannot show it: {detail.strip()}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TaxonomyError([f"{text_spec}: not valid YAML: {exc}"]) from exc
+    return taxonomy_from_dict(data, source=text_spec, lines=_line_map(text))

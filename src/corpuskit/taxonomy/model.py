@@ -119,3 +119,61 @@ class Taxonomy:
     def source(self) -> str:
         """Where the taxonomy came from, for messages."""
         return str(self.path) if self.path is not None else "<taxonomy>"
+
+
+def label_rows(taxonomy: Taxonomy) -> list[dict[str, str]]:
+    """Every label as a row `{kind, id, name, hotkey, definition}` in display order (`taxonomy show`)."""
+    rows: list[dict[str, str]] = []
+    for target in taxonomy.targets:
+        keys = " ".join(target.hotkeys.get(v.id, "-") for v in taxonomy.stance_values)
+        rows.append(
+            {
+                "kind": "target",
+                "id": target.id,
+                "name": target.name,
+                "hotkey": keys,
+                "definition": target.definition,
+            }
+        )
+    for value in taxonomy.stance_values:
+        rows.append(
+            {
+                "kind": "stance_value",
+                "id": value.id,
+                "name": value.name,
+                "hotkey": "",
+                "definition": value.definition,
+            }
+        )
+    for topic in taxonomy.topics:
+        rows.append(
+            {
+                "kind": "topic",
+                "id": topic.id,
+                "name": topic.name,
+                "hotkey": topic.hotkey or "",
+                "definition": topic.definition,
+            }
+        )
+    if taxonomy.evidence.enabled:
+        for target in taxonomy.targets:
+            rows.append(
+                {
+                    "kind": "evidence",
+                    "id": target.id,
+                    "name": f"Evidence: {target.name}",
+                    "hotkey": target.evidence_hotkey or "",
+                    "definition": taxonomy.evidence.definition,
+                }
+            )
+    if taxonomy.note.enabled:
+        rows.append(
+            {
+                "kind": "note",
+                "id": "note",
+                "name": "Note",
+                "hotkey": "",
+                "definition": taxonomy.note.definition,
+            }
+        )
+    return rows
