@@ -19,10 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corpuskit.documents.model import content_sha256
 from corpuskit.errors import ReleaseError
 from corpuskit.release.build import ReleaseInputs, build_release
-from corpuskit.release.inputs import file_sha256, git_state, iter_jsonl, load_taxonomy
+from corpuskit.release.inputs import (
+    ValidationOutcome,
+    file_sha256,
+    git_state,
+    iter_jsonl,
+    load_taxonomy,
+    validate_corpus,
+)
 from corpuskit.release.shards import DEFAULT_SHARD_BYTES
 from corpuskit.release.versions import bump as next_version
 from corpuskit.release.versions import normalize
@@ -47,30 +53,13 @@ class ReleaseResult:
         }
 
 
-def iter_documents(settings: Settings) -> Iterator[dict[str, Any]]:
-    """Normalized documents of the raw corpus, one at a time, through the document reader."""
-    from corpuskit.documents.reader import SourceRecord, iter_files, read_file
-
-    for path in iter_files([settings.path(settings.raw)]):
-        for item in read_file(
-            path, root=settings.root, language=settings.language, raw_timezone=settings.raw_timezone
-        ):
-            if isinstance(item, SourceRecord):
-                doc = item.document
-                if not doc.get("content_sha256"):
-                    doc["content_sha256"] = content_sha256(doc)
-                yield doc
-
-
-def check_validation(settings: Settings) -> list[tuple[str, str]]:
-    """Gate 1. Returns the near-duplicate pairs validation found (they shape the splits)."""
-    from corpuskit.release.inputs import validate_corpus
-
+def check_validation(settings: Settings) -> ValidationOutcome:
+    """Gate 1. The outcome carries the near-duplicate pairs validation found (they shape the splits)."""
     outcome = validate_corpus(settings)
     if not outcome.ok:
         more = f" (and {len(outcome.errors) - 1} more)" if len(outcome.errors) > 1 else ""
         raise ReleaseError(f"validation failed: {outcome.errors[0]}{more}; run `corpuskit validate`")
-    return outcome.near_duplicates
+    return outcome
 
 
 def snapshot_meta(folder: Path) -> dict[str, Any]:
@@ -100,6 +89,7 @@ class QualityOutcome:
 def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOutcome:
     """Gold rows and agreement from the quality module, and every shortfall against the thresholds."""
     from corpuskit.quality.agreement import compute_agreement
+    from corpuskit.quality.check import check_quality
     from corpuskit.quality.context import resolve_inputs
     from corpuskit.quality.gold import compute_gold
     from corpuskit.quality.ratings import build_ratings
@@ -124,40 +114,19 @@ def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOu
         "high": topic_set.alpha.high,
         "n_items": topic_set.pairable_items,
     }
-    shortfalls = quality_shortfalls(agreement, [row.to_json() for row in gold.rows], settings)
+    check = check_quality(result, gold, settings.min_annotators, settings.min_alpha)
+    shortfalls = [str(failure) for failure in check.targets]
+    if check.items:
+        examples = "; ".join(str(failure) for failure in check.items[:3])
+        shortfalls.append(
+            f"{len(check.items)} of {check.checked_items} gold decisions fall short (e.g. {examples})"
+        )
     return QualityOutcome(
         gold=[row.to_json() for row in sorted(gold.rows, key=lambda r: r.document_id)],
         agreement=agreement,
         shortfalls=shortfalls,
         result=result,
     )
-
-
-def quality_shortfalls(
-    agreement: dict[str, Any], gold: list[dict[str, Any]], settings: Settings
-) -> list[str]:
-    """Targets whose alpha is below `min_alpha` and documents with fewer than `min_annotators`."""
-    out = []
-    for name, figures in sorted(agreement.items()):
-        if not name.startswith("stance."):
-            continue
-        alpha = figures.get("alpha")
-        if alpha is None or alpha < settings.min_alpha:
-            shown = "undefined" if alpha is None else f"{alpha:.3f}"
-            out.append(f"{name}: Krippendorff's alpha {shown} < min_alpha {settings.min_alpha}")
-    thin = [
-        row["document_id"]
-        for row in gold
-        if max((d.get("n_annotators", 0) for d in row.get("stance", {}).values()), default=0)
-        < settings.min_annotators
-    ]
-    if thin:
-        examples = ", ".join(thin[:5])
-        out.append(
-            f"{len(thin)} document(s) have fewer than min_annotators={settings.min_annotators} "
-            f"annotators (e.g. {examples})"
-        )
-    return out
 
 
 def report_writer(result: Any) -> Callable[[Path], Any] | None:
@@ -204,13 +173,15 @@ def release(
     shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> ReleaseResult:
     """Build `releases/vX.Y.Z/` from the corpus and its annotation snapshot, after the gates pass."""
+    from corpuskit.validation.api import iter_valid_documents
+
     settings = settings or load_settings()
     releases = Path(out) if out is not None else settings.path(settings.releases)
     if (version is None) == (bump is None):
         raise ReleaseError("give either a VERSION or --bump major|minor|patch")
     version = normalize(version) if version is not None else next_version(releases, bump or "")
     taxonomy = load_taxonomy(settings)
-    near_duplicates = check_validation(settings)
+    validation = check_validation(settings)
     folder = settings.path(settings.annotations)
     meta = snapshot_meta(folder)
     quality = assess_quality(settings, folder, taxonomy)
@@ -224,14 +195,14 @@ def release(
     write_report = report_writer(quality.result)
     guidelines = settings.root / GUIDELINES
     inputs = ReleaseInputs(
-        documents=iter_documents(settings),
+        documents=iter_valid_documents(settings=settings, result=validation.result),
         annotations=iter_jsonl(folder / "annotations.jsonl"),
         gold=iter(quality.gold),
         tasks=_tasks(folder),
         taxonomy=taxonomy,
         snapshot=meta,
         split_ratios=tuple(settings.split_ratios),  # type: ignore[arg-type]
-        near_duplicates=near_duplicates,
+        near_duplicates=validation.near_duplicates,
         agreement=quality.agreement,
         shortfalls=quality.shortfalls if allow_below_threshold else [],
         hashes={

@@ -8,7 +8,7 @@ module. Everything here is a thin call; the reading itself lives in those module
 from __future__ import annotations
 
 import hashlib
-import importlib
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,33 +52,6 @@ def iter_jsonl(path: Path) -> Iterator[Row]:
             yield row
 
 
-def iter_documents(settings: Settings) -> Iterator[Row]:
-    """The normalized documents of the corpus, read one at a time by the document reader."""
-    reader = importlib.import_module("corpuskit.documents.reader")
-    yield from reader.iter_files([settings.path(settings.raw)])
-
-
-def annotations_dir(settings: Settings) -> Path:
-    return settings.path(settings.annotations)
-
-
-def read_snapshot(settings: Settings) -> Row:
-    folder = annotations_dir(settings)
-    try:
-        pull = importlib.import_module("corpuskit.studio.pull")
-        snapshot = pull.read_snapshot(folder)
-        return dict(snapshot) if not isinstance(snapshot, dict) else snapshot
-    except ModuleNotFoundError:
-        pass
-    path = folder / "snapshot.json"
-    if not path.is_file():
-        raise ReleaseError(f"{path}: no annotation snapshot; run `corpuskit pull` first")
-    data = orjson.loads(path.read_bytes())
-    if not isinstance(data, dict):
-        raise ReleaseError(f"{path}: expected a JSON object")
-    return data
-
-
 def git_state(root: Path) -> dict[str, Any]:
     """The corpus commit a release was built from, and whether uncommitted changes were included."""
     try:
@@ -101,41 +74,40 @@ def git_state(root: Path) -> dict[str, Any]:
 class ValidationOutcome:
     ok: bool
     errors: list[str]
+    result: Any = None
     near_duplicates: list[tuple[str, str]] = field(default_factory=list)
 
 
 def validate_corpus(settings: Settings) -> ValidationOutcome:
     """Run the validation engine on the raw corpus; its near-duplicate pairs feed the splits."""
-    api = importlib.import_module("corpuskit.validation.api")
-    result = api.validate([settings.path(settings.raw)], settings=settings)
-    diagnostics = list(getattr(result, "diagnostics", []))
-    errors = [str(d) for d in diagnostics if getattr(getattr(d, "severity", None), "value", "") == "error"]
-    return ValidationOutcome(ok=not errors, errors=errors, near_duplicates=near_duplicate_pairs(result))
+    from corpuskit.validation.api import validate
+
+    result = validate(settings=settings)
+    errors = [str(d) for d in result.diagnostics if d.severity.value == "error"]
+    return ValidationOutcome(
+        ok=result.ok, errors=errors, result=result, near_duplicates=near_duplicate_pairs(result)
+    )
+
+
+_NEAR_DUPLICATE_OF = re.compile(r"near-duplicate of '([^']+)'")
 
 
 def near_duplicate_pairs(result: Any) -> list[tuple[str, str]]:
-    """Near-duplicate document pairs found by validation (`near_duplicates` on its result)."""
+    """Near-duplicate document pairs found by validation.
+
+    Taken from the result's `near_duplicates` pairs when it has them, else from its `near-duplicate`
+    diagnostics (reported on the later document, naming the earlier one)."""
     pairs = getattr(result, "near_duplicates", None)
-    if pairs is None:
-        return []
+    if pairs is not None:
+        return [(str(a), str(b)) for a, b in pairs]
     out: list[tuple[str, str]] = []
-    for pair in pairs:
-        if isinstance(pair, dict):
-            out.append((str(pair["a"]), str(pair["b"])))
-        elif isinstance(pair, tuple | list):
-            out.append((str(pair[0]), str(pair[1])))
-        else:
-            out.append((str(pair.a), str(pair.b)))
+    for diagnostic in result.diagnostics:
+        if diagnostic.code != "near-duplicate" or diagnostic.document_id is None:
+            continue
+        match = _NEAR_DUPLICATE_OF.search(diagnostic.message)
+        if match:
+            out.append((match.group(1), diagnostic.document_id))
     return out
-
-
-@dataclass
-class Quality:
-    """Agreement per target (with intervals) and the shortfalls against the settings' thresholds."""
-
-    agreement: dict[str, Any]
-    shortfalls: list[str]
-    write_report: Any = None
 
 
 def require(path: Path, what: str) -> Path:
