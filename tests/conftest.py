@@ -1,0 +1,88 @@
+"""Session-wide fixtures: one real Label Studio server and one headless Chromium for the whole run.
+
+Label Studio behaviour is tested against the real server (never mocks of its API); it takes about
+30 s to start, so it starts once, lazily, for the first test that asks for it, and is stopped by the
+pid it recorded when the session ends.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import pytest
+
+# Tests never reach the Hugging Face Hub; set before anything imports datasets/huggingface_hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+if TYPE_CHECKING:
+    from corpuskit.studio.server import StudioServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudioServer]:
+    """A real Label Studio on 127.0.0.1 (free port, fresh SQLite), shared by the whole session.
+
+    Its admin is `studio_server.username` / `.password`, with API token `.token` (legacy token,
+    enabled). Tests that change global state (users, organisation settings) must keep it usable."""
+    from corpuskit.studio import server
+
+    data_dir = tmp_path_factory.mktemp("studio")
+    running = server.start(data_dir, port=server.free_port(), timeout=300.0, progress=True)
+    try:
+        yield running
+    finally:
+        server.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def _browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def chromium_page(_browser: Any) -> Iterator[Any]:
+    """A fresh page in its own browser context (no cookies shared between tests)."""
+    context = _browser.new_context()
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def login(page: Any, url: str, email: str, password: str) -> None:
+    """Log `page` in to Label Studio at `url` as `email` and wait until the app has loaded."""
+    page.goto(f"{url.rstrip('/')}/user/login")
+    page.fill("input#email", email)
+    page.fill("input#password", password)
+    page.click("form button[type=submit]")
+    page.wait_for_url(lambda current: urlsplit(current).path.rstrip("/") != "/user/login")
+    page.wait_for_load_state()
+
+
+@pytest.fixture
+def studio_login() -> Any:
+    """The `login(page, url, email, password)` helper, for tests that cannot import conftest."""
+    return login
