@@ -1,0 +1,75 @@
+"""`corpuskit validate`: check raw documents locally, in pre-commit and in CI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from corpuskit.cli.main import HelpFormatter
+
+DESCRIPTION = """\
+Read every .txt, .json and .jsonl file under PATHS (default: the raw folder of the corpus),
+check each document against schema/document.schema.json and the date and content-hash rules,
+then check the whole corpus for duplicate ids, identical content under two ids (errors) and
+near-duplicates (warnings, with their estimated similarity).
+
+Text diagnostics and the summary go to stderr; --format json and github write to stdout.
+"""
+
+EPILOG = """\
+examples:
+  corpuskit validate
+  corpuskit validate raw/2024/ extra.jsonl
+  corpuskit validate --format json > report.json
+  corpuskit validate --format github --changed-since origin/main
+
+exit codes: 0 no errors (warnings allowed), 1 errors found (or warnings with --strict),
+2 usage or environment error (missing path, unknown git ref, unreadable schema).
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check raw documents and the corpus as a whole",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the raw folder)")
+    parser.add_argument(
+        "--format", choices=("text", "json", "github"), default="text", help="output format (default: text)"
+    )
+    parser.add_argument(
+        "--changed-since",
+        metavar="GIT_REF",
+        help="report per-document problems only for files added or changed since GIT_REF "
+        "(cross-record checks still see the whole corpus)",
+    )
+    parser.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write the signature cache in .corpuskit/cache/",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from corpuskit.validation.api import validate
+    from corpuskit.validation.reporters import REPORTERS, summary_line
+
+    result = validate(
+        args.paths or None,
+        changed_since=args.changed_since,
+        cache=not args.no_cache,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    out = sys.stderr if args.format == "text" else sys.stdout
+    REPORTERS[args.format](result, out)
+    if not args.quiet and args.format != "json":
+        print(summary_line(result), file=sys.stderr)
+    failed = not result.ok or (args.strict and result.warnings > 0)
+    return 1 if failed else 0

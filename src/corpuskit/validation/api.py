@@ -1,0 +1,363 @@
+"""`corpuskit.validate`: read, check and cross-check a corpus, streaming.
+
+Files are read in chunks; each chunk is parsed, schema- and semantically checked and turned
+into compact entries (id, place, content hash, MinHash signature) - in a pool of worker
+processes when the corpus is large enough to pay for it. Only the entries reach the
+cross-record checks; the documents themselves are dropped as soon as they are checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from corpuskit.errors import UsageError
+from corpuskit.settings import Settings, load_settings
+from corpuskit.validation.crossrecord import Entries, check_corpus
+from corpuskit.validation.diagnostics import Diagnostic, Severity
+
+# A chunk of work for one worker: about this many bytes of input (one big file is one chunk).
+_CHUNK_BYTES = 4 * 1024 * 1024
+_CHUNK_FILES = 512
+# Below this much input the pool's start-up (about half a second) costs more than it saves.
+_POOL_MIN_BYTES = 24 * 1024 * 1024
+_SIGNATURE_BATCH = 256
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """What `validate` found. `ok` is False when any error was reported."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    files: int
+    documents: int
+    invalid: int
+    rejected: frozenset[tuple[str, int]] = field(repr=False, default=frozenset())
+    changed_files: int | None = None
+
+    @property
+    def valid(self) -> int:
+        return self.documents - self.invalid
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity is Severity.WARNING)
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "documents": self.documents,
+            "valid": self.valid,
+            "invalid": self.invalid,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "changed_files": self.changed_files,
+        }
+
+
+@dataclass(frozen=True)
+class _Options:
+    root: str
+    schema: str
+    language: str
+    raw_timezone: str | None
+    future_tolerance_hours: float
+    now: str
+    cache: str | None
+
+
+@dataclass
+class _Chunk:
+    entries: Entries
+    diagnostics: list[Diagnostic]
+    documents: int = 0
+    invalid: int = 0
+    rejected: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
+    """Read and check a few files; runs in a worker process (so it takes and returns plain data)."""
+    from corpuskit.documents.model import body_text
+    from corpuskit.documents.reader import SourceRecord, read_file
+    from corpuskit.validation.cache import SignatureCache
+    from corpuskit.validation.schema_check import load_checker
+    from corpuskit.validation.semantic import check_document
+
+    checker = load_checker(Path(options.schema))
+    cache = SignatureCache.open(Path(options.cache)) if options.cache else None
+    now = datetime.fromisoformat(options.now)
+    root = Path(options.root)
+    chunk = _Chunk(Entries(), [])
+    entries = chunk.entries
+    pending_text: list[str] = []
+    pending_sha: list[bytes] = []
+
+    def flush() -> None:
+        if pending_text:
+            from corpuskit.validation.cache import signatures_for
+
+            entries.signature_blocks.append(signatures_for(pending_text, pending_sha, cache))
+            pending_text.clear()
+            pending_sha.clear()
+
+    for number, name in enumerate(paths):
+        entries.files.append(name)
+        # A record the reader cannot turn into a document counts once, however many problems it has:
+        # per line in JSONL, per file otherwise.
+        per_line = name.lower().endswith(".jsonl")
+        unread: set[tuple[str, int]] = set()
+        for item in read_file(
+            Path(name), root=root, language=options.language, raw_timezone=options.raw_timezone
+        ):
+            if not isinstance(item, SourceRecord):
+                chunk.diagnostics.append(item)
+                if item.severity is Severity.ERROR:
+                    unread.add((item.file, (item.line or 0) if per_line else 0))
+                continue
+            chunk.documents += 1
+            document = item.document
+            doc_id = document.get("id") if isinstance(document.get("id"), str) else None
+            found = checker.check(
+                document, file=item.file, line=item.line, field_lines=item.field_lines, document_id=doc_id
+            )
+            schema_valid = not found
+            found += check_document(
+                document,
+                file=item.file,
+                line=item.line,
+                field_lines=item.field_lines,
+                given_sha256=item.given_sha256,
+                future_tolerance_hours=options.future_tolerance_hours,
+                now=now,
+            )
+            if found:
+                chunk.diagnostics.extend(found)
+                chunk.invalid += 1
+                chunk.rejected.append((item.file, item.line))
+            if schema_valid:
+                entries.file_of.append(number)
+                entries.line_of.append(item.line)
+                entries.ids.append(document["id"])
+                sha = bytes.fromhex(document["content_sha256"])
+                entries.sha.extend(sha)
+                pending_sha.append(sha)
+                pending_text.append(body_text(document))
+                if len(pending_text) >= _SIGNATURE_BATCH:
+                    flush()
+        chunk.documents += len(unread)
+        chunk.invalid += len(unread)
+        chunk.rejected.extend(unread)
+    flush()
+    return chunk
+
+
+def _chunks(files: Iterable[Path]) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    size = 0
+    for path in files:
+        try:
+            length = path.stat().st_size
+        except OSError:
+            length = 0
+        if chunk and (size + length > _CHUNK_BYTES or len(chunk) >= _CHUNK_FILES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(str(path))
+        size += length
+    if chunk:
+        yield chunk
+
+
+def _total_bytes(files: Sequence[Path]) -> int:
+    total = 0
+    for path in files:
+        with contextlib.suppress(OSError):
+            total += path.stat().st_size
+    return total
+
+
+def _run_chunks(
+    chunks: list[list[str]], options: _Options, *, workers: int, progress: bool
+) -> Iterator[_Chunk]:
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=sum(len(c) for c in chunks),
+        unit="file",
+        disable=not progress,
+        file=sys.stderr,
+        leave=False,
+    )
+    with bar:
+        if workers <= 1 or len(chunks) <= 1:
+            for paths in chunks:
+                yield _check_chunk(paths, options)
+                bar.update(len(paths))
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # forkserver: workers start from a clean interpreter (fork after threads is unsafe),
+        # and share the imports the server preloaded.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["corpuskit.validation.api"])
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            results = pool.map(_check_chunk, chunks, [options] * len(chunks))
+            for paths, chunk in zip(chunks, results, strict=True):
+                yield chunk
+                bar.update(len(paths))
+
+
+def changed_files(root: Path, ref: str) -> set[str]:
+    """Absolute paths of files added or changed since `ref` (committed, staged, unstaged or untracked)."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+            )
+        except OSError as exc:
+            raise UsageError(f"--changed-since needs git: {exc}") from exc
+        if done.returncode != 0:
+            detail = (done.stderr.strip().splitlines() or ["git failed"])[-1]
+            raise UsageError(f"--changed-since {ref!r}: {detail}")
+        return done.stdout
+
+    top = Path(git("rev-parse", "--show-toplevel").strip())
+    try:
+        git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+    except UsageError:
+        raise UsageError(f"--changed-since {ref!r}: not a commit in {top}") from None
+    names = git("diff", "--name-only", "-z", "--diff-filter=ACMRT", ref, "--").split("\0")
+    names += git("ls-files", "--others", "--exclude-standard", "-z").split("\0")
+    return {os.path.abspath(top / name) for name in names if name}
+
+
+def _default_paths(settings: Settings) -> list[Path]:
+    raw = settings.path(settings.raw)
+    try:
+        return [raw.relative_to(Path.cwd())]
+    except ValueError:
+        return [raw]
+
+
+def validate(
+    paths: Sequence[str | os.PathLike[str]] | None = None,
+    *,
+    settings: Settings | None = None,
+    changed_since: str | None = None,
+    cache: bool = True,
+    workers: int | None = None,
+    progress: bool = False,
+    now: datetime | None = None,
+) -> ValidationResult:
+    """Validate the documents under `paths` (default: the settings' raw folder).
+
+    Per-document checks (parsing, schema, dates, content hash) run on every document, or with
+    `changed_since` only report on files added or changed since that git ref; the cross-record
+    checks (duplicate ids, identical content, near-duplicates) always see the whole corpus and
+    report pairs that involve at least one checked document.
+    """
+    from corpuskit.documents.reader import iter_files
+
+    settings = settings or load_settings()
+    targets = [Path(p) for p in paths] if paths else _default_paths(settings)
+    files = list(iter_files(targets))
+    focus = changed_files(settings.root, changed_since) if changed_since else None
+    cache_dir = settings.root / ".corpuskit" / "cache"
+    options = _Options(
+        root=str(settings.root),
+        schema=str(settings.path(settings.schema)),
+        language=settings.language,
+        raw_timezone=settings.raw_timezone,
+        future_tolerance_hours=float(settings.future_tolerance_hours),
+        now=(now or datetime.now(UTC)).isoformat(),
+        cache=str(cache_dir) if cache else None,
+    )
+    from corpuskit.validation.schema_check import load_checker
+
+    load_checker(Path(options.schema))  # a broken schema is one usage error, before any worker starts
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if _total_bytes(files) >= _POOL_MIN_BYTES else 1
+    entries = Entries()
+    diagnostics: list[Diagnostic] = []
+    documents = invalid = 0
+    rejected: set[tuple[str, int]] = set()
+
+    def in_focus(name: str) -> bool:
+        return focus is None or os.path.abspath(name) in focus
+
+    for chunk in _run_chunks(list(_chunks(files)), options, workers=workers, progress=progress):
+        entries.extend(chunk.entries)
+        documents += chunk.documents
+        diagnostics.extend(d for d in chunk.diagnostics if in_focus(d.file))
+        invalid_here = {place for place in chunk.rejected if in_focus(place[0])}
+        invalid += chunk.invalid if focus is None else len(invalid_here)
+        rejected.update(chunk.rejected)
+    focus_mask = None
+    if focus is not None:
+        import numpy as np
+
+        focused_files = np.array([in_focus(name) for name in entries.files], dtype=bool)
+        focus_mask = focused_files[np.frombuffer(entries.file_of, dtype=np.uint32)] if len(entries) else None
+    cross = check_corpus(
+        entries, near_duplicate_threshold=float(settings.near_duplicate_threshold), focus=focus_mask
+    )
+    for diagnostic in cross:
+        if diagnostic.severity is Severity.ERROR:
+            place = (diagnostic.file, diagnostic.line or 0)
+            if place not in rejected:
+                invalid += 1
+            rejected.add(place)
+    diagnostics.extend(cross)
+    if cache and len(entries):
+        from corpuskit.validation.cache import SignatureCache
+
+        SignatureCache.save(cache_dir, bytes(entries.sha), entries.signatures())
+    diagnostics.sort(key=lambda d: (d.file, d.line or 0, d.column or 0, d.pointer, d.code))
+    return ValidationResult(
+        diagnostics=tuple(diagnostics),
+        files=len(files),
+        documents=documents,
+        invalid=invalid,
+        rejected=frozenset(rejected),
+        changed_files=None if focus is None else sum(1 for f in files if in_focus(str(f))),
+    )
+
+
+def iter_valid_documents(
+    paths: Sequence[str | os.PathLike[str]] | None = None,
+    *,
+    settings: Settings | None = None,
+    result: ValidationResult | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The documents that passed every check, in corpus order, one at a time (for push and release).
+
+    Pass the `result` of a `validate` run over the same paths to skip validating again."""
+    from corpuskit.documents.reader import SourceRecord, iter_files, read_file
+
+    settings = settings or load_settings()
+    if result is None:
+        result = validate(paths, settings=settings)
+    targets = [Path(p) for p in paths] if paths else _default_paths(settings)
+    for path in iter_files(targets):
+        for item in read_file(
+            path, root=settings.root, language=settings.language, raw_timezone=settings.raw_timezone
+        ):
+            if isinstance(item, SourceRecord) and (item.file, item.line) not in result.rejected:
+                yield item.document

@@ -1,0 +1,214 @@
+"""Checks across the whole corpus: duplicate ids, identical content under two ids, near-duplicates.
+
+Only a compact entry per document is kept (id, a file number and line, the content hash and a
+256-byte MinHash signature), never the documents. Near-duplicate candidates come from LSH
+banding of the signatures: each band of `rows` values becomes one 64-bit key, equal keys are
+found by sorting (no pairwise loop, so a million documents take seconds), and every candidate
+pair is verified by its estimated Jaccard similarity before it is reported.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from corpuskit.validation.diagnostics import Diagnostic, Severity
+from corpuskit.validation.signatures import NUM_PERM, Signatures, bands_for, empty, estimate_jaccard
+
+# A band key shared by more documents than this is checked as a star around its first document:
+# a template paragraph repeated in thousands of articles must not turn into millions of pairs.
+_MAX_BUCKET = 64
+
+
+@dataclass
+class Entries:
+    """Compact per-document entries, appended in corpus order (file order, then line)."""
+
+    files: list[str] = field(default_factory=list)
+    file_of: array[int] = field(default_factory=lambda: array("I"))
+    line_of: array[int] = field(default_factory=lambda: array("I"))
+    ids: list[str] = field(default_factory=list)
+    sha: bytearray = field(default_factory=bytearray)
+    signature_blocks: list[Signatures] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def extend(self, other: Entries) -> None:
+        base = len(self.files)
+        self.files.extend(other.files)
+        self.file_of.extend(base + index for index in other.file_of)
+        self.line_of.extend(other.line_of)
+        self.ids.extend(other.ids)
+        self.sha.extend(other.sha)
+        self.signature_blocks.extend(other.signature_blocks)
+
+    def signatures(self) -> Signatures:
+        if not self.signature_blocks:
+            return empty()
+        if len(self.signature_blocks) > 1:
+            self.signature_blocks = [np.concatenate(self.signature_blocks)]
+        return self.signature_blocks[0]
+
+    def where(self, index: int) -> tuple[str, int]:
+        return self.files[self.file_of[index]], self.line_of[index]
+
+
+def _groups(keys: npt.NDArray[np.uint64]) -> Iterator[npt.NDArray[np.intp]]:
+    """Indices of runs of equal keys (runs of two or more), each sorted ascending."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    boundaries = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    starts = np.concatenate(([0], boundaries))
+    ends = np.concatenate((boundaries, [len(keys)]))
+    for start, end in zip(starts[ends - starts > 1], ends[ends - starts > 1], strict=True):
+        yield order[start:end]
+
+
+def _key64(data: bytes | bytearray, width: int) -> npt.NDArray[np.uint64]:
+    """The first 8 bytes of every `width`-byte record, as integers (hash prefixes are uniform)."""
+    return np.frombuffer(bytes(data), dtype=np.uint64).reshape(-1, width // 8)[:, 0].copy()
+
+
+def _id_keys(ids: list[str]) -> npt.NDArray[np.uint64]:
+    # Python's string hash is stable within one process, which is all a sort key needs here.
+    return np.fromiter((hash(name) for name in ids), dtype=np.int64, count=len(ids)).view(np.uint64)
+
+
+def _diagnostic(
+    entries: Entries, index: int, code: str, message: str, severity: Severity = Severity.ERROR
+) -> Diagnostic:
+    file, line = entries.where(index)
+    pointer = "/id" if code == "duplicate-id" else ""
+    return Diagnostic(
+        file=file,
+        line=line,
+        column=None,
+        pointer=pointer,
+        severity=severity,
+        code=code,
+        message=message,
+        document_id=entries.ids[index],
+    )
+
+
+def _place(entries: Entries, index: int) -> str:
+    file, line = entries.where(index)
+    return f"{file}:{line}"
+
+
+def check_corpus(
+    entries: Entries,
+    *,
+    near_duplicate_threshold: float,
+    focus: npt.NDArray[np.bool_] | None = None,
+) -> list[Diagnostic]:
+    """Diagnostics for duplicate ids, identical content and near-duplicates, reported at the later
+    document of each pair and naming the earlier one. With `focus` (one flag per entry), only
+    pairs that involve a focused document are reported."""
+    count = len(entries)
+    if count < 2:
+        return []
+    wanted = np.ones(count, dtype=bool) if focus is None else focus
+    return [
+        diagnostic
+        for diagnostic, pair in _all_findings(entries, near_duplicate_threshold)
+        if wanted[pair[0]] or wanted[pair[1]]
+    ]
+
+
+def _all_findings(entries: Entries, threshold: float) -> Iterator[tuple[Diagnostic, tuple[int, int]]]:
+    count = len(entries)
+    same_id: set[int] = set()
+    for group in _groups(_id_keys(entries.ids)):
+        by_name: dict[str, int] = {}
+        for index in group.tolist():
+            name = entries.ids[index]
+            if name in by_name:
+                same_id.add(index)
+                first = by_name[name]
+                yield (
+                    _diagnostic(
+                        entries,
+                        index,
+                        "duplicate-id",
+                        f"id {name!r} is already used by {_place(entries, first)}",
+                    ),
+                    (first, index),
+                )
+            else:
+                by_name[name] = index
+    # Documents that repeat an earlier one exactly are reported once and left out of the
+    # near-duplicate search (every band of theirs would collide).
+    exact_copy = np.zeros(count, dtype=bool)
+    for group in _groups(_key64(entries.sha, 32)):
+        by_hash: dict[bytes, int] = {}
+        for index in group.tolist():
+            digest = bytes(entries.sha[index * 32 : index * 32 + 32])
+            if digest in by_hash:
+                first = by_hash[digest]
+                exact_copy[index] = True
+                if index not in same_id:
+                    yield (
+                        _diagnostic(
+                            entries,
+                            index,
+                            "duplicate-content",
+                            f"same content as {entries.ids[first]!r} ({_place(entries, first)})",
+                        ),
+                        (first, index),
+                    )
+            else:
+                by_hash[digest] = index
+    yield from _near_duplicates(entries, exact_copy, threshold)
+
+
+def candidate_pairs(signatures: Signatures, threshold: float) -> npt.NDArray[np.int64]:
+    """Pairs (i, j), i < j, that share at least one LSH band; shape (n, 2), unique rows."""
+    bands, rows = bands_for(threshold, NUM_PERM)
+    weights = (np.random.default_rng(7).integers(1, 2**63, size=rows, dtype=np.uint64) | np.uint64(1)).astype(
+        np.uint64
+    )
+    found: list[npt.NDArray[np.int64]] = []
+    for band in range(bands):
+        block = signatures[:, band * rows : (band + 1) * rows].astype(np.uint64)
+        with np.errstate(over="ignore"):
+            keys = (block * weights).sum(axis=1, dtype=np.uint64)
+        for group in _groups(keys):
+            members = group if len(group) <= _MAX_BUCKET else group[:_MAX_BUCKET]
+            if len(group) > _MAX_BUCKET:
+                star = np.stack([np.full(len(group) - 1, group[0]), group[1:]], axis=1)
+                found.append(star.astype(np.int64))
+            left, right = np.triu_indices(len(members), k=1)
+            found.append(np.stack([members[left], members[right]], axis=1).astype(np.int64))
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.unique(np.concatenate(found), axis=0)
+
+
+def _near_duplicates(
+    entries: Entries, exact_copy: npt.NDArray[np.bool_], threshold: float
+) -> Iterator[tuple[Diagnostic, tuple[int, int]]]:
+    signatures = entries.signatures()
+    pairs = candidate_pairs(signatures, threshold)
+    if len(pairs) == 0:
+        return
+    pairs = pairs[~(exact_copy[pairs[:, 0]] | exact_copy[pairs[:, 1]])]
+    similarity = estimate_jaccard(signatures[pairs[:, 0]], signatures[pairs[:, 1]])
+    keep = similarity >= threshold
+    for (first, later), value in zip(pairs[keep].tolist(), similarity[keep].tolist(), strict=True):
+        yield (
+            _diagnostic(
+                entries,
+                later,
+                "near-duplicate",
+                f"near-duplicate of {entries.ids[first]!r} ({_place(entries, first)}): "
+                f"estimated similarity {value:.2f} (MinHash Jaccard, threshold {threshold:g})",
+                Severity.WARNING,
+            ),
+            (first, later),
+        )
