@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,17 +33,14 @@ def default_snapshot(settings: Settings) -> Path:
 
 
 def load_taxonomy_if_present(settings: Settings) -> TaxonomyLike | None:
-    """The corpus taxonomy when the file and `corpuskit.taxonomy.load_taxonomy` exist, else None
-    (the statistics then use the values seen in the annotations)."""
+    """The corpus taxonomy when its file exists, else None (the statistics then use the values seen
+    in the annotations)."""
     path = settings.path(settings.taxonomy)
     if not path.is_file():
         return None
-    # Looked up by name so that this module does not depend on the taxonomy package's import layout.
-    load = getattr(importlib.import_module("corpuskit.taxonomy"), "load_taxonomy", None)
-    if load is None:
-        return None
-    taxonomy: TaxonomyLike = load(path)
-    return taxonomy
+    from corpuskit.taxonomy import load_taxonomy
+
+    return load_taxonomy(path)
 
 
 def resolve_inputs(

@@ -89,18 +89,21 @@ class Ratings:
         return counts
 
 
-def annotator_key(row: Row) -> str:
-    """Stable annotator identity: `id:<n>`, else the e-mail, else `annotation:<id>` (anonymous)."""
+def annotator_key(row: Row, number: int = 0) -> str:
+    """Stable annotator identity: `id:<n>`, else the e-mail, else anonymous and unique to the row
+    (`annotation:<id>`, or `row:<n>` when the annotation has no id either)."""
     who = row.get("annotator") or {}
     if isinstance(who, Mapping):
         if who.get("id") is not None:
             return f"id:{who['id']}"
         if who.get("email"):
             return str(who["email"])
-    return f"annotation:{row.get('annotation_id')}"
+    if row.get("annotation_id") is not None:
+        return f"annotation:{row['annotation_id']}"
+    return f"row:{number}"
 
 
-def to_annotation(row: Row, where: str = "<rows>") -> Annotation:
+def to_annotation(row: Row, where: str = "<rows>", number: int = 0) -> Annotation:
     """Check the few fields agreement needs and keep them; the message names where a row is wrong."""
     doc = row.get("document_id")
     if not isinstance(doc, str) or not doc:
@@ -115,7 +118,7 @@ def to_annotation(row: Row, where: str = "<rows>") -> Annotation:
     return Annotation(
         document_id=doc,
         annotation_id=row.get("annotation_id"),
-        annotator=annotator_key(row),
+        annotator=annotator_key(row, number),
         stance={str(k): (None if v is None else str(v)) for k, v in stance.items()},
         topics=None if topics is None else frozenset(str(t) for t in topics),
         lead_time=float(lead) if isinstance(lead, int | float) else None,
@@ -151,7 +154,14 @@ def annotations_path(snapshot: Path) -> Path:
 
 
 def read_annotation_rows(snapshot: Path) -> list[dict[str, Any]]:
-    """Annotation rows of a pulled snapshot (`annotations/annotations.jsonl`)."""
+    """Annotation rows of a pulled snapshot (`annotations/annotations.jsonl`).
+
+    A folder written by `corpuskit pull` (it has `snapshot.json`) is read through the pull module,
+    which checks each table against its recorded SHA-256; a bare JSONL file is read as it is."""
+    if snapshot.is_dir() and (snapshot / "snapshot.json").is_file():
+        from corpuskit.studio.snapshot import read_snapshot
+
+        return list(read_snapshot(snapshot, tables=("annotations",)).annotations)
     return read_rows(annotations_path(snapshot))
 
 
@@ -168,12 +178,16 @@ def build_ratings(
     cancelled_by: dict[str, int] = defaultdict(int)
     versions: set[str] = set()
     ground_truth: dict[str, list[Annotation]] = {}
+    seen_documents: set[str] = set()
+    seen_targets: set[str] = set()
     by_key: dict[tuple[str, str], list[Annotation]] = defaultdict(list)
     for number, row in enumerate(rows, start=1):
         total += 1
         if row.get("taxonomy_version"):
             versions.add(str(row["taxonomy_version"]))
-        ann = to_annotation(row, f"{source}:{number}")
+        ann = to_annotation(row, f"{source}:{number}", number)
+        seen_documents.add(ann.document_id)
+        seen_targets.update(ann.stance)
         if ann.was_cancelled:
             cancelled += 1
             cancelled_by[ann.annotator] += 1
@@ -189,7 +203,7 @@ def build_ratings(
         superseded += len(group) - 1
     kept.sort(key=lambda a: (a.document_id, a.annotator))
 
-    targets = list(taxonomy.target_ids) if taxonomy else sorted({t for a in kept for t in a.stance})
+    targets = list(taxonomy.target_ids) if taxonomy else sorted(seen_targets)
     observed_values = {v for a in kept for v in a.stance.values() if v is not None}
     stance_values = list(taxonomy.stance_value_ids) if taxonomy else sorted(observed_values)
     stance_values += sorted(observed_values - set(stance_values))  # unknown values stay visible
@@ -205,7 +219,7 @@ def build_ratings(
                 stance[target].setdefault(a.document_id, {})[a.annotator] = value
         if a.topics is not None:
             topic_sets.setdefault(a.document_id, {})[a.annotator] = a.topics
-    documents = sorted({a.document_id for a in kept} | {d for (d, _) in by_key})
+    documents = sorted(seen_documents)
     annotators = sorted({a.annotator for a in kept} | set(cancelled_by))
     return Ratings(
         documents=documents,

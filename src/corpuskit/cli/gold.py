@@ -1,0 +1,117 @@
+"""`corpuskit gold`: gold labels with provenance, and the release gate on agreement."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+DESCRIPTION = """\
+Decide one gold label per document and stance target (and per topic), recording how it was
+decided: ground_truth (marked in Label Studio) > adjudicated (corpuskit adjudicate) > majority
+(more than half of at least two answers) > unresolved. Ties and single answers are never
+resolved silently. Writes SNAPSHOT/gold.jsonl (sorted, atomic) and prints a summary.
+
+With --check nothing is written: exit 1 when a stance target's alpha is below min_alpha, or a
+gold label is unresolved or decided by fewer than min_annotators ([tool.corpuskit] settings).
+"""
+
+EPILOG = """\
+examples:
+  corpuskit gold
+  corpuskit gold annotations/ --output build/gold.jsonl --format json
+  corpuskit gold --check
+  corpuskit gold --check --min-alpha 0.8 --min-annotators 3 --format json
+
+--format json prints {"output", "summary": {"documents", "stance", "topics", "flags"}, "rule"};
+with --check: {"ok", "min_annotators", "min_alpha", "checked_items", "targets": [{"where",
+"message"}], "items": [...]}.
+exit codes: 0 written (or the check passed), 1 the check failed or the snapshot is malformed,
+2 no snapshot or a bad option.
+"""
+
+SHOWN_ITEMS = 20
+
+
+def register(subparsers: Any) -> None:
+    from corpuskit.cli.main import HelpFormatter
+
+    parser = subparsers.add_parser(
+        "gold",
+        help="gold labels with provenance (and --check the quality thresholds)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "snapshot",
+        nargs="?",
+        metavar="SNAPSHOT",
+        help="snapshot folder (default: [tool.corpuskit] annotations)",
+    )
+    parser.add_argument("--output", metavar="FILE", help="gold file (default: SNAPSHOT/gold.jsonl)")
+    parser.add_argument("--adjudications", metavar="FILE", help="default: SNAPSHOT/adjudications.jsonl")
+    parser.add_argument("--check", action="store_true", help="check the thresholds instead of writing")
+    parser.add_argument("--min-annotators", type=int, metavar="N", help="override the setting")
+    parser.add_argument("--min-alpha", type=float, metavar="X", help="override the setting")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.check:
+        return _check(args)
+    from pathlib import Path
+
+    from corpuskit.quality.context import GOLD_FILE, default_snapshot
+    from corpuskit.quality.gold import gold, write_gold
+    from corpuskit.settings import load_settings
+
+    result = gold(args.snapshot, adjudications=args.adjudications, min_annotators=args.min_annotators)
+    folder = Path(args.snapshot) if args.snapshot else default_snapshot(load_settings())
+    output = write_gold(result, Path(args.output) if args.output else folder / GOLD_FILE)
+    summary = result.summary()
+    if args.format == "json":
+        print(json.dumps({"output": str(output), "summary": summary, "rule": result.rule}, sort_keys=True))
+        return 0
+    flags = _join(summary["flags"]) or "none"
+    print(
+        f"gold: {summary['documents']} documents written to {output}\n"
+        f"  stance labels: {_join(summary['stance'])}\n"
+        f"  topic labels:  {_join(summary['topics'])}\n"
+        f"  flags: {flags}"
+    )
+    return 0
+
+
+def _join(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
+
+
+def _check(args: argparse.Namespace) -> int:
+    from corpuskit.quality.check import check_gold
+
+    result = check_gold(
+        args.snapshot,
+        adjudications=args.adjudications,
+        min_annotators=args.min_annotators,
+        min_alpha=args.min_alpha,
+    )
+    if args.format == "json":
+        print(json.dumps(result.to_json(), ensure_ascii=False, sort_keys=True))
+    else:
+        for failure in result.targets:
+            print(f"gold --check: {failure}", file=sys.stderr)
+        for failure in result.items[:SHOWN_ITEMS]:
+            print(f"gold --check: {failure}", file=sys.stderr)
+        if len(result.items) > SHOWN_ITEMS:
+            print(f"gold --check: ... and {len(result.items) - SHOWN_ITEMS} more items", file=sys.stderr)
+        verdict = "passed" if result.ok else "FAILED"
+        print(
+            f"gold --check {verdict}: {len(result.targets)} targets below min_alpha {result.min_alpha:g}, "
+            f"{len(result.items)} of {result.checked_items} labels unresolved or below min_annotators "
+            f"{result.min_annotators}",
+            file=sys.stderr,
+        )
+    return 0 if result.ok else 1

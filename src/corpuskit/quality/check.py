@@ -1,0 +1,112 @@
+"""The release gate: is agreement high enough and is every gold label decided by enough people?
+
+Fails (each failure names the target or the document):
+- a stance target, or the topic sets (MASI), whose Krippendorff's alpha is below `min_alpha`, or
+  undefined (no document with two answers, or no variation at all);
+- a gold label left `unresolved` (tie, no majority, single annotator, no votes);
+- a gold label decided by `majority` with fewer than `min_annotators` answers.
+Labels decided by `ground_truth` or `adjudicated` need no minimum: a named person decided them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from corpuskit.quality.agreement import AgreementResult, Coefficients, compute_agreement
+from corpuskit.quality.gold import Adjudication, Gold, compute_gold
+from corpuskit.quality.ratings import TaxonomyLike, build_ratings
+
+
+@dataclass(frozen=True)
+class Failure:
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"where": self.where, "message": self.message}
+
+
+@dataclass
+class CheckResult:
+    min_annotators: int
+    min_alpha: float
+    targets: list[Failure] = field(default_factory=list)
+    items: list[Failure] = field(default_factory=list)
+    checked_items: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.targets and not self.items
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "min_annotators": self.min_annotators,
+            "min_alpha": self.min_alpha,
+            "checked_items": self.checked_items,
+            "targets": [f.to_json() for f in self.targets],
+            "items": [f.to_json() for f in self.items],
+        }
+
+
+def _alpha_failure(where: str, c: Coefficients, min_alpha: float) -> Failure | None:
+    value = c.alpha.value
+    if value is None:
+        return Failure(where, f"alpha is undefined ({c.pairable_items} documents with two or more answers)")
+    if value < min_alpha:
+        low = f", 95% CI {c.alpha.low:.3f}-{c.alpha.high:.3f}" if c.alpha.low is not None else ""
+        return Failure(where, f"alpha {value:.3f} < min_alpha {min_alpha:g}{low}")
+    return None
+
+
+def check_quality(result: AgreementResult, gold: Gold, min_annotators: int, min_alpha: float) -> CheckResult:
+    """Compare agreement and gold against the thresholds."""
+    check = CheckResult(min_annotators=min_annotators, min_alpha=min_alpha)
+    coefficients = [(f"stance.{c.name}", c) for c in result.stance]
+    if result.topic_set.ratings:
+        coefficients.append(("topics", result.topic_set))
+    for where, c in coefficients:
+        failure = _alpha_failure(where, c, min_alpha)
+        if failure:
+            check.targets.append(failure)
+    for row in gold.rows:
+        for name, d in row.decisions():
+            check.checked_items += 1
+            where = f"{row.document_id} {name}"
+            if d.decided_by == "unresolved":
+                why = ", ".join(d.flags) or "unresolved"
+                votes = ", ".join(f"{k} {v}" for k, v in d.votes.items()) or "no votes"
+                check.items.append(Failure(where, f"unresolved ({why}; {votes})"))
+            elif d.decided_by == "majority" and d.n_annotators < min_annotators:
+                check.items.append(
+                    Failure(where, f"{d.n_annotators} annotators < min_annotators {min_annotators}")
+                )
+    return check
+
+
+def check_gold(
+    snapshot: str | Path | None = None,
+    *,
+    rows: Iterable[Mapping[str, Any]] | None = None,
+    adjudications: str | Path | Mapping[str, Adjudication] | None = None,
+    taxonomy: TaxonomyLike | None = None,
+    min_annotators: int | None = None,
+    min_alpha: float | None = None,
+    draws: int = 200,
+) -> CheckResult:
+    """Check a snapshot against `min_annotators` / `min_alpha` (defaults: the `[tool.corpuskit]` settings)."""
+    from corpuskit.quality.context import resolve_inputs
+
+    inputs = resolve_inputs(snapshot, rows=rows, adjudications=adjudications, taxonomy=taxonomy)
+    min_annotators = inputs.settings.min_annotators if min_annotators is None else min_annotators
+    min_alpha = inputs.settings.min_alpha if min_alpha is None else min_alpha
+    ratings = build_ratings(inputs.rows, inputs.taxonomy, source=inputs.source)
+    gold = compute_gold(ratings, inputs.adjudications, min_annotators)
+    result = compute_agreement(ratings, gold, draws=draws, source=inputs.source)
+    return check_quality(result, gold, min_annotators, min_alpha)
