@@ -31,15 +31,18 @@ def card_header(folder: Path, inputs: ReleaseInputs, stats: Stats) -> dict[str, 
     configs = []
     infos = []
     for config in CONFIGS:
+        present = [s for s in SPLITS if stats.files[config][s]]
+        if not present:
+            continue
         entry: dict[str, Any] = {
             "config_name": config,
-            "data_files": [{"split": s, "path": f"data/{config}/{s}-*.parquet"} for s in SPLITS],
+            "data_files": [{"split": s, "path": f"data/{config}/{s}-*.parquet"} for s in present],
         }
         if config == DEFAULT_CONFIG:
             entry["default"] = True
         configs.append(entry)
-        sizes = {s: split_bytes(folder, stats.files[config][s]) for s in SPLITS}
-        splits = [{"name": s, "num_bytes": sizes[s], "num_examples": stats.rows[config][s]} for s in SPLITS]
+        sizes = {s: split_bytes(folder, stats.files[config][s]) for s in present}
+        splits = [{"name": s, "num_bytes": sizes[s], "num_examples": stats.rows[config][s]} for s in present]
         size = sum(sizes.values())
         infos.append(
             {
@@ -141,6 +144,9 @@ def card_body(inputs: ReleaseInputs, stats: Stats, version: str) -> list[str]:
         ["config", *SPLITS, "total"],
         [[c, *(stats.rows[c][s] for s in SPLITS), sum(stats.rows[c].values())] for c in CONFIGS],
     )
+    empty = [f"{c}/{s}" for c in CONFIGS for s in SPLITS if not stats.rows[c][s]]
+    if empty:
+        out += ["", f"Empty splits (no file, not listed in the header): {', '.join(empty)}."]
     ratios = ", ".join(f"{s} {r:g}" for s, r in zip(SPLITS, inputs.split_ratios, strict=True))
     out += [
         "",

@@ -165,9 +165,7 @@ class SortedShardWriter:
             if sink.tell() >= self.shard_bytes:
                 finish()
                 writer, sink = None, None
-        if not partial:
-            # An empty split still gets one (empty) file so every config has all three splits.
-            writer, sink = open_shard()
+        # An empty split gets no file: `datasets` cannot load a split without data.
         finish()
         total = len(partial)
         files = []
