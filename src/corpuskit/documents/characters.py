@@ -23,14 +23,13 @@ _JSON_ESCAPE = re.compile(
 )
 
 
-def text_may_hold_forbidden(lines: list[str]) -> bool:
-    """Cheap pre-check over the lines of a text (False: no field can hold a refused character).
-
-    True also for harmless characters such as a no-break space; the field-by-field look decides."""
-    text = "".join(lines)
+def text_may_hold_forbidden(text: str) -> bool:
+    """Cheap pre-check over a whole text with LF line ends (False: no field can hold a refused
+    character). True also for harmless characters such as a no-break space or an indenting tab;
+    the field-by-field look decides."""
     if text.isascii():
         return any(char in text for char in _CONTROLS)
-    return not text.isprintable()
+    return not text.replace("\n", "").isprintable()
 
 
 def json_may_hold_forbidden(text: str) -> bool:

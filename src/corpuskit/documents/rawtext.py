@@ -362,7 +362,7 @@ def parse_raw_text(
         "content_sha256": "",
         "raw_path": raw_path,
     }
-    if text_may_hold_forbidden([line for _, line in entries]):
+    if text_may_hold_forbidden(text):
         problems += _character_problems(doc, lines, raw_lines, single_line)
     if problems:
         problems.sort(key=lambda problem: (problem.line or 0, problem.column or 0))

@@ -251,6 +251,16 @@ def _read_jsonl(path: Path, file: str, raw_path: str, language: str) -> Iterator
         return
     with handle:
         try:
+            # A NUL or a foreign byte order mark near the start: the whole file is binary or not
+            # UTF-8, and one message says so better than one per "line".
+            head = handle.read(8192)
+            handle.seek(0)
+            if b"\x00" in head or decoding.foreign_encoding(head) is not None:
+                try:
+                    decoding.decode(head)
+                except ReadError as error:
+                    yield _diagnostic(file, error, None)
+                    return
             for number, start, raw in _capped_lines(handle):
                 try:
                     if raw is None:
@@ -259,8 +269,6 @@ def _read_jsonl(path: Path, file: str, raw_path: str, language: str) -> Iterator
                 except ReadError as error:
                     reported += 1
                     yield _diagnostic(file, error, None)
-                    if number == 1 and error.code in ("unsupported-encoding", "binary-data"):
-                        return
                     if reported >= MAX_DIAGNOSTICS_PER_FILE:
                         message = f"stopped reading after {reported} problems in this file"
                         yield _diagnostic(file, ReadError("too-many-errors", message, line=number), None)
