@@ -18,7 +18,8 @@ _DOC_ID = "^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [{"type": "null"}, schema]}
+    # A type list rather than anyOf: a bad value then gets the precise message (format, pattern).
+    return {**schema, "type": [schema["type"], "null"]}
 
 
 def _labels_part(taxonomy: Taxonomy) -> dict[str, Any]:

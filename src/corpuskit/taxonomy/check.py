@@ -16,6 +16,8 @@ from typing import Any
 from corpuskit.errors import CorpuskitError
 from corpuskit.taxonomy.model import Taxonomy
 
+KNOWN_TAGS = frozenset({"View", "Header", "Text", "Choices", "Choice", "Labels", "Label", "TextArea"})
+
 
 @dataclass(frozen=True)
 class Check:
@@ -82,6 +84,11 @@ def sample_row(taxonomy: Taxonomy, text: str) -> dict[str, Any]:
 _SAMPLE_TEXT = "The first sentence of a sample body. A second sentence, with a quote in it."
 
 
+def config_problems(taxonomy: Taxonomy, xml: str) -> list[str]:
+    """What is wrong with a labelling config `xml` for `taxonomy` (Label Studio's rules and ours)."""
+    return _config_problems(taxonomy, xml)
+
+
 def _config_problems(taxonomy: Taxonomy, xml: str) -> list[str]:
     import xml.etree.ElementTree as ET
 
@@ -112,6 +119,9 @@ def _config_problems(taxonomy: Taxonomy, xml: str) -> list[str]:
     root = ET.fromstring(xml)
     keys: dict[str, str] = {}
     for element in root.iter():
+        # LabelInterface accepts tags Label Studio does not know; only the ones we generate are allowed.
+        if element.tag not in KNOWN_TAGS:
+            problems.append(f"unknown tag <{element.tag}> in the config")
         if element.tag == "HyperText":
             problems.append("the config uses HyperText; the body must be plain Text")
         key = element.get("hotkey")

@@ -156,10 +156,17 @@ def _schema_problems(data: Any) -> Iterator[tuple[FieldPath, str]]:
             missing = error.message.split("'")[1] if "'" in error.message else error.message
             hint = " (every label needs a definition)" if missing == "definition" else ""
             yield (*at, missing), f"missing{hint}"
-        elif error.validator in ("additionalProperties", "unevaluatedProperties"):
-            yield at, f"unknown field: {error.message}"
+        elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = list(error.schema.get("properties", {}))
+            for name in error.instance:
+                if name not in known:
+                    yield (*at, name), f"unknown field (expected one of: {', '.join(known)})"
         elif error.validator == "pattern" and at and at[-1] in ("hotkey", "evidence_hotkey"):
             yield at, f"{error.instance!r} is not a hotkey (one key a-z or 0-9, optionally ctrl+/shift+/alt+)"
+        elif error.validator == "pattern" and _is_version_field(at):
+            yield at, f"{error.instance!r} is not a version MAJOR.MINOR.PATCH (e.g. '1.2.0')"
+        elif error.validator == "minItems" and len(at) >= 4 and at[-1] in ("from", "to"):
+            yield at, f"a {data_op(data, at)} needs at least two ids here, got {error.instance!r}"
         elif error.validator == "pattern" and _is_id_field(at):
             yield at, f"{error.instance!r} is not an id (a lower-case letter, then letters, digits, '_')"
         elif error.validator == "pattern" and at and at[-1] == "definition":
@@ -168,6 +175,18 @@ def _schema_problems(data: Any) -> Iterator[tuple[FieldPath, str]]:
             yield at, f"too short ({len(error.instance)} characters): write a sentence annotators can apply"
         else:
             yield at, error.message
+
+
+def _is_version_field(at: FieldPath) -> bool:
+    return at == ("version",) or (len(at) == 3 and at[0] == "migrations" and at[2] in ("from", "to"))
+
+
+def data_op(data: Any, at: FieldPath) -> str:
+    """The `op` of the migration change that holds `at` (for messages)."""
+    node = data
+    for part in at[:-1]:
+        node = node[part]
+    return str(node.get("op", "change")) if isinstance(node, dict) else "change"
 
 
 def _is_id_field(at: FieldPath) -> bool:
@@ -261,8 +280,11 @@ def _migration_problems(data: dict[str, Any]) -> Iterator[tuple[FieldPath, str]]
                     )
                     yield (
                         where,
-                        f"{kind} {old_id!r} is still defined here, so it cannot be {change['op']}d away",
+                        f"{kind} {old_id!r} is still defined here, so it cannot be {_PAST[change['op']]}",
                     )
+
+
+_PAST = {"rename": "renamed", "merge": "merged away", "split": "split", "retire": "retired", "add": "added"}
 
 
 def _ids(value: Any) -> tuple[str, ...]:
