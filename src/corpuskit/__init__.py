@@ -16,6 +16,7 @@ _LAZY: dict[str, str] = {
     "validate": "corpuskit.validation.api",
     "iter_valid_documents": "corpuskit.validation.api",
     "ValidationResult": "corpuskit.validation.api",
+    "push": "corpuskit.studio.push",
     "pull": "corpuskit.studio.pull",
     "read_snapshot": "corpuskit.studio.snapshot",
     "agreement": "corpuskit.quality.agreement",

@@ -17,6 +17,8 @@ from corpuskit.errors import EXIT_USAGE, CorpuskitError
 # One module per command (or command group); each defines `register(subparsers)`.
 COMMAND_MODULES: tuple[str, ...] = (
     "validate",
+    "studio",
+    "push",
     "pull",
     "agreement",
     "gold",

@@ -1,0 +1,136 @@
+"""`corpuskit push`: put the valid documents into the Label Studio project, idempotently."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+DESCRIPTION = """\
+Create or update the Label Studio project from the taxonomy (title, labelling config, guidelines as
+instructions) and import the documents that pass validation. Pushing is idempotent: each task
+carries the document id, its content hash and the taxonomy version, so a second push creates
+nothing. A changed document updates its task in place if nobody has annotated it; an annotated
+task is never overwritten but marked stale (meta.corpuskit_stale) and reported. Documents removed
+from the corpus are reported and marked (meta.corpuskit_removed), deleted only with
+--delete-removed (and only when unannotated). An interrupted push is finished by running it again.
+"""
+
+EPILOG = """\
+examples:
+  corpuskit push --dry-run
+  corpuskit push
+  corpuskit push --predictions model-v2.jsonl
+  LABEL_STUDIO_URL=https://ls.example.org LABEL_STUDIO_API_KEY=... corpuskit push --project 7
+
+--predictions FILE: JSON Lines of {"document_id", "model_version", "stance": {target: value},
+"topics": [...], "spans": [...], "score"}; a model version a task already has is not imported twice.
+
+With --format json a summary object goes to stdout:
+  {"project": {"id", "title", "server", "created", "config_updated"}, "dry_run", "documents",
+   "invalid_skipped", "plan": {"new", "changed", "stale", "unchanged", "removed", "duplicates"},
+   "stale": [doc ids], "removed": [doc ids], "duplicates": [doc ids],
+   "applied": {"created", "updated", "marked", "deleted", "predictions"}, "predictions_skipped": [doc ids]}
+exit codes: 0 pushed (or planned), 1 a predictions file is malformed,
+2 server unreachable, token refused, unknown project, or another push is running.
+"""
+
+
+def register(subparsers: Any) -> None:
+    from corpuskit.cli.main import HelpFormatter
+
+    parser = subparsers.add_parser(
+        "push",
+        help="push valid documents to Label Studio (idempotent)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("paths", nargs="*", help="files or folders (default: the corpus's raw folder)")
+    parser.add_argument(
+        "--project", type=int, metavar="ID", help="Label Studio project id (default: by title)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    parser.add_argument(
+        "--delete-removed",
+        action="store_true",
+        help="delete unannotated tasks whose document left the corpus",
+    )
+    parser.add_argument("--predictions", metavar="FILE", help="import model predictions (JSON Lines)")
+    parser.add_argument(
+        "--batch-size", type=int, default=1000, metavar="N", help="tasks per import request (default: 1000)"
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def _ids(items: list[str], limit: int = 20) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def render_text(summary: dict[str, Any]) -> str:
+    """The push summary for people."""
+    project = summary["project"]
+    plan = summary["plan"]
+    lines = []
+    where = f"project {project['id']}" if project["id"] is not None else "a new project"
+    state = []
+    if project["created"]:
+        state.append("would be created" if summary["dry_run"] else "created")
+    if project["config_updated"]:
+        state.append("config would be updated" if summary["dry_run"] else "config updated")
+    lines.append(
+        f"{where} {project['title']!r} at {project['server']}" + (f": {', '.join(state)}" if state else "")
+    )
+    lines.append(
+        f"{summary['documents']} valid documents"
+        + (f" ({summary['invalid_skipped']} invalid, not pushed)" if summary["invalid_skipped"] else "")
+    )
+    lines.append(
+        "plan: "
+        + ", ".join(f"{plan[key]} {key}" for key in ("new", "changed", "stale", "unchanged", "removed"))
+        + (f", {plan['duplicates']} duplicated" if plan["duplicates"] else "")
+    )
+    if summary["stale"]:
+        lines.append(
+            f"stale (annotated, text changed; annotations kept, task marked): {_ids(summary['stale'])}"
+        )
+    if summary["removed"]:
+        lines.append(f"removed from the corpus (kept unless --delete-removed): {_ids(summary['removed'])}")
+    if summary["duplicates"]:
+        lines.append(f"documents with several tasks (the oldest is used): {_ids(summary['duplicates'])}")
+    if summary["predictions_skipped"]:
+        lines.append(f"predictions for unknown documents, skipped: {_ids(summary['predictions_skipped'])}")
+    if summary["dry_run"]:
+        lines.append("dry run: nothing was changed")
+    else:
+        applied = summary["applied"]
+        lines.append(
+            f"pushed: {applied['created']} created, {applied['updated']} updated, "
+            f"{applied['marked']} marked, {applied['deleted']} deleted, {applied['predictions']} predictions"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from corpuskit.studio.push import push
+
+    result = push(
+        args.paths or None,
+        project=args.project,
+        dry_run=args.dry_run,
+        delete_removed=args.delete_removed,
+        predictions=args.predictions,
+        batch_size=args.batch_size,
+        progress=False if args.quiet else None,
+    )
+    summary = result.summary()
+    if args.format == "json":
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        print(render_text(summary))
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,150 @@
+"""`corpuskit studio`: the embedded Label Studio server (start, stop, status, open, credentials)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+DESCRIPTION = """\
+Run Label Studio for this corpus: a local server (SQLite, bound to 127.0.0.1) with its data,
+log and generated admin credentials under .corpuskit/studio/ ([tool.corpuskit] studio_dir).
+The admin password and API token are stored with mode 0600 and printed only by
+`corpuskit studio credentials`. To use a team server instead, set LABEL_STUDIO_URL and
+LABEL_STUDIO_API_KEY (a legacy token or a personal access token): `status` then checks that one.
+"""
+
+EPILOG = """\
+examples:
+  corpuskit studio start              # wait until it answers, print where to open it
+  corpuskit studio start --port 8081
+  corpuskit studio status
+  corpuskit studio open
+  corpuskit studio credentials        # admin email, password, API token (keep them private)
+  corpuskit studio stop
+
+exit codes: 0 done, 2 the server could not start, is not running, is unreachable or refused the token.
+"""
+
+
+def register(subparsers: Any) -> None:
+    from corpuskit.cli.main import HelpFormatter
+
+    parser = subparsers.add_parser(
+        "studio",
+        help="start, stop or check the embedded Label Studio",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="studio_command", metavar="ACTION", required=True)
+    start = sub.add_parser("start", help="start the embedded server and wait until it answers")
+    start.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default: 8080)")
+    start.add_argument("--timeout", type=float, default=180.0, help="seconds to wait (default: 180)")
+    start.set_defaults(func=run_start)
+    stop = sub.add_parser("stop", help="stop the embedded server this corpus started")
+    stop.set_defaults(func=run_stop)
+    status = sub.add_parser("status", help="is the server up, and does it accept the token?")
+    status.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    status.set_defaults(func=run_status)
+    open_ = sub.add_parser("open", help="open the server in a web browser")
+    open_.set_defaults(func=run_open)
+    creds = sub.add_parser("credentials", help="print the embedded server's admin login and API token")
+    creds.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    creds.set_defaults(func=run_credentials)
+
+
+def _data_dir() -> Any:
+    from corpuskit.settings import load_settings
+
+    settings = load_settings()
+    return settings, settings.path(settings.studio_dir)
+
+
+def run_start(args: argparse.Namespace) -> int:
+    from corpuskit.studio import server
+
+    settings, data_dir = _data_dir()
+    if settings.label_studio_url:
+        print(
+            f"corpuskit: note: LABEL_STUDIO_URL is set ({settings.label_studio_url}); "
+            "push and pull use that server, not this one",
+            file=sys.stderr,
+        )
+    running = server.start(data_dir, port=args.port, timeout=args.timeout, progress=True)
+    print(f"Label Studio is running at {running.url} (pid {running.pid})")
+    print(f"log in as {running.username}; `corpuskit studio credentials` shows the password")
+    return 0
+
+
+def run_stop(args: argparse.Namespace) -> int:
+    from corpuskit.studio import server
+
+    _, data_dir = _data_dir()
+    running = server.status(data_dir)
+    if server.stop(data_dir) and running is not None:
+        print(f"stopped Label Studio (pid {running.pid})")
+    else:
+        print("no embedded Label Studio is running")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from corpuskit.studio.client import StudioClient, connection
+
+    settings, _ = _data_dir()
+    conn = connection(settings)
+    client = StudioClient(conn, attempts=2)
+    try:
+        user = client.whoami()
+    finally:
+        client.close()
+    info = {
+        "url": conn.url,
+        "embedded": conn.embedded,
+        "token": conn.kind,
+        "user": user.get("email"),
+    }
+    if args.format == "json":
+        print(json.dumps(info, indent=2))
+    else:
+        where = "embedded server" if conn.embedded else "remote server"
+        kind = "personal access token" if conn.kind == "pat" else "legacy token"
+        print(f"Label Studio at {conn.url} ({where}) is up; the {kind} is accepted for {info['user']}")
+    return 0
+
+
+def run_open(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from corpuskit.studio.client import connection
+
+    settings, _ = _data_dir()
+    conn = connection(settings, warn=False)
+    print(conn.url)
+    webbrowser.open(conn.url)
+    return 0
+
+
+def run_credentials(args: argparse.Namespace) -> int:
+    from corpuskit.errors import StudioError
+    from corpuskit.studio import server
+
+    _, data_dir = _data_dir()
+    creds = server.load_credentials(data_dir)
+    if creds is None:
+        raise StudioError(f"{data_dir}: no credentials yet: run `corpuskit studio start` first")
+    running = server.status(data_dir)
+    data = {
+        "url": running.url if running is not None else None,
+        "username": creds.username,
+        "password": creds.password,
+        "token": creds.token,
+    }
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        for key, value in data.items():
+            print(f"{key}: {value if value is not None else '(not running)'}")
+    return 0

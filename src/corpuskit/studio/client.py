@@ -1,0 +1,311 @@
+"""Talking to Label Studio: which server, which token, and requests that survive transient failures.
+
+The server is the one named by `LABEL_STUDIO_URL` + `LABEL_STUDIO_API_KEY` (or the same keys in
+`[tool.corpuskit]`), else the embedded server started by `corpuskit studio start`. Two kinds of
+token work: the legacy token (`Authorization: Token …`) and a personal access token, which is a JWT
+refresh token exchanged at `/api/token/refresh/` for short-lived access tokens (`Bearer …`).
+
+Every failure becomes one `StudioError` line; the token never appears in it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from corpuskit.errors import StudioError, UsageError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from corpuskit.settings import Settings
+
+T = TypeVar("T")
+
+TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+class TransientStudioError(StudioError):
+    """The server could not be reached or was busy: the request may or may not have taken effect."""
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every secret replaced by `***`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _jwt_payload(token: str) -> dict[str, Any] | None:
+    """The payload of a JWT (unverified: only its shape and claims matter here), or None."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def token_kind(token: str) -> str:
+    """`"pat"` for a personal access token (a JWT refresh token), else `"legacy"`."""
+    payload = _jwt_payload(token)
+    return "pat" if payload is not None and payload.get("token_type") == "refresh" else "legacy"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where Label Studio is and how to authenticate; `embedded` if corpuskit runs it."""
+
+    url: str
+    token: str = field(repr=False)
+    embedded: bool = False
+
+    @property
+    def kind(self) -> str:
+        return token_kind(self.token)
+
+
+def connection(settings: Settings, *, warn: bool = True) -> Connection:
+    """The server to use: the remote one from settings/environment, else the running embedded one."""
+    url, token = settings.label_studio_url, settings.label_studio_api_key
+    if url or token:
+        if not url:
+            raise UsageError("LABEL_STUDIO_API_KEY is set but LABEL_STUDIO_URL is not")
+        if not token:
+            raise UsageError(f"LABEL_STUDIO_URL is set ({url}) but LABEL_STUDIO_API_KEY is not")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"LABEL_STUDIO_URL is not an http(s) URL: {url!r}")
+        if warn and parts.scheme == "http" and parts.hostname not in _LOCAL_HOSTS:
+            print(
+                f"corpuskit: warning: {url} is plain http: the API token travels unencrypted",
+                file=sys.stderr,
+            )
+        return Connection(url=url.rstrip("/"), token=token)
+    from corpuskit.studio import server
+
+    running = server.status(settings.path(settings.studio_dir))
+    if running is None:
+        raise StudioError(
+            "no Label Studio server: run `corpuskit studio start`, "
+            "or set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY for a remote one"
+        )
+    return Connection(url=running.url, token=running.token, embedded=True)
+
+
+class StudioClient:
+    """A Label Studio connection with bounded retries (exponential back-off) on transient errors.
+
+    `request` speaks HTTP directly (httpx) for the bulk endpoints; `sdk` is the label_studio_sdk
+    client (imported on first use: it takes over a second) and `call` runs one of its methods
+    under the same retry and error rules."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        attempts: int = 5,
+        backoff: float = 0.5,
+        timeout: float = 300.0,
+    ) -> None:
+        self.conn = conn
+        self.url = conn.url
+        self.attempts = attempts
+        self.backoff = backoff
+        self.timeout = timeout
+        self._http: httpx.Client | None = None
+        self._sdk: Any = None
+        self._access: str | None = None
+        self._access_exp = 0.0
+        self._lock = threading.Lock()
+
+    # -- authentication -------------------------------------------------------------------------
+
+    def _secrets(self) -> list[str | None]:
+        return [self.conn.token, self._access]
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self._secrets())
+
+    def auth_header(self) -> str:
+        if self.conn.kind == "legacy":
+            return f"Token {self.conn.token}"
+        with self._lock:
+            if self._access is None or time.time() > self._access_exp - 30:
+                self._refresh_access()
+            return f"Bearer {self._access}"
+
+    def _refresh_access(self) -> None:
+        response = self._send(
+            "POST",
+            "/api/token/refresh/",
+            what="exchange the personal access token",
+            json={"refresh": self.conn.token},
+            auth=False,
+        )
+        access = (
+            response.json().get("access")
+            if response.headers.get("content-type", "").startswith("application/json")
+            else None
+        )
+        if not isinstance(access, str):
+            raise StudioError(f"{self.url}: the token refresh answered without an access token")
+        self._access = access
+        payload = _jwt_payload(access) or {}
+        self._access_exp = float(payload.get("exp", time.time() + 240))
+
+    # -- plain HTTP ---------------------------------------------------------------------------------
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.Client(base_url=self.url, timeout=self.timeout, follow_redirects=False)
+        return self._http
+
+    def request(self, method: str, path: str, *, what: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP request with retries; a non-2xx answer becomes a one-line StudioError."""
+        return self._send(method, path, what=what, auth=True, **kwargs)
+
+    def _send(self, method: str, path: str, *, what: str, auth: bool, **kwargs: Any) -> httpx.Response:
+        import httpx
+
+        extra_headers = dict(kwargs.pop("headers", None) or {})
+        delay = self.backoff
+        for attempt in range(1, self.attempts + 1):
+            headers = dict(extra_headers)
+            if auth:
+                headers["Authorization"] = self.auth_header()
+            try:
+                response = self.http.request(method, path, headers=headers, **kwargs)
+            except httpx.TimeoutException:
+                problem = f"{what}: Label Studio at {self.url} did not answer in time"
+            except httpx.TransportError as exc:
+                problem = f"{what}: cannot reach Label Studio at {self.url} ({type(exc).__name__})"
+            else:
+                if response.status_code not in TRANSIENT_STATUS:
+                    self._raise_for_status(response.status_code, _body_detail(response), what)
+                    return response
+                problem = f"{what}: Label Studio at {self.url} answered HTTP {response.status_code}"
+            if attempt == self.attempts:
+                raise TransientStudioError(self.scrub(f"{problem} after {attempt} attempts")) from None
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def _raise_for_status(self, status: int, detail: str, what: str) -> None:
+        if status < 400:
+            return
+        if status in (401, 403):
+            kind = "personal access token" if self.conn.kind == "pat" else "API token"
+            raise StudioError(
+                f"{what}: Label Studio at {self.url} refused the {kind} (HTTP {status}); "
+                "check LABEL_STUDIO_API_KEY"
+            )
+        if status == 404:
+            raise StudioError(self.scrub(f"{what}: not found on Label Studio at {self.url} (HTTP 404)"))
+        message = f"{what}: Label Studio at {self.url} answered HTTP {status}"
+        raise StudioError(self.scrub(f"{message}: {detail}" if detail else message))
+
+    # -- the SDK ------------------------------------------------------------------------------------
+
+    @property
+    def sdk(self) -> Any:
+        """label_studio_sdk's `LabelStudio` for this server (its own retries off: ours apply)."""
+        if self._sdk is None:
+            from label_studio_sdk import LabelStudio
+
+            try:
+                self._sdk = LabelStudio(  # type: ignore[no-untyped-call]
+                    base_url=self.url, api_key=self.conn.token, timeout=self.timeout, max_retries=0
+                )
+            except Exception as exc:  # the SDK checks a JWT's expiry at construction
+                raise StudioError(
+                    self.scrub(f"Label Studio at {self.url}: the API token is not usable: {_sdk_detail(exc)}")
+                ) from None
+        return self._sdk
+
+    def call(self, what: str, fn: Callable[..., T], *args: Any, retry: bool = True, **kwargs: Any) -> T:
+        """Run an SDK method with retries on transient errors; errors become one StudioError line.
+
+        `retry=False` for requests that are not idempotent (an import that the server may have
+        accepted before the connection broke): the caller checks the server and decides."""
+        import httpx
+        from label_studio_sdk.core.api_error import ApiError
+
+        attempts = self.attempts if retry else 1
+        delay = self.backoff
+        for attempt in range(1, attempts + 1):
+            try:
+                return fn(*args, **kwargs)
+            except ApiError as exc:
+                status = exc.status_code or 0
+                if status not in TRANSIENT_STATUS:
+                    self._raise_for_status(status, _sdk_detail(exc), what)
+                    raise StudioError(self.scrub(f"{what}: {_sdk_detail(exc)}")) from None
+                problem = f"{what}: Label Studio at {self.url} answered HTTP {status}"
+            except httpx.TimeoutException:
+                problem = f"{what}: Label Studio at {self.url} did not answer in time"
+            except httpx.TransportError as exc:
+                problem = f"{what}: cannot reach Label Studio at {self.url} ({type(exc).__name__})"
+            if attempt == attempts:
+                raise TransientStudioError(self.scrub(f"{problem} after {attempt} attempt(s)")) from None
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    # -- small conveniences -------------------------------------------------------------------------
+
+    def whoami(self) -> dict[str, Any]:
+        """The authenticated user (checks that the server answers and accepts the token)."""
+        body = self.request("GET", "/api/current-user/whoami", what="check the API token").json()
+        return body if isinstance(body, dict) else {}
+
+    def project(self, project_id: int) -> dict[str, Any]:
+        """A project's settings; a wrong id is one clear StudioError."""
+        try:
+            body = self.request("GET", f"/api/projects/{project_id}", what=f"project {project_id}").json()
+        except StudioError as exc:
+            if "HTTP 404" in str(exc):
+                raise StudioError(f"Label Studio at {self.url} has no project {project_id}") from None
+            raise
+        return body if isinstance(body, dict) else {}
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+
+def _body_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip().replace("\n", " ")
+    return _short(body)
+
+
+def _sdk_detail(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if body is not None:
+        return _short(body)
+    return f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
+
+
+def _short(body: Any) -> str:
+    if isinstance(body, dict):
+        detail = body.get("validation_errors") or body.get("detail") or body
+        return json.dumps(detail, ensure_ascii=False)[:300] if not isinstance(detail, str) else detail[:300]
+    return str(body)[:300].replace("\n", " ")
