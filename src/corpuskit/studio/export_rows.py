@@ -270,6 +270,20 @@ class _Converter:
                 )
                 continue
             for position, item in enumerate(items):
+                if isinstance(item, int) and not isinstance(item, bool):
+                    # The export endpoint serialises predictions as bare ids; the row keeps the id.
+                    self.problem(
+                        code="id-only",
+                        message=f"{name}[{position}] was exported as its id {item} only "
+                        "(the export snapshot path returns the full object)",
+                        document_id=document_id,
+                        task_id=task_id,
+                        table=name,
+                        item_id=item,
+                        position=position,
+                    )
+                    handler(base, position, {"id": item, "result": []}, text)
+                    continue
                 if not isinstance(item, dict):
                     self.problem(
                         code="bad-item",

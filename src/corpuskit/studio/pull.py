@@ -131,6 +131,19 @@ def _summarise(folder: Path, tables: Tables, changed: bool, meta: dict[str, Any]
     )
 
 
+def _add_emails(client: httpx.Client, tables: Tables) -> None:
+    """The export endpoint names annotators by id only; the server's user list gives their emails."""
+    rows = [*tables.annotations, *tables.drafts]
+    rows += [p["value"] for p in tables.problems if p["code"] == "invalid-annotation"]
+    if all(r["annotator"]["email"] is not None or r["annotator"]["id"] is None for r in rows):
+        return
+    users = _request(client, "GET", "/api/users", what="list users").json()
+    emails = {u["id"]: u.get("email") for u in users if isinstance(u, dict) and "id" in u}
+    for row in rows:
+        if row["annotator"]["email"] is None and row["annotator"]["id"] in emails:
+            row["annotator"] = {"id": row["annotator"]["id"], "email": emails[row["annotator"]["id"]]}
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -274,7 +287,16 @@ def download_export(client: httpx.Client, project_id: int, target: Path, method:
         client,
         "POST",
         f"/api/projects/{project_id}/exports/",
-        json={"title": "corpuskit pull", "task_filter_options": {"only_with_annotations": False}},
+        json={
+            "title": "corpuskit pull",
+            "task_filter_options": {"only_with_annotations": False},
+            # Without these the snapshot holds drafts, predictions and annotators as bare ids.
+            "serialization_options": {
+                "drafts": {"only_id": False},
+                "predictions": {"only_id": False},
+                "annotations__completed_by": {"only_id": False},
+            },
+        },
         what=f"project {project_id} export snapshot",
     ).json()
     export_id = created["id"]
@@ -372,6 +394,7 @@ def pull(
                     raise StudioError(
                         f"project {project_id}: the export is truncated or not valid JSON"
                     ) from exc
+                _add_emails(client, tables)
             finally:
                 body.unlink(missing_ok=True)
         meta = {
