@@ -1,0 +1,118 @@
+"""The pull part of `scripts/bench.py studio`: `corpuskit pull` of N tasks x 3 annotations against the
+faster of Label Studio's two plain export paths, on the same server in one run.
+
+Run alone: `.venv/bin/python scripts/bench_studio_pull.py [N]` (starts and stops its own server).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tasks(n: int, taxonomy: Any, users: list[int]) -> list[dict[str, Any]]:
+    from corpuskit.taxonomy import row_to_result
+
+    text = "Russia and North Korea signed a defence pact. " * 40
+    result = row_to_result(
+        taxonomy,
+        {
+            "stance": {"rnk_military_cooperation": "against", "ukraine_military_aid": "unrelated"},
+            "topics": [],
+        },
+        text,
+    )
+    return [
+        {
+            "data": {
+                "doc_id": f"doc-{i:05d}",
+                "content_sha256": f"{i:064x}",
+                "taxonomy_version": taxonomy.version,
+                "title": f"Document {i}",
+                "text": text,
+            },
+            "annotations": [{"result": result, "completed_by": u, "lead_time": 5.0} for u in users],
+        }
+        for i in range(n)
+    ]
+
+
+def bench_pull(server: Any, n: int = 10_000) -> dict[str, float]:
+    """Create a project of n tasks with 3 annotations each, time both plain exports and `corpuskit pull`."""
+    from label_studio_sdk import LabelStudio
+
+    from corpuskit.studio.pull import pull
+    from corpuskit.taxonomy import label_config, load_taxonomy
+
+    taxonomy = load_taxonomy(ROOT / "schema" / "taxonomy.yaml")
+    headers = {"Authorization": f"Token {server.token}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=httpx.Timeout(30.0, read=900.0)) as http:
+        ls = LabelStudio(base_url=server.url, api_key=server.token, httpx_client=http)
+        project = ls.projects.create(title=f"bench pull {n}", label_config=label_config(taxonomy))
+        pid = project.id
+        users = [ls.users.create(email=f"bench{i}-{time.time_ns()}@example.org").id for i in range(3)]
+        for start in range(0, n, 1000):
+            ls.projects.import_tasks(pid, request=_tasks(min(1000, n - start), taxonomy, users))
+
+        def plain_export() -> None:
+            with http.stream(
+                "GET",
+                f"/api/projects/{pid}/export",
+                params={"exportType": "JSON", "download_all_tasks": "true"},
+            ) as r:
+                r.raise_for_status()
+                for _ in r.iter_raw(1 << 20):
+                    pass
+
+        def plain_snapshot() -> None:
+            created = http.post(f"/api/projects/{pid}/exports/", json={"title": "bench"}).json()
+            with http.stream("GET", f"/api/projects/{pid}/exports/{created['id']}/download") as r:
+                r.raise_for_status()
+                for _ in r.iter_raw(1 << 20):
+                    pass
+            http.delete(f"/api/projects/{pid}/exports/{created['id']}")
+
+        times: dict[str, float] = {}
+        for name, call in (("export endpoint", plain_export), ("export snapshot", plain_snapshot)):
+            t0 = time.perf_counter()
+            call()
+            times[name] = time.perf_counter() - t0
+        fastest = min(times, key=lambda k: times[k])
+        method = "export" if fastest == "export endpoint" else "snapshot"
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            result = pull(
+                project=pid, out=Path(tmp) / "annotations", url=server.url, token=server.token, method=method
+            )
+            times["corpuskit pull"] = time.perf_counter() - t0
+        assert result.counts["annotations"] == 3 * n, result.summary()
+    ratio = times["corpuskit pull"] / times[fastest]
+    for name, seconds in times.items():
+        print(f"  {name:<18} {seconds:8.2f} s  ({n / seconds:,.0f} tasks/s)")
+    print(f"  pull / {fastest} = {ratio:.2f}x (target <= 1.2x)")
+    return times | {"ratio": ratio}
+
+
+def main() -> int:
+    from corpuskit.studio import server
+
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    with tempfile.TemporaryDirectory() as data_dir:
+        running = server.start(Path(data_dir), port=server.free_port(), timeout=300.0)
+        try:
+            print(f"pull of {n:,} tasks x 3 annotations")
+            bench_pull(running, n)
+        finally:
+            server.stop(Path(data_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
