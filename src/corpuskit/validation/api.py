@@ -41,6 +41,8 @@ class ValidationResult:
     invalid: int
     rejected: frozenset[tuple[str, int]] = field(repr=False, default=frozenset())
     changed_files: int | None = None
+    # (earlier id, later id) of every near-duplicate pair reported, in report order.
+    near_duplicates: tuple[tuple[str, str], ...] = ()
 
     @property
     def valid(self) -> int:
@@ -194,33 +196,42 @@ def _total_bytes(files: Sequence[Path]) -> int:
 def _run_chunks(
     chunks: list[list[str]], options: _Options, *, workers: int, progress: bool
 ) -> Iterator[_Chunk]:
-    from tqdm import tqdm
+    import contextlib
+    import threading
 
-    bar = tqdm(
-        total=sum(len(c) for c in chunks),
-        unit="file",
-        disable=not progress,
-        file=sys.stderr,
-        leave=False,
-    )
-    with bar:
-        if workers <= 1 or len(chunks) <= 1:
+    from corpuskit.validation.signatures import started
+
+    def bar() -> Any:
+        if not progress:
+            # Even a disabled tqdm bar starts a monitor thread, which would rule out forking later.
+            return contextlib.nullcontext(_NoBar())
+        from tqdm import tqdm
+
+        return tqdm(total=sum(len(c) for c in chunks), unit="file", file=sys.stderr, leave=False)
+
+    # Workers are forked: no re-import of the caller's main module, no start-up cost. Forking is
+    # only safe while this process runs a single thread, so otherwise the work stays in-process.
+    if workers <= 1 or len(chunks) <= 1 or threading.active_count() > 1 or started():
+        with bar() as shown:
             for paths in chunks:
                 yield _check_chunk(paths, options)
-                bar.update(len(paths))
-            return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+                shown.update(len(paths))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-        # forkserver: workers start from a clean interpreter (fork after threads is unsafe),
-        # and share the imports the server preloaded.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["corpuskit.validation.api"])
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = pool.map(_check_chunk, chunks, [options] * len(chunks))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        # Submitting starts the workers before tqdm can start its monitor thread.
+        results = pool.map(_check_chunk, chunks, [options] * len(chunks))
+        with bar() as shown:
             for paths, chunk in zip(chunks, results, strict=True):
                 yield chunk
-                bar.update(len(paths))
+                shown.update(len(paths))
+
+
+class _NoBar:
+    def update(self, count: int) -> None:
+        pass
 
 
 def changed_files(root: Path, ref: str) -> set[str]:
@@ -274,6 +285,7 @@ def validate(
     report pairs that involve at least one checked document.
     """
     from corpuskit.documents.reader import iter_files
+    from corpuskit.validation.schema_check import schema_path
 
     settings = settings or load_settings()
     targets = [Path(p) for p in paths] if paths else _default_paths(settings)
@@ -282,7 +294,7 @@ def validate(
     cache_dir = settings.root / ".corpuskit" / "cache"
     options = _Options(
         root=str(settings.root),
-        schema=str(settings.path(settings.schema)),
+        schema=str(schema_path(settings.root, settings.schema)),
         language=settings.language,
         raw_timezone=settings.raw_timezone,
         future_tolerance_hours=float(settings.future_tolerance_hours),
@@ -315,16 +327,18 @@ def validate(
 
         focused_files = np.array([in_focus(name) for name in entries.files], dtype=bool)
         focus_mask = focused_files[np.frombuffer(entries.file_of, dtype=np.uint32)] if len(entries) else None
-    cross = check_corpus(
+    near_duplicates: list[tuple[str, str]] = []
+    for diagnostic, (first, later) in check_corpus(
         entries, near_duplicate_threshold=float(settings.near_duplicate_threshold), focus=focus_mask
-    )
-    for diagnostic in cross:
+    ):
+        diagnostics.append(diagnostic)
+        if diagnostic.code == "near-duplicate":
+            near_duplicates.append((entries.ids[first], entries.ids[later]))
         if diagnostic.severity is Severity.ERROR:
             place = (diagnostic.file, diagnostic.line or 0)
             if place not in rejected:
                 invalid += 1
             rejected.add(place)
-    diagnostics.extend(cross)
     if cache and len(entries):
         from corpuskit.validation.cache import SignatureCache
 
@@ -337,6 +351,7 @@ def validate(
         invalid=invalid,
         rejected=frozenset(rejected),
         changed_files=None if focus is None else sum(1 for f in files if in_focus(str(f))),
+        near_duplicates=tuple(near_duplicates),
     )
 
 

@@ -106,16 +106,16 @@ def check_corpus(
     *,
     near_duplicate_threshold: float,
     focus: npt.NDArray[np.bool_] | None = None,
-) -> list[Diagnostic]:
-    """Diagnostics for duplicate ids, identical content and near-duplicates, reported at the later
-    document of each pair and naming the earlier one. With `focus` (one flag per entry), only
-    pairs that involve a focused document are reported."""
+) -> list[tuple[Diagnostic, tuple[int, int]]]:
+    """Diagnostics for duplicate ids, identical content and near-duplicates, each with its pair of
+    entry indices (earlier, later); reported at the later document, naming the earlier one. With
+    `focus` (one flag per entry), only pairs that involve a focused document are reported."""
     count = len(entries)
     if count < 2:
         return []
     wanted = np.ones(count, dtype=bool) if focus is None else focus
     return [
-        diagnostic
+        (diagnostic, pair)
         for diagnostic, pair in _all_findings(entries, near_duplicate_threshold)
         if wanted[pair[0]] or wanted[pair[1]]
     ]

@@ -23,6 +23,7 @@ from corpuskit.errors import UsageError
 from corpuskit.validation.diagnostics import Diagnostic, Severity
 
 DATETIME_FORMAT = "corpuskit-datetime"
+DEFAULT_SCHEMA = "schema/document.schema.json"
 
 
 def parse_datetime(value: str) -> datetime | None:
@@ -82,8 +83,14 @@ def explain(error: Any) -> Problem:
     if keyword == "additionalProperties":
         known = set(schema.get("properties", {}))
         extra = sorted(set(value) - known) if isinstance(value, dict) else []
-        names = ", ".join(repr(name) for name in extra) or "?"
-        return Problem(pointer, "unknown-field", f"unknown field {names} (the schema allows no others)")
+        if not extra:
+            return Problem(pointer, "unknown-field", "has a field the schema does not allow")
+        others = f" (also {', '.join(repr(name) for name in extra[1:])})" if extra[1:] else ""
+        return Problem(
+            f"{pointer}/{pointer_of([extra[0]])[1:]}",
+            "unknown-field",
+            f"is not a field of the document schema{others}",
+        )
     if keyword == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "?"
         return Problem(pointer + "/" + missing if missing != "?" else pointer, "missing-field", "is required")
@@ -132,6 +139,10 @@ def explain(error: Any) -> Problem:
 
 
 _BRANCHING = ("oneOf", "anyOf")
+
+
+def document_hash_missing(document: Any) -> bool:
+    return isinstance(document, dict) and document.get("content_sha256") is None
 
 
 def _descend(error: Any) -> Any:
@@ -184,6 +195,9 @@ class SchemaChecker:
         for error in sorted(errors, key=lambda e: pointer_of(e.absolute_path)):
             problem = explain(_descend(error))
             found.setdefault(problem.pointer, problem)
+        if len(found) > 1 and document_hash_missing(document):
+            # The reader leaves the hash out when the text it hashes is missing: that is reported.
+            found.pop("/content_sha256", None)
         return list(found.values())
 
     def check(
@@ -222,6 +236,26 @@ def _load(path: str, mtime: float) -> SchemaChecker:
         return SchemaChecker(schema)
     except Exception as exc:  # a schema that jsonschema itself rejects is a setting error
         raise UsageError(f"{path}: not a valid Draft 2020-12 schema: {exc}") from exc
+
+
+def bundled_schema() -> Path:
+    """The document schema corpuskit ships: inside the installed package, else in its source tree."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (
+        package / "schema" / "document.schema.json",
+        package.parents[1] / "schema" / "document.schema.json",
+    ):
+        if candidate.is_file():
+            return candidate
+    raise UsageError("the corpuskit installation lacks schema/document.schema.json; reinstall it")
+
+
+def schema_path(root: Path, setting: str) -> Path:
+    """The schema a corpus uses: its own file when it has one, else the bundled contract."""
+    own = (root / setting).resolve()
+    if own.is_file() or setting != DEFAULT_SCHEMA:
+        return own
+    return bundled_schema()
 
 
 def load_checker(path: Path) -> SchemaChecker:

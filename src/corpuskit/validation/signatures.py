@@ -34,6 +34,16 @@ _S = np.uint64(31)
 _CHANCE = 2.0**-16
 
 
+# rensa may start native worker threads on first use; a process that has them must not fork
+# workers (the children would wait on threads that do not exist in them).
+_started = False
+
+
+def started() -> bool:
+    """Whether this process has computed signatures (and may hold rensa's threads)."""
+    return _started
+
+
 def empty() -> Signatures:
     return np.zeros((0, NUM_PERM), dtype=np.uint16)
 
@@ -42,8 +52,10 @@ def signatures(texts: Sequence[str]) -> Signatures:
     """One signature row per text."""
     import rensa
 
+    global _started
     if not texts:
         return empty()
+    _started = True
     encoded = [(" " + text.lower()).encode("utf-8") for text in texts]
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     buffer = _PAD.join(encoded) + _PAD
@@ -52,7 +64,9 @@ def signatures(texts: Sequence[str]) -> Signatures:
     raw = np.frombuffer(buffer, dtype=np.uint8)
     anchors = np.flatnonzero(raw <= 0x20) + 1
     # Unaligned 8-byte reads at any offset: a strided view, gathered only at the anchors.
-    words: npt.NDArray[np.uint64] = np.ndarray(shape=(len(buffer) - 7,), dtype="<u8", buffer=buffer, strides=(1,))
+    words: npt.NDArray[np.uint64] = np.ndarray(
+        shape=(len(buffer) - 7,), dtype="<u8", buffer=buffer, strides=(1,)
+    )
     first = words[anchors] * _C1
     second = words[anchors + 8] * _C2
     third = words[anchors + 16] * _C3
