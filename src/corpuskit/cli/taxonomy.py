@@ -189,7 +189,8 @@ def _diff(args: argparse.Namespace) -> int:
         return 1 if result.errors else 0
     print(f"taxonomy {result.old_version} -> {result.new_version}")
     for change in result.changes:
-        touched = f"  ({result.affected.get(change, 0)} annotations)" if annotations is not None else ""
+        counted = annotations is not None and not result.errors
+        touched = f"  ({result.affected.get(change, 0)} annotations)" if counted else ""
         print(f"  {change}{touched}")
     if not result.changes:
         print("  no declared label changes")

@@ -144,6 +144,17 @@ def _result_item_schema(taxonomy: Taxonomy) -> dict[str, Any]:
     }
 
 
+_GENERIC_RESULT_ITEM: dict[str, Any] = {
+    "type": "object",
+    "required": ["from_name", "to_name", "type", "value"],
+    "properties": {
+        "from_name": {"type": "string"},
+        "to_name": {"type": "string"},
+        "value": {"type": "object"},
+    },
+}
+
+
 def annotation_schema(taxonomy: Taxonomy) -> dict[str, Any]:
     """JSON Schema (Draft 2020-12) of one annotation row made under `taxonomy` (docs/data-model.md)."""
     labels = _labels_part(taxonomy)
@@ -205,9 +216,13 @@ def annotation_schema(taxonomy: Taxonomy) -> dict[str, Any]:
             "updated_at": _nullable({"type": "string", "format": "date-time"}),
             "was_cancelled": {"type": "boolean"},
             "ground_truth": {"type": "boolean"},
-            "original": _nullable(original),
-            "result": {"type": "array", "items": _result_item_schema(taxonomy)},
+            "original": {"anyOf": [{"type": "null"}, original]},
+            "result": {"type": "array", "items": _GENERIC_RESULT_ITEM},
         },
+        # A migrated row keeps the result it was submitted with, under the controls of its original
+        # version; only a row made under this version must use this version's controls.
+        "if": {"properties": {"original": {"type": "null"}}, "required": ["original"]},
+        "then": {"properties": {"result": {"items": _result_item_schema(taxonomy)}}},
     }
 
 
