@@ -195,7 +195,12 @@ def test_json_shape_is_stable(result: Any) -> None:
 
 def test_table_lists_every_question_and_annotator(result: Any) -> None:
     table = format_table(result)
-    for name in (f"stance.{T}", "stance.ukraine_military_aid", "topics (MASI sets)", "topics.sanctions"):
+    for name in (
+        f"stance.{T}",
+        "stance.ukraine_military_aid",
+        "topics (MASI sets)",
+        "topics.sanctions_un_resolutions",
+    ):
         assert name in table
     assert "id:1 ~ id:2" in table and "cancelled" in table
 

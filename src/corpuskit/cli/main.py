@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pull",
     "agreement",
     "gold",
+    "adjudicate",
     "taxonomy",
     "release",
     "verify",

@@ -15,7 +15,7 @@ import numpy as np
 
 TARGETS = ("rnk_military_cooperation", "ukraine_military_aid")
 VALUES = ("favor", "against", "neutral", "unrelated")
-TOPICS = ("military_cooperation", "arms_transfers", "sanctions")
+TOPICS = ("military_cooperation", "arms_transfers", "sanctions_un_resolutions")
 
 
 @dataclass(frozen=True)
