@@ -57,7 +57,11 @@ def bench_pull(server: Any, n: int = 10_000) -> dict[str, float]:
         ls = LabelStudio(base_url=server.url, api_key=server.token, httpx_client=http)
         project = ls.projects.create(title=f"bench pull {n}", label_config=label_config(taxonomy))
         pid = project.id
-        users = [ls.users.create(email=f"bench{i}-{time.time_ns()}@example.org").id for i in range(3)]
+        stamp = time.time_ns()
+        users = [
+            ls.users.create(email=f"bench{i}-{stamp}@example.org", username=f"bench{i}-{stamp}").id
+            for i in range(3)
+        ]
         for start in range(0, n, 1000):
             ls.projects.import_tasks(pid, request=_tasks(min(1000, n - start), taxonomy, users))
 
