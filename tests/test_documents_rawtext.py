@@ -288,6 +288,8 @@ def test_unicode_is_kept_as_written_not_normalized() -> None:
         ("Ti\x07tle\nS.\nB.", "/title", 1, 3, "U+0007"),
         ("Title\nS.\n- As\u2066ia\nB.", "/section", 3, 5, "U+2066 LEFT-TO-RIGHT ISOLATE"),
         ("Title\nS.\nBody\twith a tab.", "/paragraphs/0/text", 3, 5, "U+0009 CHARACTER TABULATION"),
+        # A subheading shared by two paragraphs is reported once.
+        ("Title\nS.\nFirst.\nSub\u200bhead\nA.\nB.", "/paragraphs/1/heading", 4, 4, "U+200B"),
     ],
 )
 def test_forbidden_characters_are_named_and_located(

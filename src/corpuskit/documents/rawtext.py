@@ -140,6 +140,8 @@ def _heading_like(line: str) -> bool:
 
 def _metadata_key(value: str) -> tuple[str, str, str] | None:
     """(field, label as written, value) when a bullet is keyed with a known label."""
+    if ":" not in value:
+        return None
     match = _KEYED.match(value)
     if match is None:
         return None
@@ -175,32 +177,54 @@ def parse_clock_date(value: str, zone: tzinfo | None) -> str:
     return aware.isoformat()
 
 
+_POINTERS: list[tuple[str, str, str]] = []
+
+
+def _paragraph_pointers(count: int) -> list[tuple[str, str, str]]:
+    """('/paragraphs/i', '/paragraphs/i/text', '/paragraphs/i/heading') for i < count, built once."""
+    for index in range(len(_POINTERS), count):
+        at = f"/paragraphs/{index}"
+        _POINTERS.append((at, at + "/text", at + "/heading"))
+    return _POINTERS
+
+
 def _column(raw_lines: list[str], line: int, value: str, index: int) -> int:
     raw = raw_lines[line - 1]
     start = raw.find(value)
     return (start if start >= 0 else 0) + index + 1
 
 
-def _character_problems(
-    doc: Document, lines: dict[str, int], raw_lines: list[str], single_line: dict[str, str]
-) -> list[ReadError]:
-    """Located errors for forbidden characters; `single_line` maps pointer -> value of line fields."""
+def _character_problems(doc: Document, lines: dict[str, int], raw_lines: list[str]) -> list[ReadError]:
+    """Located errors for forbidden characters, one per field (a subheading once, not per paragraph)."""
     problems: list[ReadError] = []
-    fields: list[tuple[str, str, bool]] = [(p, v, True) for p, v in single_line.items()]
+    fields: list[tuple[str, str, bool]] = [("/title", doc["title"], True)]
+    fields += [(f"/{name}", doc[name], True) for name in ("section", "source") if doc[name] is not None]
     if doc["summary"] is not None:
         fields.append(("/summary", doc["summary"], False))
-    fields += [(f"/paragraphs/{i}/text", p["text"], False) for i, p in enumerate(doc["paragraphs"])]
+    heading_lines: set[int] = set()
+    for index, paragraph in enumerate(doc["paragraphs"]):
+        at = f"/paragraphs/{index}"
+        if paragraph["heading"] is not None and lines[f"{at}/heading"] not in heading_lines:
+            heading_lines.add(lines[f"{at}/heading"])
+            fields.append((f"{at}/heading", paragraph["heading"], True))
+        fields.append((f"{at}/text", paragraph["text"], False))
+    fields += [(f"/credits/{index}", credit, True) for index, credit in enumerate(doc["credits"])]
+    for index, link in enumerate(doc["related"]):
+        fields += [
+            (f"/related/{index}/label", link["label"], True),
+            (f"/related/{index}/title", link["title"], True),
+        ]
     for pointer, value, is_line in fields:
-        index = first_forbidden(value, single_line=is_line)
-        if index is None:
+        found = first_forbidden(value, single_line=is_line)
+        if found is None:
             continue
         line = lines[pointer]
         problems.append(
             ReadError(
                 "forbidden-character",
-                f"contains {describe(value[index])}; remove it",
+                f"contains {describe(value[found])}; remove it",
                 line=line,
-                column=_column(raw_lines, line, value, index),
+                column=_column(raw_lines, line, value, found),
                 pointer=pointer,
             )
         )
@@ -229,11 +253,9 @@ def parse_raw_text(
         problem = ReadError("empty-file", "the file is empty or holds only whitespace", line=1)
         return ParsedText(None, lines, (problem,))
     problems: list[ReadError] = []
-    single_line: dict[str, str] = {}
 
     title_line, title = entries[0]
     lines["/title"] = title_line
-    single_line["/title"] = title
     position = 1
     summary: str | None = None
     if position < len(entries) and not entries[position][1].startswith(_BULLET):
@@ -290,7 +312,6 @@ def parse_raw_text(
         lines[f"/{field}"] = number
         if field in ("section", "source"):
             values[field] = value
-            single_line[f"/{field}"] = value
             continue
         try:
             values[field] = parse_clock_date(value, zone)
@@ -313,8 +334,6 @@ def parse_raw_text(
         related.append(link)
         lines[f"/related/{index}"] = lines[f"/related/{index}/label"] = number
         lines[f"/related/{index}/title"] = number
-        single_line[f"/related/{index}/label"] = link["label"]
-        single_line[f"/related/{index}/title"] = link["title"]
         if "url" in link:
             lines[f"/related/{index}/url"] = number
 
@@ -328,22 +347,21 @@ def parse_raw_text(
     for index, (number, credit) in enumerate(reversed(trailing_credits)):
         credits.append(credit)
         lines[f"/credits/{index}"] = number
-        single_line[f"/credits/{index}"] = credit
 
     paragraphs: list[dict[str, str | None]] = []
     heading: str | None = None
     heading_line = 0
     candidates = [len(line) <= MAX_HEADING_CHARS and _heading_like(line) for _, line in body]
+    pointers = _paragraph_pointers(len(body))
     for index, (number, line) in enumerate(body):
         if candidates[index] and index + 1 < len(body) and not candidates[index + 1]:
             heading, heading_line = line, number
             continue
-        at = f"/paragraphs/{len(paragraphs)}"
+        at, at_text, at_heading = pointers[len(paragraphs)]
         paragraphs.append({"heading": heading, "text": line})
-        lines[at] = lines[at + "/text"] = number
+        lines[at] = lines[at_text] = number
         if heading is not None:
-            lines[at + "/heading"] = heading_line
-            single_line[at + "/heading"] = heading
+            lines[at_heading] = heading_line
     lines["/paragraphs"] = lines.get("/paragraphs/0", entries[-1][0])
     if credits:
         lines["/credits"] = lines["/credits/0"]
@@ -363,7 +381,7 @@ def parse_raw_text(
         "raw_path": raw_path,
     }
     if text_may_hold_forbidden(text):
-        problems += _character_problems(doc, lines, raw_lines, single_line)
+        problems += _character_problems(doc, lines, raw_lines)
     if problems:
         problems.sort(key=lambda problem: (problem.line or 0, problem.column or 0))
         return ParsedText(None, lines, tuple(problems))

@@ -127,7 +127,11 @@ def _read_whole(path: Path) -> bytes:
         size = os.fstat(handle.fileno()).st_size
         if size > MAX_RECORD_BYTES:
             raise _too_large(size, "the file", None)
-        data = handle.read(MAX_RECORD_BYTES + 1)
+        # Ask for what stat announced (asking for the cap would allocate the cap for every file);
+        # files that report no size (pipes, /proc) are read up to the cap.
+        data = handle.read(size + 1 if size else MAX_RECORD_BYTES + 1)
+        if size and len(data) > size:  # the file grew while being read
+            data += handle.read(MAX_RECORD_BYTES + 1 - len(data))
     if len(data) > MAX_RECORD_BYTES:
         raise _too_large(None, "the file", None)
     return data
