@@ -356,3 +356,24 @@ def test_reading_never_raises_on_any_bytes(
         assert isinstance(item, SourceRecord | Diagnostic)
         if isinstance(item, Diagnostic):
             assert item.code and item.message
+
+
+def test_read_documents_is_exported_and_reads_a_folder() -> None:
+    import corpuskit
+
+    found = list(corpuskit.read_documents([DATA], root=DATA))
+    assert [d.code for d in diagnostics(found)] == ["unexpected-metadata"]  # too-many-bullets.txt
+    assert sorted(r.document["id"] for r in records(found)) == sorted(
+        [
+            "000_94744c74cf2a33e7",
+            "004_3652e1919fe20c5e",
+            "batch-1",
+            "batch-2",
+            "html-in-body",
+            "keyed-metadata",
+            "lone-agency",
+            "lone-section",
+            "pretty-record",
+        ]
+    )
+    assert corpuskit.render_raw_text(records(found)[0].document).startswith("Russia-N. Korea")

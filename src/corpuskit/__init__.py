@@ -15,6 +15,9 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "validate": "corpuskit.validation.api",
     "iter_valid_documents": "corpuskit.validation.api",
+    "read_documents": "corpuskit.documents.reader",
+    "parse_raw_text": "corpuskit.documents.rawtext",
+    "render_raw_text": "corpuskit.documents.rawtext",
     "ValidationResult": "corpuskit.validation.api",
     "push": "corpuskit.studio.push",
     "pull": "corpuskit.studio.pull",

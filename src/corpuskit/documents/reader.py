@@ -289,3 +289,12 @@ def _read_jsonl(path: Path, file: str, raw_path: str, language: str) -> Iterator
             return
     if records == 0 and reported == 0:
         yield _diagnostic(file, ReadError("empty-file", "the file holds no records", line=1), None)
+
+
+def read_documents(
+    paths: Sequence[Path], *, root: Path, language: str = "en", raw_timezone: str | None = None
+) -> Iterator[SourceRecord | Diagnostic]:
+    """Records and read problems of every file under `paths`, in `iter_files` order (no schema
+    check: `corpuskit.validate` adds that)."""
+    for path in iter_files(paths):
+        yield from read_file(path, root=root, language=language, raw_timezone=raw_timezone)
