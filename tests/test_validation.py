@@ -89,7 +89,13 @@ def test_plain_jsonschema_would_let_the_impossible_date_through() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["2024-02-30T00:00", "2023-02-29T12:00:00Z", "2024-13-01T00:00", "2024-10-29T24:00:00", "2024-10-29T07:60"],
+    [
+        "2024-02-30T00:00",
+        "2023-02-29T12:00:00Z",
+        "2024-13-01T00:00",
+        "2024-10-29T24:00:00",
+        "2024-10-29T07:60",
+    ],
 )
 def test_every_nonexistent_date_time_is_rejected(checker: SchemaChecker, value: str) -> None:
     doc = make_document(modified_at=value)
@@ -98,7 +104,8 @@ def test_every_nonexistent_date_time_is_rejected(checker: SchemaChecker, value: 
 
 
 @pytest.mark.parametrize(
-    "value", ["2024-02-29T07:38:00", "2024-10-29T07:38", "2024-10-29T07:38:00.5+05:30", "2024-10-29T07:38:00Z"]
+    "value",
+    ["2024-02-29T07:38:00", "2024-10-29T07:38", "2024-10-29T07:38:00.5+05:30", "2024-10-29T07:38:00Z"],
 )
 def test_real_date_times_pass(checker: SchemaChecker, value: str) -> None:
     assert checker.is_valid(make_document(published_at=value, modified_at=None))
@@ -248,7 +255,7 @@ def test_cross_record_checks_across_files(tmp_path: Path) -> None:
     result = validate([tmp_path], settings=corpus_settings(tmp_path), cache=False)
     lines = [str(d).replace(str(tmp_path) + os.sep, "") for d in result.diagnostics]
     assert lines[:2] == [
-        "two.jsonl:1: error: id: id 'a' is already used by one.jsonl:1 [duplicate-id]",
+        "two.jsonl:1: error: id: id 'a' is also used by one.jsonl:1 [duplicate-id]",
         "two.jsonl:2: error: same content as 'a' (one.jsonl:1) [duplicate-content]",
     ]
     prefix = "two.jsonl:3: warning: near-duplicate of 'c' (one.jsonl:2): estimated similarity "
@@ -258,13 +265,18 @@ def test_cross_record_checks_across_files(tmp_path: Path) -> None:
     assert result.near_duplicates == (("c", "d"),)
     assert (result.documents, result.invalid, result.errors, result.warnings) == (5, 2, 2, 1)
     assert not result.ok
-    kept = [doc["id"] for doc in iter_valid_documents([tmp_path], settings=corpus_settings(tmp_path), result=result)]
+    kept = [
+        doc["id"]
+        for doc in iter_valid_documents([tmp_path], settings=corpus_settings(tmp_path), result=result)
+    ]
     assert kept == ["a", "c", "d"]
 
 
 def test_one_bad_line_among_thousands_is_named(tmp_path: Path) -> None:
     docs = [
-        make_document(f"doc-{n}", paragraphs=[{"heading": None, "text": f"Story {n}: {PARAGRAPHS[n % 3]} {n * 7919}"}])
+        make_document(
+            f"doc-{n}", paragraphs=[{"heading": None, "text": f"Story {n}: {PARAGRAPHS[n % 3]} {n * 7919}"}]
+        )
         for n in range(3000)
     ]
     lines = [json.dumps(doc) for doc in docs]
@@ -340,7 +352,9 @@ def test_worker_pool_gives_the_same_result_as_one_process(tmp_path: Path) -> Non
     corpus.mkdir()
     for part in range(3):
         docs = [
-            make_document(f"p{part}-{n}", paragraphs=[{"heading": None, "text": f"{PARAGRAPHS[n % 3]} {part} {n}"}])
+            make_document(
+                f"p{part}-{n}", paragraphs=[{"heading": None, "text": f"{PARAGRAPHS[n % 3]} {part} {n}"}]
+            )
             for n in range(50)
         ]
         write_jsonl(corpus / f"part-{part}.jsonl", docs)

@@ -41,7 +41,9 @@ def test_every_invalid_case_has_expected_lines() -> None:
 
 
 @pytest.mark.parametrize("name", VALID)
-def test_valid_file_passes(name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_valid_file_passes(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(DATA / "valid")
     code = main(["validate", "--no-cache", name])
     err = capsys.readouterr().err
@@ -51,7 +53,9 @@ def test_valid_file_passes(name: str, monkeypatch: pytest.MonkeyPatch, capsys: p
 
 
 @pytest.mark.parametrize("case", INVALID)
-def test_invalid_case_cli(case: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_case_cli(
+    case: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     expected, exit_code, args = _expected(case)
     monkeypatch.chdir(DATA / "invalid")
     code = main(["validate", "--no-cache", *args, case])

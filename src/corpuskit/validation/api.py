@@ -41,7 +41,8 @@ class ValidationResult:
     invalid: int
     rejected: frozenset[tuple[str, int]] = field(repr=False, default=frozenset())
     changed_files: int | None = None
-    # (earlier id, later id) of every near-duplicate pair reported, in report order.
+    # (named id, reported id) of every near-duplicate pair: the earlier document, then the later one
+    # (with changed_since, the changed one is the reported one).
     near_duplicates: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -89,6 +90,8 @@ class _Chunk:
     diagnostics: list[Diagnostic]
     documents: int = 0
     invalid: int = 0
+    # Documents (readable or not) per file, in the order of entries.files.
+    per_file: list[int] = field(default_factory=list)
     rejected: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -119,6 +122,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
 
     for number, name in enumerate(paths):
         entries.files.append(name)
+        before = chunk.documents
         # A record the reader cannot turn into a document counts once, however many problems it has:
         # per line in JSONL, per file otherwise.
         per_line = name.lower().endswith(".jsonl")
@@ -164,6 +168,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
         chunk.documents += len(unread)
         chunk.invalid += len(unread)
         chunk.rejected.extend(unread)
+        chunk.per_file.append(chunk.documents - before)
     flush()
     return chunk
 
@@ -316,11 +321,17 @@ def validate(
 
     for chunk in _run_chunks(list(_chunks(files)), options, workers=workers, progress=progress):
         entries.extend(chunk.entries)
-        documents += chunk.documents
         diagnostics.extend(d for d in chunk.diagnostics if in_focus(d.file))
-        invalid_here = {place for place in chunk.rejected if in_focus(place[0])}
-        invalid += chunk.invalid if focus is None else len(invalid_here)
         rejected.update(chunk.rejected)
+        if focus is None:
+            documents += chunk.documents
+            invalid += chunk.invalid
+        else:
+            # With --changed-since the counts, like the diagnostics, cover the changed files only.
+            documents += sum(
+                n for name, n in zip(chunk.entries.files, chunk.per_file, strict=True) if in_focus(name)
+            )
+            invalid += sum(1 for place in set(chunk.rejected) if in_focus(place[0]))
     focus_mask = None
     if focus is not None:
         import numpy as np
@@ -328,15 +339,15 @@ def validate(
         focused_files = np.array([in_focus(name) for name in entries.files], dtype=bool)
         focus_mask = focused_files[np.frombuffer(entries.file_of, dtype=np.uint32)] if len(entries) else None
     near_duplicates: list[tuple[str, str]] = []
-    for diagnostic, (first, later) in check_corpus(
+    for diagnostic, finding in check_corpus(
         entries, near_duplicate_threshold=float(settings.near_duplicate_threshold), focus=focus_mask
     ):
         diagnostics.append(diagnostic)
-        if diagnostic.code == "near-duplicate":
-            near_duplicates.append((entries.ids[first], entries.ids[later]))
+        if finding.code == "near-duplicate":
+            near_duplicates.append((entries.ids[finding.other], entries.ids[finding.at]))
         if diagnostic.severity is Severity.ERROR:
             place = (diagnostic.file, diagnostic.line or 0)
-            if place not in rejected:
+            if place not in rejected and in_focus(diagnostic.file):
                 invalid += 1
             rejected.add(place)
     if cache and len(entries):

@@ -79,21 +79,14 @@ def _id_keys(ids: list[str]) -> npt.NDArray[np.uint64]:
     return np.fromiter((hash(name) for name in ids), dtype=np.int64, count=len(ids)).view(np.uint64)
 
 
-def _diagnostic(
-    entries: Entries, index: int, code: str, message: str, severity: Severity = Severity.ERROR
-) -> Diagnostic:
-    file, line = entries.where(index)
-    pointer = "/id" if code == "duplicate-id" else ""
-    return Diagnostic(
-        file=file,
-        line=line,
-        column=None,
-        pointer=pointer,
-        severity=severity,
-        code=code,
-        message=message,
-        document_id=entries.ids[index],
-    )
+@dataclass(frozen=True)
+class Finding:
+    """A pair of documents that clash: `at` is where it is reported, `other` the one it names."""
+
+    code: str
+    at: int
+    other: int
+    similarity: float = 1.0
 
 
 def _place(entries: Entries, index: int) -> str:
@@ -101,27 +94,53 @@ def _place(entries: Entries, index: int) -> str:
     return f"{file}:{line}"
 
 
+def describe(entries: Entries, finding: Finding, threshold: float) -> Diagnostic:
+    at, other = finding.at, finding.other
+    if finding.code == "duplicate-id":
+        message = f"id {entries.ids[at]!r} is also used by {_place(entries, other)}"
+    elif finding.code == "duplicate-content":
+        message = f"same content as {entries.ids[other]!r} ({_place(entries, other)})"
+    else:
+        message = (
+            f"near-duplicate of {entries.ids[other]!r} ({_place(entries, other)}): estimated "
+            f"similarity {finding.similarity:.2f} (MinHash Jaccard, threshold {threshold:g})"
+        )
+    file, line = entries.where(at)
+    return Diagnostic(
+        file=file,
+        line=line,
+        column=None,
+        pointer="/id" if finding.code == "duplicate-id" else "",
+        severity=Severity.WARNING if finding.code == "near-duplicate" else Severity.ERROR,
+        code=finding.code,
+        message=message,
+        document_id=entries.ids[at],
+    )
+
+
 def check_corpus(
     entries: Entries,
     *,
     near_duplicate_threshold: float,
     focus: npt.NDArray[np.bool_] | None = None,
-) -> list[tuple[Diagnostic, tuple[int, int]]]:
-    """Diagnostics for duplicate ids, identical content and near-duplicates, each with its pair of
-    entry indices (earlier, later); reported at the later document, naming the earlier one. With
-    `focus` (one flag per entry), only pairs that involve a focused document are reported."""
-    count = len(entries)
-    if count < 2:
+) -> list[tuple[Diagnostic, Finding]]:
+    """Duplicate ids, identical content and near-duplicates, each reported at the later document
+    of its pair, naming the earlier one. With `focus` (one flag per entry), only pairs that
+    involve a focused document are reported, and at the focused one."""
+    if len(entries) < 2:
         return []
-    wanted = np.ones(count, dtype=bool) if focus is None else focus
-    return [
-        (diagnostic, pair)
-        for diagnostic, pair in _all_findings(entries, near_duplicate_threshold)
-        if wanted[pair[0]] or wanted[pair[1]]
-    ]
+    found: list[tuple[Diagnostic, Finding]] = []
+    for finding in _findings(entries, near_duplicate_threshold):
+        if focus is not None:
+            if not focus[finding.at] and not focus[finding.other]:
+                continue
+            if not focus[finding.at]:
+                finding = Finding(finding.code, finding.other, finding.at, finding.similarity)
+        found.append((describe(entries, finding, near_duplicate_threshold), finding))
+    return found
 
 
-def _all_findings(entries: Entries, threshold: float) -> Iterator[tuple[Diagnostic, tuple[int, int]]]:
+def _findings(entries: Entries, threshold: float) -> Iterator[Finding]:
     count = len(entries)
     same_id: set[int] = set()
     for group in _groups(_id_keys(entries.ids)):
@@ -130,16 +149,7 @@ def _all_findings(entries: Entries, threshold: float) -> Iterator[tuple[Diagnost
             name = entries.ids[index]
             if name in by_name:
                 same_id.add(index)
-                first = by_name[name]
-                yield (
-                    _diagnostic(
-                        entries,
-                        index,
-                        "duplicate-id",
-                        f"id {name!r} is already used by {_place(entries, first)}",
-                    ),
-                    (first, index),
-                )
+                yield Finding("duplicate-id", index, by_name[name])
             else:
                 by_name[name] = index
     # Documents that repeat an earlier one exactly are reported once and left out of the
@@ -150,18 +160,9 @@ def _all_findings(entries: Entries, threshold: float) -> Iterator[tuple[Diagnost
         for index in group.tolist():
             digest = bytes(entries.sha[index * 32 : index * 32 + 32])
             if digest in by_hash:
-                first = by_hash[digest]
                 exact_copy[index] = True
                 if index not in same_id:
-                    yield (
-                        _diagnostic(
-                            entries,
-                            index,
-                            "duplicate-content",
-                            f"same content as {entries.ids[first]!r} ({_place(entries, first)})",
-                        ),
-                        (first, index),
-                    )
+                    yield Finding("duplicate-content", index, by_hash[digest])
             else:
                 by_hash[digest] = index
     yield from _near_duplicates(entries, exact_copy, threshold)
@@ -192,7 +193,7 @@ def candidate_pairs(signatures: Signatures, threshold: float) -> npt.NDArray[np.
 
 def _near_duplicates(
     entries: Entries, exact_copy: npt.NDArray[np.bool_], threshold: float
-) -> Iterator[tuple[Diagnostic, tuple[int, int]]]:
+) -> Iterator[Finding]:
     signatures = entries.signatures()
     pairs = candidate_pairs(signatures, threshold)
     if len(pairs) == 0:
@@ -201,14 +202,4 @@ def _near_duplicates(
     similarity = estimate_jaccard(signatures[pairs[:, 0]], signatures[pairs[:, 1]])
     keep = similarity >= threshold
     for (first, later), value in zip(pairs[keep].tolist(), similarity[keep].tolist(), strict=True):
-        yield (
-            _diagnostic(
-                entries,
-                later,
-                "near-duplicate",
-                f"near-duplicate of {entries.ids[first]!r} ({_place(entries, first)}): "
-                f"estimated similarity {value:.2f} (MinHash Jaccard, threshold {threshold:g})",
-                Severity.WARNING,
-            ),
-            (first, later),
-        )
+        yield Finding("near-duplicate", later, first, value)

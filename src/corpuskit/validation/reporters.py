@@ -26,7 +26,7 @@ def summary_line(result: ValidationResult) -> str:
 
     scope = ""
     if result.changed_files is not None:
-        scope = f" ({count(result.changed_files, 'file')} changed)"
+        scope = f" ({result.changed_files} changed)"
     return (
         f"{count(result.files, 'file')}{scope}, {count(result.documents, 'document')}: "
         f"{result.valid} valid, {result.invalid} invalid; "
