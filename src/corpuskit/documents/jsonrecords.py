@@ -111,7 +111,7 @@ def _may_have_duplicate_keys(text: str, value: Any) -> bool:
     parsed value, which holds each distinct key once and each kept string once. The counts are
     equal exactly when nothing was dropped, i.e. when no key was repeated."""
     serialized = orjson.dumps(value)
-    if len(serialized) == len(text) and serialized == text.encode():
+    if serialized == text.encode():
         return False  # written by orjson or an equally compact writer: nothing was dropped
     if "\\u00" in text and _ESCAPED_QUOTE_OR_COLON.search(text) is not None:
         return True
