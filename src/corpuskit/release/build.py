@@ -18,11 +18,13 @@ from types import FrameType
 from typing import Any
 
 from corpuskit.errors import ReleaseError
+from corpuskit.release.inputs import file_sha256
 from corpuskit.release.readback import iter_split, shard_files
 from corpuskit.release.shards import DEFAULT_SHARD_BYTES, ROW_GROUP_ROWS, SortedShardWriter, fsync_file
 from corpuskit.release.splits import SPLITS, SplitAssigner
 from corpuskit.release.tables import (
     CONFIGS,
+    DECIDED_BY,
     LabelIndex,
     TaxonomyLabels,
     annotation_row,
@@ -84,6 +86,13 @@ class Stats:
     topic_counts: dict[str, Counter[str]] = field(default_factory=dict)
     decided_by: Counter[str] = field(default_factory=Counter)
     near_duplicate_groups: int = 0
+    hashes: dict[str, str] = field(default_factory=dict)
+
+    def sha256_of(self, path: Path, rel: str) -> str:
+        """SHA-256 of a finished file of the release, computed once (Croissant and manifest both need it)."""
+        if rel not in self.hashes:
+            self.hashes[rel] = file_sha256(path)
+        return self.hashes[rel]
 
 
 DEMO_DOMAINS = ("example.org", "example.com", "example.net", "localhost")
@@ -208,7 +217,8 @@ def _write_tables(inputs: ReleaseInputs, work: Path) -> Stats:
     return stats
 
 
-Join = Callable[[Row, Row | None, str, Stats, ReleaseInputs], Row | None]
+# (sorted batch, the document matching each row or None, split, stats, inputs) -> the batch to write
+Join = Callable[[Any, list[Row | None], str, Stats, ReleaseInputs], Any]
 
 
 def _close(
@@ -239,62 +249,81 @@ def _joiner(
     config: str,
     inputs: ReleaseInputs,
 ) -> Callable[[Iterator[Any]], Iterator[Any]]:
-    """A merge join of this split's sorted rows with the split's (already written, sorted) documents."""
+    """A merge join of this split's sorted rows with the split's (already written, sorted) documents.
+
+    Column-wise: only the key column is turned into Python values; the join callback filters the
+    batch or swaps whole columns, so rows are never converted back and forth."""
     import pyarrow as pa
 
     key = "document_id" if config == "annotations" else "id"
+    columns = (
+        ["id", "content_sha256"] if config == "annotations" else ["id", "title", "text", "content_sha256"]
+    )
 
     def transform(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        docs = iter_split(documents, ["id", "title", "text", "content_sha256"])
+        docs = iter_split(documents, columns)
         current: Row | None = next(docs, None)
         kept_total = 0
         for batch in batches:
-            kept: list[Row] = []
-            for row in batch.to_pylist():
-                while current is not None and current["id"] < row[key]:
+            matches: list[Row | None] = []
+            for value in batch.column(key).to_pylist():
+                while current is not None and current["id"] < value:
                     current = next(docs, None)
-                match = current if current is not None and current["id"] == row[key] else None
-                out = join(row, match, split, stats, inputs)
-                if out is not None:
-                    kept.append(out)
-            kept_total += len(kept)
-            if kept:
-                yield pa.RecordBatch.from_pylist(kept, schema=writer.schema)
+                matches.append(current if current is not None and current["id"] == value else None)
+            out = join(batch, matches, split, stats, inputs)
+            kept_total += out.num_rows
+            if out.num_rows:
+                yield out
         writer.num_rows = kept_total
 
     return transform
 
 
+def _keep(batch: Any, matches: list[Row | None]) -> tuple[Any, list[Row]]:
+    """The rows of `batch` that matched a document, and those documents."""
+    import pyarrow as pa
+
+    found = [m for m in matches if m is not None]
+    if len(found) == len(matches):
+        return batch, found
+    return batch.filter(pa.array([m is not None for m in matches])), found
+
+
 def _join_annotations(
-    row: Row, doc: Row | None, split: str, stats: Stats, inputs: ReleaseInputs
-) -> Row | None:
-    if doc is None:
-        stats.orphan_annotations += 1
-        return None
-    if row["content_sha256"] and row["content_sha256"] != doc["content_sha256"]:
-        stats.stale_count += 1
-        if len(stats.stale_annotations) < 5 and row["document_id"] not in stats.stale_annotations:
-            stats.stale_annotations.append(row["document_id"])
-    return row
+    batch: Any, matches: list[Row | None], split: str, stats: Stats, inputs: ReleaseInputs
+) -> Any:
+    stats.orphan_annotations += sum(1 for m in matches if m is None)
+    batch, docs = _keep(batch, matches)
+    for sha, doc in zip(batch.column("content_sha256").to_pylist(), docs, strict=True):
+        if sha and sha != doc["content_sha256"]:
+            stats.stale_count += 1
+            if len(stats.stale_annotations) < 5 and doc["id"] not in stats.stale_annotations:
+                stats.stale_annotations.append(doc["id"])
+    return batch
 
 
-def _join_gold(row: Row, doc: Row | None, split: str, stats: Stats, inputs: ReleaseInputs) -> Row | None:
-    if doc is None:
-        stats.orphan_gold += 1
-        return None
-    row["title"], row["text"], row["content_sha256"] = doc["title"], doc["text"], doc["content_sha256"]
+def _join_gold(batch: Any, matches: list[Row | None], split: str, stats: Stats, inputs: ReleaseInputs) -> Any:
+    import pyarrow as pa
+
+    stats.orphan_gold += sum(1 for m in matches if m is None)
+    batch, docs = _keep(batch, matches)
+    arrays = list(batch.columns)
+    for name in ("title", "text", "content_sha256"):
+        index = batch.schema.get_field_index(name)
+        arrays[index] = pa.array([doc[name] for doc in docs], type=batch.schema.field(name).type)
+    batch = pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
     values = inputs.taxonomy.stance_value_ids
-    for target, label in row["stance"].items():
-        stats.stance_counts[split][target][values[label] if label >= 0 else "(unresolved)"] += 1
-        stats.decided_by[
-            ("ground_truth", "adjudicated", "majority", "unresolved")[
-                row["stance_provenance"][target]["decided_by"]
-            ]
-        ] += 1
+    for stance in batch.column("stance").to_pylist():
+        for target, label in stance.items():
+            stats.stance_counts[split][target][values[label] if label >= 0 else "(unresolved)"] += 1
+    for provenance in batch.column("stance_provenance").to_pylist():
+        for item in provenance.values():
+            stats.decided_by[DECIDED_BY[item["decided_by"]]] += 1
     topics = inputs.taxonomy.topic_ids
-    for topic in row["topics"]:
-        stats.topic_counts[split][topics[topic]] += 1
-    return row
+    for labels in batch.column("topics").to_pylist():
+        for topic in labels:
+            stats.topic_counts[split][topics[topic]] += 1
+    return batch
 
 
 def _check_snapshot_covers_corpus(inputs: ReleaseInputs, work: Path, stats: Stats) -> None:

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corpuskit.release.inputs import file_sha256
 from corpuskit.release.splits import SPLITS
 from corpuskit.release.tables import CONFIGS, features_of
 
@@ -91,7 +90,7 @@ def croissant(folder: Path, inputs: ReleaseInputs, stats: Stats, version: str) -
                         "contentUrl": rel,
                         "encodingFormat": PARQUET,
                         "contentSize": f"{(folder / rel).stat().st_size} B",
-                        "sha256": file_sha256(folder / rel),
+                        "sha256": stats.sha256_of(folder / rel, rel),
                     }
                 )
         distribution.append(

@@ -21,12 +21,12 @@ MANIFEST = "manifest.json"
 FORMAT = 1
 
 
-def _files(folder: Path) -> dict[str, dict[str, Any]]:
+def _files(folder: Path, stats: Stats) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
         if path.is_file() and rel != MANIFEST:
-            out[rel] = {"sha256": file_sha256(path), "size": path.stat().st_size}
+            out[rel] = {"sha256": stats.sha256_of(path, rel), "size": path.stat().st_size}
     return out
 
 
@@ -50,7 +50,7 @@ def write_manifest(folder: Path, inputs: ReleaseInputs, stats: Stats, version: s
         "rows": stats.rows,
         "agreement": inputs.agreement,
         "below_threshold": inputs.shortfalls,
-        "files": _files(folder),
+        "files": _files(folder, stats),
     }
     path = folder / MANIFEST
     path.write_text(

@@ -69,6 +69,10 @@ class SplitAssigner:
         self.ratios = tuple(float(r) for r in ratios)
         split_of_key("", self.ratios)  # checks the ratios once, up front
         self.groups = NearDuplicateGroups(pairs)
+        self._last: tuple[str | None, str] = (None, "")
 
     def __call__(self, document_id: str) -> str:
-        return split_of_key(self.groups.key(document_id), self.ratios)
+        # Annotations arrive grouped by document: remembering the last answer saves most hashing.
+        if document_id != self._last[0]:
+            self._last = (document_id, split_of_key(self.groups.key(document_id), self.ratios))
+        return self._last[1]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from corpuskit.documents.model import body_text
+from corpuskit.documents.model import FIELDS, body_text
 
 if TYPE_CHECKING:
     import datasets
@@ -142,8 +142,12 @@ def features_of(config: str, taxonomy: TaxonomyLabels) -> datasets.Features:
 # ---- rows -------------------------------------------------------------------------------------
 
 
+# The columns of the documents table: every schema field, then the body as annotators saw it.
+DOCUMENT_COLUMNS: tuple[str, ...] = (*FIELDS, "text")
+
+
 def document_row(doc: Mapping[str, Any]) -> dict[str, Any]:
-    row = {name: doc.get(name) for name in document_features()}
+    row = {name: doc.get(name) for name in DOCUMENT_COLUMNS}
     row["related"] = [
         {"label": r.get("label"), "title": r.get("title"), "url": r.get("url")}
         for r in doc.get("related") or []
