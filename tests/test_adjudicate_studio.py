@@ -12,6 +12,7 @@ import pytest
 from corpuskit.quality.adjudicate import adjudicate, review_title
 from corpuskit.quality.gold import gold
 from corpuskit.settings import Settings
+from corpuskit.studio.client import Connection, StudioClient
 from corpuskit.studio.pull import pull
 from corpuskit.taxonomy import label_config, load_taxonomy, row_to_result
 
@@ -45,12 +46,10 @@ def task(doc_id: str) -> dict[str, Any]:
 class Studio:
     """The main project, two annotators and helpers to annotate through the API."""
 
-    def __init__(self, server: StudioServer, tmp: Path, tag: str = "") -> None:
-        from label_studio_sdk import LabelStudio
-
+    def __init__(self, server: StudioServer, ls: Any, tmp: Path, tag: str = "") -> None:
         self.server = server
         self.taxonomy = load_taxonomy(ROOT / "schema" / "taxonomy.yaml")
-        self.ls = LabelStudio(base_url=server.url, api_key=server.token)
+        self.ls = ls
         title = f"adjudicate round trip{tag}"
         self.settings = Settings(root=tmp, project_title=title)
         main = self.ls.projects.create(title=title, label_config=label_config(self.taxonomy))
@@ -98,7 +97,11 @@ def answer(r: str, u: str, topics: list[str]) -> dict[str, Any]:
 
 
 def test_adjudication_round_trip(studio_server: StudioServer, tmp_path: Path) -> None:
-    studio = Studio(studio_server, tmp_path)
+    with StudioClient(Connection(studio_server.url, studio_server.token)) as client:
+        round_trip(Studio(studio_server, client.sdk, tmp_path))
+
+
+def round_trip(studio: Studio) -> None:
     studio.add(
         "doc-tie",
         [

@@ -27,11 +27,11 @@ from corpuskit.quality.ratings import annotator_key, build_ratings, read_rows
 from corpuskit.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from corpuskit.studio.client import StudioClient
     from corpuskit.taxonomy.model import Taxonomy
 
 DISAGREEMENT_FLAGS = frozenset({"tie", "no_majority", "ground_truth_conflict"})
 TITLE_SUFFIX = " (adjudication)"
-MAX_TITLE = 50  # Label Studio's limit on project titles
 
 
 @dataclass
@@ -60,7 +60,9 @@ class AdjudicationResult:
 
 def review_title(settings: Settings, taxonomy: Taxonomy) -> str:
     """`<main project title> (adjudication)`, shortened to Label Studio's 50 characters."""
-    base = settings.project_title or taxonomy.title
+    from corpuskit.studio.project import MAX_TITLE, project_title
+
+    base = project_title(settings, taxonomy)
     return base[: MAX_TITLE - len(TITLE_SUFFIX)].rstrip() + TITLE_SUFFIX
 
 
@@ -125,50 +127,22 @@ def merge_adjudications(path: Path, new: Mapping[str, dict[str, Any]]) -> tuple[
     return changed, len(rows)
 
 
-def _connection(settings: Settings, url: str | None, token: str | None) -> tuple[str, str]:
-    if url and token:
-        return url.rstrip("/"), token
-    if settings.label_studio_url and settings.label_studio_api_key:
-        return settings.label_studio_url.rstrip("/"), settings.label_studio_api_key
-    if settings.label_studio_url:
-        raise UsageError("LABEL_STUDIO_URL is set but LABEL_STUDIO_API_KEY is not")
-    from corpuskit.studio import server
+def _review_project(client: StudioClient, title: str, config: str, project: int | None) -> tuple[int, str]:
+    from corpuskit.studio.project import find_projects
 
-    running = server.status(settings.path(settings.studio_dir))
-    if running is None:
-        raise StudioError(
-            "no Label Studio server: run `corpuskit studio start` "
-            "or set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY"
-        )
-    return running.url.rstrip("/"), running.token
-
-
-def _studio_call(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run one SDK call; its errors become a StudioError naming what was attempted (never the token)."""
-    import httpx
-    from label_studio_sdk.core.api_error import ApiError
-
-    try:
-        return call(*args, **kwargs)
-    except ApiError as exc:
-        raise StudioError(f"{what}: Label Studio answered HTTP {exc.status_code}") from exc
-    except httpx.HTTPError as exc:
-        raise StudioError(f"{what}: cannot reach Label Studio: {type(exc).__name__}") from exc
-
-
-def _review_project(ls: Any, title: str, config: str, project: int | None) -> tuple[int, str]:
     if project is not None:
-        info = _studio_call(f"review project {project}", ls.projects.get, id=project)
-        return int(info.id), str(info.title)
-    found = [p for p in _studio_call("list projects", lambda: list(ls.projects.list())) if p.title == title]
+        info = client.project(project)
+        return int(info["id"]), str(info.get("title"))
+    found = find_projects(client, title)
     if len(found) > 1:
-        ids = ", ".join(str(p.id) for p in found)
+        ids = ", ".join(str(p["id"]) for p in found)
         raise StudioError(f"several projects are titled {title!r} (ids {ids}): pass --project")
     if found:
-        return int(found[0].id), title
-    created = _studio_call(
+        return int(found[0]["id"]), title
+    created = client.call(
         f"create review project {title!r}",
-        ls.projects.create,
+        client.sdk.projects.create,
+        retry=False,
         title=title,
         label_config=config,
         description="Documents on which annotators disagree; each annotator's answer is a prediction.",
@@ -199,11 +173,8 @@ def adjudicate(
     token: str | None = None,
 ) -> AdjudicationResult:
     """Pull adjudications back, then push the documents that still need one (see the module docstring)."""
-    import label_studio_sdk
-
-    from corpuskit.studio.pull import pull
-    from corpuskit.studio.snapshot import read_snapshot
-    from corpuskit.taxonomy import label_config, load_taxonomy
+    from corpuskit.studio.client import Connection, StudioClient, connection
+    from corpuskit.taxonomy import load_taxonomy
 
     settings = settings or load_settings()
     folder = Path(snapshot) if snapshot is not None else default_snapshot(settings)
@@ -212,15 +183,36 @@ def adjudicate(
             f"{folder / 'annotations.jsonl'}: no annotation snapshot (run `corpuskit pull` first)"
         )
     taxonomy = taxonomy or load_taxonomy(settings.path(settings.taxonomy))
-    base, key = _connection(settings, url, token)
-    # The SDK's constructor is untyped; the client is used through `_studio_call` only.
-    client_class: Any = label_studio_sdk.LabelStudio
-    ls = client_class(base_url=base, api_key=key)
-    project_id, title = _review_project(ls, review_title(settings, taxonomy), label_config(taxonomy), project)
+    conn = Connection(url.rstrip("/"), token) if url and token else connection(settings)
+    with StudioClient(conn) as client:
+        return _adjudicate(client, folder, project, any_disagreement, settings, taxonomy)
+
+
+def _adjudicate(
+    client: StudioClient,
+    folder: Path,
+    project: int | None,
+    any_disagreement: bool,
+    settings: Settings,
+    taxonomy: Taxonomy,
+) -> AdjudicationResult:
+    from corpuskit.studio.pull import pull
+    from corpuskit.studio.snapshot import read_snapshot
+    from corpuskit.taxonomy import label_config
+
+    title = review_title(settings, taxonomy)
+    project_id, title = _review_project(client, title, label_config(taxonomy), project)
 
     with tempfile.TemporaryDirectory(prefix=".adjudication-", dir=folder.parent) as tmp:
         review = Path(tmp) / "review"
-        pull(project=project_id, out=review, settings=settings, taxonomy=taxonomy, url=base, token=key)
+        pull(
+            project=project_id,
+            out=review,
+            settings=settings,
+            taxonomy=taxonomy,
+            url=client.conn.url,
+            token=client.conn.token,
+        )
         pulled = read_snapshot(review, tables=("annotations", "tasks"))
     in_review = {str(t["document_id"]) for t in pulled.tasks}
     path = folder / ADJUDICATIONS_FILE
@@ -259,8 +251,14 @@ def adjudicate(
             for row in sorted(answers.get(doc, []), key=annotator_label)
         ]
         payload.append({"data": data[doc], "predictions": predictions})
-    _studio_call(
-        f"import into review project {project_id}", ls.projects.import_tasks, project_id, request=payload
+    # Not retried: a broken connection may hide an import that happened; the next run sees those
+    # tasks in the review project and does not push them twice.
+    client.call(
+        f"import {len(payload)} tasks into review project {project_id}",
+        client.sdk.projects.import_tasks,
+        project_id,
+        request=payload,
+        retry=False,
     )
     result.pushed = new
     return result

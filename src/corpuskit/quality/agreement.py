@@ -20,8 +20,8 @@ from corpuskit.quality.ratings import Ratings, TaxonomyLike, build_ratings
 from corpuskit.quality.stats import (
     FloatArray,
     Interval,
+    Resampler,
     alpha_from_counts,
-    bootstrap_weights,
     cohen_kappa,
     count_matrix,
     delta_matrix,
@@ -200,15 +200,11 @@ def _pairwise(by_doc: Mapping[str, Mapping[str, Hashable]], annotators: Sequence
     return result
 
 
-def _pooled_confusion(by_doc: Mapping[str, Mapping[str, str]], labels: list[str]) -> Confusion:
-    """Every ordered pair of different annotators on an item adds one count: symmetric, total sum m(m-1)."""
-    index = {v: i for i, v in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)), dtype=int)
-    for answers in by_doc.values():
-        for (a, x), (b, y) in itertools.permutations(answers.items(), 2):
-            del a, b
-            matrix[index[x], index[y]] += 1
-    return Confusion(labels, _int_rows(matrix))
+def _pooled_confusion(counts: FloatArray, labels: list[str]) -> Confusion:
+    """Every ordered pair of different annotators on an item adds one count (symmetric, total m(m-1)):
+    per item that is n n^T minus the diagonal n, summed over items."""
+    matrix = counts.T @ counts - np.diag(counts.sum(axis=0))
+    return Confusion(labels, _int_rows(np.rint(matrix)))
 
 
 def _coefficients(
@@ -218,7 +214,7 @@ def _coefficients(
     annotators: Sequence[str],
     values: Sequence[Any],
     distance: Callable[[Any, Any], float] | None,
-    weights: FloatArray,
+    resampler: Resampler,
     confidence: float,
     *,
     with_fleiss: bool = True,
@@ -235,18 +231,22 @@ def _coefficients(
         # The package is the reference implementation; the count form gives the same number and
         # makes the bootstrap cheap (one matrix product for all draws).
         point = package if package is not None else point
-    alpha = percentile_interval(point, alpha_from_counts(counts, delta, weights), confidence)
+    alpha = percentile_interval(
+        point, resampler.apply(lambda w: alpha_from_counts(counts, delta, w)), confidence
+    )
     fleiss = None
     if with_fleiss:
         fleiss = percentile_interval(
-            first(fleiss_kappa_from_counts(counts)), fleiss_kappa_from_counts(counts, weights), confidence
+            first(fleiss_kappa_from_counts(counts)),
+            resampler.apply(lambda w: fleiss_kappa_from_counts(counts, w)),
+            confidence,
         )
     pairs = _pairwise(by_doc, annotators) if with_pairwise else []
     pairable = m >= 2
     agreeing = float(((counts * (counts - 1)).sum(axis=1))[pairable].sum())
     possible = float((m * (m - 1))[pairable].sum())
     labels = value_names if value_names is not None else [str(v) for v in values]
-    confusion = _pooled_confusion(by_doc, labels) if distance is None and value_names is None else None
+    confusion = _pooled_confusion(counts, labels) if distance is None and value_names is None else None
     return Coefficients(
         name=name,
         items=int((m >= 1).sum()),
@@ -358,10 +358,10 @@ def compute_agreement(
     gold = gold if gold is not None else compute_gold(ratings)
     docs = ratings.documents
     annotators = [a for a in ratings.annotators if any(x.annotator == a for x in ratings.annotations)]
-    weights = bootstrap_weights(len(docs), draws, seed)
+    resampler = Resampler(len(docs), draws, seed)
     stance = [
         _coefficients(
-            t, ratings.stance[t], docs, annotators, ratings.stance_values, None, weights, confidence
+            t, ratings.stance[t], docs, annotators, ratings.stance_values, None, resampler, confidence
         )
         for t in ratings.targets
     ]
@@ -374,7 +374,7 @@ def compute_agreement(
         annotators,
         distinct,
         masi_distance,
-        weights,
+        resampler,
         confidence,
         with_fleiss=False,
         with_pairwise=False,
@@ -392,7 +392,7 @@ def compute_agreement(
             annotators,
             ["present", "absent"],
             None,
-            weights,
+            resampler,
             confidence,
             with_pairwise=False,
         )

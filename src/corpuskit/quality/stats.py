@@ -9,8 +9,8 @@ nominal, binary and MASI-distance alpha.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -171,15 +171,54 @@ def item_agreement(counts: Sequence[float]) -> float | None:
     return float((sum(c * c for c in counts) - m) / (m * (m - 1)))
 
 
+@dataclass
+class Resampler:
+    """Seeded bootstrap over items: `draws` resamples with replacement, as item-multiplicity matrices.
+
+    Draws come in chunks of at most `max_cells` matrix cells; up to `cache_cells` cells in all they are
+    kept and reused by every statistic of a report (the costly part is drawing them), beyond that they
+    are drawn again for each statistic so that memory stays bounded. The same seed always yields the
+    same resamples, so every question of one report is resampled identically."""
+
+    n_items: int
+    draws: int
+    seed: int
+    max_cells: int = 4_000_000
+    cache_cells: int = 25_000_000
+    _cache: list[FloatArray] | None = field(default=None, repr=False)
+
+    def _draw(self) -> Iterator[FloatArray]:
+        rng = np.random.default_rng(self.seed)
+        size = max(1, self.max_cells // max(1, self.n_items))
+        done = 0
+        while done < self.draws:
+            c = min(size, self.draws - done)
+            picks = rng.integers(0, max(1, self.n_items), size=(c, self.n_items), dtype=np.int64)
+            picks += (np.arange(c, dtype=np.int64) * self.n_items)[:, None]
+            counts = np.bincount(picks.ravel(), minlength=c * self.n_items).reshape(c, self.n_items)
+            yield counts.astype(np.float64)
+            done += c
+
+    def chunks(self) -> Iterator[FloatArray]:
+        if self._cache is not None:
+            yield from self._cache
+            return
+        if self.n_items * self.draws > self.cache_cells:
+            yield from self._draw()
+            return
+        self._cache = list(self._draw())
+        yield from self._cache
+
+    def apply(self, statistic: Callable[[FloatArray], FloatArray]) -> FloatArray:
+        """The statistic on every resample (one value per draw)."""
+        parts = [statistic(weights) for weights in self.chunks()]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+
 def bootstrap_weights(n_items: int, draws: int, seed: int) -> FloatArray:
-    """Item multiplicities for `draws` resamples of the items with replacement (seeded)."""
-    rng = np.random.default_rng(seed)
-    if n_items == 0 or draws == 0:
-        return np.zeros((draws, n_items))
-    picks = rng.integers(0, n_items, size=(draws, n_items))
-    weights = np.zeros((draws, n_items))
-    np.add.at(weights, (np.arange(draws)[:, None], picks), 1.0)
-    return weights
+    """All item multiplicities of `Resampler(n_items, draws, seed)` as one (draws x items) matrix."""
+    chunks = list(Resampler(n_items, draws, seed).chunks())
+    return np.vstack(chunks) if chunks else np.zeros((0, n_items))
 
 
 def percentile_interval(point: float | None, samples: FloatArray, confidence: float = 0.95) -> Interval:
