@@ -167,17 +167,26 @@ class SchemaChecker:
     """Compiled checker for one schema file; `check` returns the diagnostics of one document."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
-        import jsonschema
         import jsonschema_rs
 
         self.schema = dict(schema)
-        format_checker = jsonschema.FormatChecker()
-        format_checker.checks(DATETIME_FORMAT)(is_datetime)
-        jsonschema.Draft202012Validator.check_schema(self.schema)
-        self._slow = jsonschema.Draft202012Validator(self.schema, format_checker=format_checker)
         self._fast: Callable[[Any], bool] = jsonschema_rs.validator_for(
             self.schema, formats={DATETIME_FORMAT: is_datetime}, validate_formats=True
         ).is_valid
+        self._explainer: Any = None
+
+    @property
+    def _slow(self) -> Any:
+        """The `jsonschema` validator, built on the first invalid document: importing jsonschema
+        with its format extras compiles URI grammars (seconds), which a clean run never needs."""
+        if self._explainer is None:
+            import jsonschema
+
+            format_checker = jsonschema.FormatChecker()
+            format_checker.checks(DATETIME_FORMAT)(is_datetime)
+            jsonschema.Draft202012Validator.check_schema(self.schema)
+            self._explainer = jsonschema.Draft202012Validator(self.schema, format_checker=format_checker)
+        return self._explainer
 
     def is_valid(self, document: Any) -> bool:
         return self._fast(document)
@@ -211,6 +220,10 @@ class SchemaChecker:
     ) -> list[Diagnostic]:
         if self._fast(document):
             return []
+        problems = self.problems(document) or [
+            # The two engines disagree (a regex or format corner case): still an error, never a pass.
+            Problem("", "schema", "does not match the document schema")
+        ]
         return [
             Diagnostic(
                 file=file,
@@ -222,7 +235,7 @@ class SchemaChecker:
                 message=problem.message,
                 document_id=document_id,
             )
-            for problem in self.problems(document)
+            for problem in problems
         ]
 
 
