@@ -19,7 +19,7 @@ from typing import Any
 
 from corpuskit.errors import ReleaseError
 from corpuskit.release.inputs import file_sha256
-from corpuskit.release.readback import iter_split, shard_files
+from corpuskit.release.readback import iter_batches, shard_files
 from corpuskit.release.shards import DEFAULT_SHARD_BYTES, ROW_GROUP_ROWS, SortedShardWriter, fsync_file
 from corpuskit.release.splits import SPLITS, SplitAssigner
 from corpuskit.release.tables import (
@@ -218,7 +218,7 @@ def _write_tables(inputs: ReleaseInputs, work: Path) -> Stats:
 
 
 # (sorted batch, the document matching each row or None, split, stats, inputs) -> the batch to write
-Join = Callable[[Any, list[Row | None], str, Stats, ReleaseInputs], Any]
+Join = Callable[[Any, list[Any], str, Stats, ReleaseInputs], Any]
 
 
 def _close(
@@ -240,6 +240,51 @@ def _close(
         stats.rows[config][split] = result.num_rows
 
 
+Match = tuple[Any, int]  # (a record batch of documents, a row in it)
+
+
+class _DocumentCursor:
+    """Walks the sorted documents of one split alongside sorted keys; only the id column becomes Python."""
+
+    def __init__(self, files: list[Path], columns: list[str]) -> None:
+        self._batches = iter_batches(files, columns)
+        self._batch: Any = None
+        self._ids: list[str] = []
+        self._pos = 0
+        self._next_batch()
+
+    def _next_batch(self) -> None:
+        self._batch = next(self._batches, None)
+        self._ids = self._batch.column("id").to_pylist() if self._batch is not None else []
+        self._pos = 0
+
+    def find(self, key: str) -> Match | None:
+        while self._batch is not None:
+            while self._pos < len(self._ids) and self._ids[self._pos] < key:
+                self._pos += 1
+            if self._pos < len(self._ids):
+                return (self._batch, self._pos) if self._ids[self._pos] == key else None
+            self._next_batch()
+        return None
+
+
+def _gather(matches: list[Match], column: str, type_: Any) -> Any:
+    """One column of the matched documents, taken batch by batch (no Python values)."""
+    import pyarrow as pa
+
+    parts = []
+    start = 0
+    while start < len(matches):
+        batch = matches[start][0]
+        end = start
+        while end < len(matches) and matches[end][0] is batch:
+            end += 1
+        rows = pa.array([row for _, row in matches[start:end]], type=pa.int64())
+        parts.append(batch.column(column).take(rows))
+        start = end
+    return pa.concat_arrays(parts) if parts else pa.array([], type=type_)
+
+
 def _joiner(
     join: Join,
     documents: list[Path],
@@ -251,25 +296,18 @@ def _joiner(
 ) -> Callable[[Iterator[Any]], Iterator[Any]]:
     """A merge join of this split's sorted rows with the split's (already written, sorted) documents.
 
-    Column-wise: only the key column is turned into Python values; the join callback filters the
-    batch or swaps whole columns, so rows are never converted back and forth."""
-    import pyarrow as pa
-
+    Column-wise: only the key columns become Python values; the join callback filters the batch or
+    swaps whole columns taken from the documents, so rows are never converted back and forth."""
     key = "document_id" if config == "annotations" else "id"
     columns = (
         ["id", "content_sha256"] if config == "annotations" else ["id", "title", "text", "content_sha256"]
     )
 
-    def transform(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        docs = iter_split(documents, columns)
-        current: Row | None = next(docs, None)
+    def transform(batches: Iterator[Any]) -> Iterator[Any]:
+        cursor = _DocumentCursor(documents, columns)
         kept_total = 0
         for batch in batches:
-            matches: list[Row | None] = []
-            for value in batch.column(key).to_pylist():
-                while current is not None and current["id"] < value:
-                    current = next(docs, None)
-                matches.append(current if current is not None and current["id"] == value else None)
+            matches = [cursor.find(value) for value in batch.column(key).to_pylist()]
             out = join(batch, matches, split, stats, inputs)
             kept_total += out.num_rows
             if out.num_rows:
@@ -279,8 +317,8 @@ def _joiner(
     return transform
 
 
-def _keep(batch: Any, matches: list[Row | None]) -> tuple[Any, list[Row]]:
-    """The rows of `batch` that matched a document, and those documents."""
+def _keep(batch: Any, matches: list[Match | None]) -> tuple[Any, list[Match]]:
+    """The rows of `batch` that matched a document, and their matches."""
     import pyarrow as pa
 
     found = [m for m in matches if m is not None]
@@ -290,39 +328,49 @@ def _keep(batch: Any, matches: list[Row | None]) -> tuple[Any, list[Row]]:
 
 
 def _join_annotations(
-    batch: Any, matches: list[Row | None], split: str, stats: Stats, inputs: ReleaseInputs
+    batch: Any, matches: list[Match | None], split: str, stats: Stats, inputs: ReleaseInputs
 ) -> Any:
+    import pyarrow as pa
+
     stats.orphan_annotations += sum(1 for m in matches if m is None)
-    batch, docs = _keep(batch, matches)
-    for sha, doc in zip(batch.column("content_sha256").to_pylist(), docs, strict=True):
-        if sha and sha != doc["content_sha256"]:
+    batch, found = _keep(batch, matches)
+    current = _gather(found, "content_sha256", pa.string()).to_pylist()
+    ids = batch.column("document_id").to_pylist()
+    for made_on, now, doc_id in zip(batch.column("content_sha256").to_pylist(), current, ids, strict=True):
+        if made_on and made_on != now:
             stats.stale_count += 1
-            if len(stats.stale_annotations) < 5 and doc["id"] not in stats.stale_annotations:
-                stats.stale_annotations.append(doc["id"])
+            if len(stats.stale_annotations) < 5 and doc_id not in stats.stale_annotations:
+                stats.stale_annotations.append(doc_id)
     return batch
 
 
-def _join_gold(batch: Any, matches: list[Row | None], split: str, stats: Stats, inputs: ReleaseInputs) -> Any:
+def _join_gold(
+    batch: Any, matches: list[Match | None], split: str, stats: Stats, inputs: ReleaseInputs
+) -> Any:
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     stats.orphan_gold += sum(1 for m in matches if m is None)
-    batch, docs = _keep(batch, matches)
+    batch, found = _keep(batch, matches)
     arrays = list(batch.columns)
     for name in ("title", "text", "content_sha256"):
         index = batch.schema.get_field_index(name)
-        arrays[index] = pa.array([doc[name] for doc in docs], type=batch.schema.field(name).type)
+        arrays[index] = _gather(found, name, batch.schema.field(name).type)
     batch = pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
     values = inputs.taxonomy.stance_value_ids
-    for stance in batch.column("stance").to_pylist():
-        for target, label in stance.items():
-            stats.stance_counts[split][target][values[label] if label >= 0 else "(unresolved)"] += 1
-    for provenance in batch.column("stance_provenance").to_pylist():
-        for item in provenance.values():
-            stats.decided_by[DECIDED_BY[item["decided_by"]]] += 1
+    for target in inputs.taxonomy.target_ids:
+        labels = pc.struct_field(batch.column("stance"), [target])  # type: ignore[attr-defined]
+        for item in pc.value_counts(labels).to_pylist():  # type: ignore[attr-defined]
+            label = item["values"]
+            name = values[label] if label is not None and label >= 0 else "(unresolved)"
+            stats.stance_counts[split][target][name] += item["counts"]
+        decided = pc.struct_field(batch.column("stance_provenance"), [target, "decided_by"])  # type: ignore[attr-defined]
+        for item in pc.value_counts(decided).to_pylist():  # type: ignore[attr-defined]
+            stats.decided_by[DECIDED_BY[item["values"]]] += item["counts"]
     topics = inputs.taxonomy.topic_ids
-    for labels in batch.column("topics").to_pylist():
-        for topic in labels:
-            stats.topic_counts[split][topics[topic]] += 1
+    flat = pc.list_flatten(batch.column("topics"))  # type: ignore[attr-defined]
+    for item in pc.value_counts(flat).to_pylist():  # type: ignore[attr-defined]
+        stats.topic_counts[split][topics[item["values"]]] += item["counts"]
     return batch
 
 

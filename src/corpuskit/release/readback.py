@@ -23,15 +23,20 @@ def shard_files(folder: Path, config: str, split: str) -> list[Path]:
     return sorted(found)
 
 
-def iter_split(files: Sequence[Path], columns: Sequence[str] | None = None) -> Iterator[Row]:
-    """Rows of the shards of one split, in file order (which is id order)."""
+def iter_batches(files: Sequence[Path], columns: Sequence[str] | None = None) -> Iterator[Any]:
+    """Record batches of the shards of one split, in file order (which is id order)."""
     import pyarrow.parquet as pq
 
     for path in files:
         parquet = pq.ParquetFile(path)  # type: ignore[no-untyped-call]
         wanted = list(columns) if columns else None
-        for batch in parquet.iter_batches(batch_size=1024, columns=wanted):  # type: ignore[no-untyped-call]
-            yield from batch.to_pylist()
+        yield from parquet.iter_batches(batch_size=1024, columns=wanted)  # type: ignore[no-untyped-call]
+
+
+def iter_split(files: Sequence[Path], columns: Sequence[str] | None = None) -> Iterator[Row]:
+    """Rows of the shards of one split, in file order (which is id order)."""
+    for batch in iter_batches(files, columns):
+        yield from batch.to_pylist()
 
 
 def iter_sorted(folder: Path, config: str, key: str, columns: Sequence[str]) -> Iterator[Row]:

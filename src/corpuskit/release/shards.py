@@ -29,7 +29,6 @@ SPILL_ROWS = 2_000
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
-    "compression_level": 3,
     "write_statistics": True,
     "use_dictionary": True,
     "version": "2.6",
