@@ -290,3 +290,20 @@ def test_a_second_concurrent_build_is_refused(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert not (releases / "v1.0.0").exists()
+
+
+def test_demo_annotators_are_marked_in_the_card(tmp_path: Path) -> None:
+    def demo_rows(n: int) -> Any:
+        for row in synthetic.annotation_rows(n):
+            row["annotator"] = {
+                "id": row["annotator"]["id"],
+                "email": f"demo-annotator-{row['annotator']['id']}@example.org",
+            }
+            yield row
+
+    inputs = synthetic_inputs(20)
+    inputs.annotations = demo_rows(20)
+    card = (build_release(inputs, tmp_path / "demo", "1.0.0") / "README.md").read_text()
+    assert "**Demo data.**" in card and "(3 of 3 annotators)" in card
+    plain = (build_release(synthetic_inputs(20), tmp_path / "real", "1.0.0") / "README.md").read_text()
+    assert "Demo data" not in plain
