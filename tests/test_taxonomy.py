@@ -243,7 +243,8 @@ def test_label_config_follows_the_naming_conventions(taxonomy: Any) -> None:
     assert [(t.get("name"), t.get("value")) for t in texts] == [("text", "$text")]
     assert not list(root.iter("HyperText"))
     headers = [h.get("value") for h in root.iter("Header")]
-    for key in ("$title", "$source", "$section", "$published_at"):
+    assert "$source" not in headers  # Label Studio's editor replaces it with the whole task as JSON
+    for key in ("$title", "$source_name", "$section", "$published_at"):
         assert key in headers
         # shown above the body: every data header comes before the Text tag in document order
     order = [e for e in root.iter() if e.tag in ("Header", "Text")]

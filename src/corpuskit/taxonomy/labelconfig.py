@@ -3,8 +3,8 @@
 Names other modules rely on (results.py maps them back to annotation rows):
 - `<Text name="text" value="$text"/>`: the body as plain text (never HyperText, so nothing in an
   article can run in the annotator's browser); headline, standfirst, source, section and dates
-  are shown above it from task data `$title`, `$summary`, `$source`, `$section`, `$published_at`,
-  `$modified_at`;
+  are shown above it from task data `$title`, `$summary`, `$source_name`, `$section`,
+  `$published_at`, `$modified_at` (never `$source`, which Label Studio's editor overwrites);
 - `stance_<target id>`: single-choice, required; each `<Choice value="<name>" alias="<value id>">`
   (Label Studio stores the alias, not the displayed value, in results);
 - `topics`: multi-choice, `alias` = topic id;
@@ -27,8 +27,11 @@ NOTE = "note"
 STANCE_PREFIX = "stance_"
 
 # Task data keys shown above the body (docs/data-model.md); each Header shows one key alone so that
-# a null value renders as nothing rather than the word "null".
-_META_KEYS = ("source", "section", "published_at", "modified_at")
+# a null value renders as nothing rather than the word "null". Not `$source`: Label Studio 1.23's
+# editor replaces `source` in the task data with the whole task as JSON (annotations included), so
+# the source travels as `source_name` for display (docs/taxonomy.md).
+SOURCE_DISPLAY_KEY = "source_name"
+_META_KEYS = (SOURCE_DISPLAY_KEY, "section", "published_at", "modified_at")
 
 _MUTED = "color: #555; font-size: 13px; margin: 0 1.2em 0 0; font-weight: normal"
 
