@@ -27,7 +27,7 @@ system-deps:
 	bash scripts/setup-system.sh
 
 demo: env
-	$(BIN)/corpuskit validate raw/
+	$(BIN)/corpuskit demo
 
 lint: env
 	$(BIN)/ruff check src tests scripts

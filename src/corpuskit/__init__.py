@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 # Public name -> module that defines it. Filled in as capabilities land.
 _LAZY: dict[str, str] = {
+    "run_demo": "corpuskit.demo",
     "validate": "corpuskit.validation.api",
     "iter_valid_documents": "corpuskit.validation.api",
     "read_documents": "corpuskit.documents.reader",
