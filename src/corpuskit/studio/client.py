@@ -228,8 +228,13 @@ class StudioClient:
             from label_studio_sdk import LabelStudio
 
             try:
+                # Sharing our httpx client means `close()` releases the SDK's connections too.
                 self._sdk = LabelStudio(  # type: ignore[no-untyped-call]
-                    base_url=self.url, api_key=self.conn.token, timeout=self.timeout, max_retries=0
+                    base_url=self.url,
+                    api_key=self.conn.token,
+                    timeout=self.timeout,
+                    max_retries=0,
+                    httpx_client=self.http,
                 )
             except Exception as exc:  # the SDK checks a JWT's expiry at construction
                 raise StudioError(
@@ -287,6 +292,13 @@ class StudioClient:
         if self._http is not None:
             self._http.close()
             self._http = None
+        self._sdk = None
+
+    def __enter__(self) -> StudioClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _body_detail(response: httpx.Response) -> str:

@@ -43,7 +43,7 @@ STALE = "corpuskit_stale"
 REMOVED = "corpuskit_removed"
 LOCK_FILE = ".corpuskit/push.lock"
 PAGE_SIZE = 5000
-_TASK_FIELDS = "id,data,meta,total_annotations,cancelled_annotations,drafts,predictions_model_versions"
+_TASK_FIELDS = "id,data,meta,total_annotations,cancelled_annotations,drafts,total_predictions"
 
 
 def task_data(doc: Document, taxonomy_version: str) -> dict[str, Any]:
@@ -67,7 +67,7 @@ class ServerTask:
     data: dict[str, Any]
     meta: dict[str, Any]
     annotated: bool
-    model_versions: frozenset[str] = frozenset()
+    has_predictions: bool = False
 
     @property
     def doc_id(self) -> str | None:
@@ -154,12 +154,18 @@ def _is_annotated(task: dict[str, Any]) -> bool:
     return bool(task.get("total_annotations") or task.get("cancelled_annotations") or task.get("drafts"))
 
 
-def _model_versions(value: Any) -> frozenset[str]:
-    if isinstance(value, str):
-        return frozenset(v.strip() for v in value.split(",") if v.strip())
-    if isinstance(value, list):
-        return frozenset(str(v) for v in value if v)
-    return frozenset()
+def read_model_versions(client: StudioClient, project_id: int) -> dict[int, set[str]]:
+    """Task id -> model versions of the predictions it already has (one request for the project)."""
+    body = client.request(
+        "GET",
+        "/api/predictions",
+        params={"project": project_id},
+        what=f"read the predictions of project {project_id}",
+    ).json()
+    versions: dict[int, set[str]] = {}
+    for item in body if isinstance(body, list) else body.get("results", []):
+        versions.setdefault(int(item["task"]), set()).add(str(item.get("model_version") or ""))
+    return versions
 
 
 def read_tasks(client: StudioClient, project_id: int) -> list[ServerTask]:
@@ -191,7 +197,7 @@ def read_tasks(client: StudioClient, project_id: int) -> list[ServerTask]:
                     data=item.get("data") or {},
                     meta=item.get("meta") or {},
                     annotated=_is_annotated(item),
-                    model_versions=_model_versions(item.get("predictions_model_versions")),
+                    has_predictions=bool(item.get("total_predictions")),
                 )
             )
         total = body.get("total") if isinstance(body, dict) else None
@@ -318,6 +324,7 @@ def _attach_predictions(
     tasks: Sequence[ServerTask],
     taxonomy: Taxonomy,
     skipped: list[str],
+    versions: dict[int, set[str]],
 ) -> None:
     """Embed predictions in new tasks; queue them for existing tasks that lack that model version."""
     new_by_doc = {payload["data"]["doc_id"]: payload for payload in plan.new}
@@ -332,7 +339,7 @@ def _attach_predictions(
             payload.setdefault("predictions", []).append(_prediction(taxonomy, row, payload["data"]["text"]))
         elif doc_id in existing:
             task = existing[doc_id]
-            if row["model_version"] in task.model_versions:
+            if row["model_version"] in versions.get(task.id, set()):
                 continue
             prediction = _prediction(taxonomy, row, str(task.data.get("text", "")))
             plan.predictions.append({"task": task.id, **prediction})
@@ -487,7 +494,6 @@ def push(
     plan is computed and nothing on the server changes."""
     from corpuskit.settings import load_settings
     from corpuskit.taxonomy import load_taxonomy
-    from corpuskit.validation.api import iter_valid_documents, validate
 
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
@@ -497,86 +503,127 @@ def push(
     taxonomy = load_taxonomy(settings.path(settings.taxonomy))
     prediction_rows = read_predictions(Path(predictions)) if predictions is not None else []
     title = project_title(settings, taxonomy)
+    own_client = client is None
     client = client or StudioClient(connection(settings))
-
-    with push_lock(settings.root):
-        result = validate(paths, settings=settings, progress=progress)
-        documents = list(iter_valid_documents(paths, settings=settings, result=result))
-        wanted = _project_settings(settings, taxonomy, title)
-        client.whoami()
-        created_project = False
-        config_updated = False
-        info: dict[str, Any] | None
-        if project is not None:
-            info = client.project(project)
-        else:
-            found = find_projects(client, title)
-            if len(found) > 1:
-                ids = ", ".join(str(p["id"]) for p in found)
-                raise StudioError(
-                    f"several Label Studio projects are titled {title!r} (ids {ids}): pass --project"
-                )
-            info = client.project(int(found[0]["id"])) if found else None
-        if info is not None:
-            project_id: int | None = int(info["id"])
-            title = str(info.get("title") or title) if project is not None else title
-            changes = _differs(info, wanted)
-            if project is not None:
-                changes.pop("title", None)
-            if changes and not dry_run:
-                client.call(f"update project {project_id}", client.sdk.projects.update, project_id, **changes)
-            config_updated = bool(changes)
-        elif dry_run:
-            project_id = None
-            created_project = True
-        else:
-            made = client.call("create the project", client.sdk.projects.create, **wanted)
-            project_id = int(made.id)
-            created_project = True
-        tasks = read_tasks(client, project_id) if project_id is not None else []
-        plan = make_plan(documents, tasks, taxonomy.version, consider_removed=not paths)
-        skipped: list[str] = []
-        if prediction_rows:
-            _attach_predictions(plan, prediction_rows, tasks, taxonomy, skipped)
-        outcome = PushResult(
-            project_id=project_id,
-            project_title=title,
-            server=client.url,
-            project_created=created_project,
-            config_updated=config_updated,
-            dry_run=dry_run,
-            documents=len(documents),
-            invalid=result.invalid,
-            plan=plan,
-            predictions_skipped=skipped,
-            removed_considered=not paths,
-        )
-        if dry_run or project_id is None:
-            return outcome
-        outcome.created = _import_batches(client, project_id, plan.new, batch_size, progress, on_batch)
-        outcome.predictions = sum(len(p.get("predictions", [])) for p in plan.new)
-        marks = dict(plan.marks)
-        updates: list[tuple[int, dict[str, Any]]] = []
-        for task_id, data in plan.changed:
-            body: dict[str, Any] = {"data": data}
-            if task_id in marks:
-                body["meta"] = marks.pop(task_id)
-            updates.append((task_id, body))
-        outcome.updated = _patch_all(client, updates, progress, "updating")
-        meta_only = [(task_id, {"meta": meta}) for task_id, meta in sorted(marks.items())]
-        outcome.marked = _patch_all(client, meta_only, progress, "marking")
-        if delete_removed:
-            doomed = [task_id for task_id, _, annotated in plan.removed if not annotated]
-            for task_id in doomed:
-                client.request("DELETE", f"/api/tasks/{task_id}", what=f"delete task {task_id}")
-            outcome.deleted = len(doomed)
-        if plan.predictions:
-            client.call(
-                f"import predictions into project {project_id}",
-                client.sdk.projects.import_predictions,
-                project_id,
-                request=plan.predictions,
-                retry=False,
+    try:
+        with push_lock(settings.root):
+            return _push_locked(
+                client,
+                settings,
+                taxonomy,
+                title,
+                paths,
+                project,
+                dry_run,
+                delete_removed,
+                prediction_rows,
+                batch_size,
+                progress,
+                on_batch,
             )
-            outcome.predictions += len(plan.predictions)
+    finally:
+        if own_client:
+            client.close()
+
+
+def _push_locked(
+    client: StudioClient,
+    settings: Settings,
+    taxonomy: Taxonomy,
+    title: str,
+    paths: Sequence[str | os.PathLike[str]] | None,
+    project: int | None,
+    dry_run: bool,
+    delete_removed: bool,
+    prediction_rows: list[dict[str, Any]],
+    batch_size: int,
+    progress: bool,
+    on_batch: Callable[[int], None] | None,
+) -> PushResult:
+    from corpuskit.validation.api import iter_valid_documents, validate
+
+    client.whoami()  # an unreachable server or a refused token fails before any other work
+    result = validate(paths, settings=settings, progress=progress)
+    documents = list(iter_valid_documents(paths, settings=settings, result=result))
+    wanted = _project_settings(settings, taxonomy, title)
+    created_project = False
+    config_updated = False
+    info: dict[str, Any] | None
+    if project is not None:
+        info = client.project(project)
+    else:
+        found = find_projects(client, title)
+        if len(found) > 1:
+            ids = ", ".join(str(p["id"]) for p in found)
+            raise StudioError(
+                f"several Label Studio projects are titled {title!r} (ids {ids}): pass --project"
+            )
+        info = client.project(int(found[0]["id"])) if found else None
+    if info is not None:
+        project_id: int | None = int(info["id"])
+        title = str(info.get("title") or title) if project is not None else title
+        changes = _differs(info, wanted)
+        if project is not None:
+            changes.pop("title", None)
+        if changes and not dry_run:
+            client.call(f"update project {project_id}", client.sdk.projects.update, project_id, **changes)
+        config_updated = bool(changes)
+    elif dry_run:
+        project_id = None
+        created_project = True
+    else:
+        made = client.call("create the project", client.sdk.projects.create, **wanted)
+        project_id = int(made.id)
+        created_project = True
+    tasks = read_tasks(client, project_id) if project_id is not None else []
+    plan = make_plan(documents, tasks, taxonomy.version, consider_removed=not paths)
+    skipped: list[str] = []
+    if prediction_rows:
+        versions = (
+            read_model_versions(client, project_id)
+            if project_id is not None and any(t.has_predictions for t in tasks)
+            else {}
+        )
+        _attach_predictions(plan, prediction_rows, tasks, taxonomy, skipped, versions)
+    outcome = PushResult(
+        project_id=project_id,
+        project_title=title,
+        server=client.url,
+        project_created=created_project,
+        config_updated=config_updated,
+        dry_run=dry_run,
+        documents=len(documents),
+        invalid=result.invalid,
+        plan=plan,
+        predictions_skipped=skipped,
+        removed_considered=not paths,
+    )
+    if dry_run or project_id is None:
         return outcome
+    outcome.created = _import_batches(client, project_id, plan.new, batch_size, progress, on_batch)
+    outcome.predictions = sum(len(p.get("predictions", [])) for p in plan.new)
+    marks = dict(plan.marks)
+    updates: list[tuple[int, dict[str, Any]]] = []
+    for task_id, data in plan.changed:
+        body: dict[str, Any] = {"data": data}
+        if task_id in marks:
+            body["meta"] = marks.pop(task_id)
+        updates.append((task_id, body))
+    outcome.updated = _patch_all(client, updates, progress, "updating")
+    meta_only = [(task_id, {"meta": meta}) for task_id, meta in sorted(marks.items())]
+    outcome.marked = _patch_all(client, meta_only, progress, "marking")
+    if delete_removed:
+        doomed = [task_id for task_id, _, annotated in plan.removed if not annotated]
+        for task_id in doomed:
+            client.request("DELETE", f"/api/tasks/{task_id}", what=f"delete task {task_id}")
+        outcome.deleted = len(doomed)
+    if plan.predictions:
+        client.call(
+            f"import predictions into project {project_id}",
+            client.sdk.projects.import_predictions,
+            project_id,
+            request=plan.predictions,
+            retry=False,
+        )
+        outcome.predictions += len(plan.predictions)
+    return outcome
