@@ -15,7 +15,12 @@ from typing import Any
 from corpuskit.errors import DataError, UsageError
 from corpuskit.taxonomy.model import Change, Feature, Label, Migration, Target, Taxonomy
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schema" / "taxonomy.schema.json"
+# In a wheel the schema sits inside the package (pyproject force-include); in a checkout, at the root.
+_PACKAGE = Path(__file__).resolve().parents[1]
+SCHEMA_CANDIDATES = (
+    _PACKAGE / "schema" / "taxonomy.schema.json",
+    _PACKAGE.parents[1] / "schema" / "taxonomy.schema.json",
+)
 
 FieldPath = tuple[str | int, ...]
 
@@ -53,11 +58,11 @@ def display_path(path: Path) -> str:
 @cache
 def taxonomy_json_schema() -> dict[str, Any]:
     """The JSON Schema of taxonomy files (schema/taxonomy.schema.json)."""
-    schema_path = SCHEMA_PATH
-    if not schema_path.is_file():  # installed without the repository: fall back to the packaged copy
-        schema_path = Path(__file__).with_name("taxonomy.schema.json")
-    data: dict[str, Any] = json.loads(schema_path.read_text(encoding="utf-8"))
-    return data
+    for schema_path in SCHEMA_CANDIDATES:
+        if schema_path.is_file():
+            data: dict[str, Any] = json.loads(schema_path.read_text(encoding="utf-8"))
+            return data
+    raise UsageError(f"taxonomy.schema.json not found (looked in {', '.join(map(str, SCHEMA_CANDIDATES))})")
 
 
 def _line_map(text: str) -> dict[FieldPath, int]:
