@@ -375,6 +375,29 @@ def bench_release(options: argparse.Namespace) -> Figures:
     return figures(options.release_n, options.release_scale)
 
 
+@benchmark("studio")
+def bench_studio(options: argparse.Namespace) -> Figures:
+    """On one local Label Studio: `corpuskit push` of --n documents against a plain `import_tasks`
+    of the same tasks and a re-push of them unchanged (scripts/bench_studio_push.py), then
+    `corpuskit pull` against the plain export paths (scripts/bench_studio_pull.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_studio_pull import bench_pull
+    from bench_studio_push import bench_push
+    from corpuskit.studio import server
+
+    with tempfile.TemporaryDirectory(prefix="bench-studio-") as data_dir:
+        say("starting Label Studio (about 30-60 s)")
+        running = server.start(Path(data_dir), port=server.free_port(), timeout=300.0, progress=False)
+        try:
+            say(f"push: {options.n} documents")
+            figures: Figures = {"push": bench_push(running, list(synthetic_documents(options.n)))}
+            say(f"pull: {options.n} tasks x 3 annotations")
+            figures["pull"] = bench_pull(running, options.n)
+        finally:
+            server.stop(Path(data_dir))
+    return figures
+
+
 def _print_human(name: str, figures: Figures) -> None:
     print(f"== {name}")
     for key, value in figures.items():
