@@ -391,3 +391,15 @@ def test_validate_reports_the_settings_clock(tmp_path: Path) -> None:
     )
     assert [d.code for d in early.diagnostics] == ["future-date"]
     assert later.ok
+
+
+def test_entries_read_signatures_across_blocks() -> None:
+    from corpuskit.validation.crossrecord import Entries
+
+    rng = np.random.default_rng(5)
+    blocks = [rng.integers(0, 2**16, size=(size, 128), dtype=np.uint16) for size in (3, 1, 4)]
+    entries = Entries(signature_blocks=list(blocks))
+    whole = np.concatenate(blocks)
+    picks = np.array([7, 0, 3, 4, 2, 3], dtype=np.int64)
+    assert np.array_equal(entries.rows(picks), whole[picks])
+    assert np.array_equal(entries.columns(8, 16), whole[:, 8:16])

@@ -353,7 +353,7 @@ def validate(
     if cache and len(entries):
         from corpuskit.validation.cache import SignatureCache
 
-        SignatureCache.save(cache_dir, bytes(entries.sha), entries.signatures())
+        SignatureCache.save(cache_dir, bytes(entries.sha), entries.signature_blocks)
     diagnostics.sort(key=lambda d: (d.file, d.line or 0, d.column or 0, d.pointer, d.code))
     return ValidationResult(
         diagnostics=tuple(diagnostics),

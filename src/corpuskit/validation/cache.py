@@ -47,16 +47,20 @@ class SignatureCache:
         return found, np.asarray(rows["signature"][found], dtype=np.uint16)
 
     @staticmethod
-    def save(folder: Path, shas: bytes, values: Signatures) -> None:
-        """Replace the cache with these signatures (one 32-byte SHA-256 per row); errors are ignored."""
-        count = len(values)
+    def save(folder: Path, shas: bytes, blocks: Sequence[Signatures]) -> None:
+        """Replace the cache with these signatures (blocks of rows, one 32-byte SHA-256 per row);
+        errors are ignored."""
+        count = sum(len(block) for block in blocks)
         if count == 0 or len(shas) != 32 * count:
             return
         records = np.empty(count, dtype=_DTYPE)
         keys = np.frombuffer(shas, dtype="<u8").reshape(count, 4)
         records["key"] = keys[:, 0]
         records["check"] = keys[:, 1]
-        records["signature"] = values
+        start = 0
+        for block in blocks:
+            records["signature"][start : start + len(block)] = block
+            start += len(block)
         records.sort(order="key", kind="stable")
         try:
             folder.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ pair is verified by its estimated Jaccard similarity before it is reported.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,12 +47,23 @@ class Entries:
         self.sha.extend(other.sha)
         self.signature_blocks.extend(other.signature_blocks)
 
-    def signatures(self) -> Signatures:
+    def columns(self, start: int, stop: int) -> Signatures:
+        """Signature columns start..stop of every document: one band, without joining the blocks
+        into one matrix (which would hold the signatures twice at the peak)."""
         if not self.signature_blocks:
-            return empty()
-        if len(self.signature_blocks) > 1:
-            self.signature_blocks = [np.concatenate(self.signature_blocks)]
-        return self.signature_blocks[0]
+            return empty()[:, start:stop]
+        return np.concatenate([block[:, start:stop] for block in self.signature_blocks])
+
+    def rows(self, indices: npt.NDArray[np.int64]) -> Signatures:
+        """The signatures of the documents at `indices`, in that order."""
+        result = np.empty((len(indices), NUM_PERM), dtype=np.uint16)
+        ends = np.cumsum([len(block) for block in self.signature_blocks])
+        which = np.searchsorted(ends, indices, side="right")
+        for number in np.unique(which).tolist():
+            mask = which == number
+            offset = int(ends[number] - len(self.signature_blocks[number]))
+            result[mask] = self.signature_blocks[number][indices[mask] - offset]
+        return result
 
     def where(self, index: int) -> tuple[str, int]:
         return self.files[self.file_of[index]], self.line_of[index]
@@ -170,13 +181,17 @@ def _findings(entries: Entries, threshold: float) -> Iterator[Finding]:
 
 def candidate_pairs(signatures: Signatures, threshold: float) -> npt.NDArray[np.int64]:
     """Pairs (i, j), i < j, that share at least one LSH band; shape (n, 2), unique rows."""
+    return _candidates(lambda start, stop: signatures[:, start:stop], threshold)
+
+
+def _candidates(band_columns: Callable[[int, int], Signatures], threshold: float) -> npt.NDArray[np.int64]:
     bands, rows = bands_for(threshold, NUM_PERM)
     weights = (np.random.default_rng(7).integers(1, 2**63, size=rows, dtype=np.uint64) | np.uint64(1)).astype(
         np.uint64
     )
     found: list[npt.NDArray[np.int64]] = []
     for band in range(bands):
-        block = signatures[:, band * rows : (band + 1) * rows].astype(np.uint64)
+        block = band_columns(band * rows, (band + 1) * rows).astype(np.uint64)
         with np.errstate(over="ignore"):
             keys = (block * weights).sum(axis=1, dtype=np.uint64)
         for group in _groups(keys):
@@ -194,12 +209,11 @@ def candidate_pairs(signatures: Signatures, threshold: float) -> npt.NDArray[np.
 def _near_duplicates(
     entries: Entries, exact_copy: npt.NDArray[np.bool_], threshold: float
 ) -> Iterator[Finding]:
-    signatures = entries.signatures()
-    pairs = candidate_pairs(signatures, threshold)
+    pairs = _candidates(entries.columns, threshold)
     if len(pairs) == 0:
         return
     pairs = pairs[~(exact_copy[pairs[:, 0]] | exact_copy[pairs[:, 1]])]
-    similarity = estimate_jaccard(signatures[pairs[:, 0]], signatures[pairs[:, 1]])
+    similarity = estimate_jaccard(entries.rows(pairs[:, 0]), entries.rows(pairs[:, 1]))
     keep = similarity >= threshold
     for (first, later), value in zip(pairs[keep].tolist(), similarity[keep].tolist(), strict=True):
         yield Finding("near-duplicate", later, first, value)
