@@ -161,19 +161,11 @@ class Connection:
 
 
 def _connection(settings: Settings) -> Connection:
-    if settings.label_studio_url and settings.label_studio_api_key:
-        return Connection(settings.label_studio_url.rstrip("/"), settings.label_studio_api_key)
-    if settings.label_studio_url and not settings.label_studio_api_key:
-        raise UsageError("LABEL_STUDIO_URL is set but LABEL_STUDIO_API_KEY is not")
-    from corpuskit.studio import server
+    # The same server choice, checks and plain-http warning as push and the other commands.
+    from corpuskit.studio.client import connection
 
-    running = server.status(settings.path(settings.studio_dir))
-    if running is None:
-        raise StudioError(
-            "no Label Studio server: run `corpuskit studio start` "
-            "or set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY"
-        )
-    return Connection(running.url.rstrip("/"), running.token)
+    conn = connection(settings)
+    return Connection(conn.url, conn.token)
 
 
 def _request(

@@ -88,6 +88,10 @@ def _write_private(path: Path, text: str) -> None:
 def _prepare_dir(data_dir: Path) -> Path:
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # The folder holds the credentials and Label Studio's database (which stores API tokens in
+    # clear): a folder that existed before, or was loosened since, is made private again.
+    if data_dir.stat().st_mode & 0o077:
+        os.chmod(data_dir, 0o700)
     return data_dir
 
 
