@@ -217,6 +217,49 @@ def test_changes_update_unannotated_and_mark_annotated_as_stale(
     assert again.plan.counts()["stale"] == 1 and (again.updated, again.marked) == (0, 0)
 
 
+def test_display_key_added_to_tasks_pushed_before_it_without_a_stale_mark(
+    corpus: Path, studio_server: StudioServer, client: StudioClient
+) -> None:
+    settings = settings_of(corpus)
+    version = load_taxonomy(corpus / "schema" / "taxonomy.yaml").version
+    documents = {d["id"]: d for d in iter_valid_documents(settings=settings)}
+    project_id = push(settings=settings).project_id
+    assert project_id is not None
+    before = tasks_by_doc(client, project_id)
+    for doc_id, task in before.items():
+        assert task.data["source_name"] == documents[doc_id]["source"] == task.data["source"]
+        # What a push made before `source_name` existed left on the server.
+        old = {k: v for k, v in task.data.items() if k != "source_name"}
+        client.request("PATCH", f"/api/tasks/{task.id}", json={"data": old}, what="rewind")
+    annotated, _plain = sorted(before)  # the first seed names its source (AFP)
+    annotation_id = annotate(client, before[annotated].id, before[annotated].data["text"])
+    result_before = client.sdk.annotations.get(annotation_id).result
+
+    result = push(settings=settings)
+    assert result.plan.counts()["changed"] == 2 and result.plan.counts()["stale"] == 0
+    assert result.updated == 2
+    after = tasks_by_doc(client, project_id)
+    for doc_id, task in after.items():
+        assert task.id == before[doc_id].id
+        assert task.data == task_data(documents[doc_id], version)
+        assert task.meta[STALE] is False
+    assert client.sdk.annotations.get(annotation_id).result == result_before
+
+    # A display field of an annotated task follows the document; its text and taxonomy version don't.
+    raw = corpus / "raw" / f"{annotated}.txt"
+    source = documents[annotated]["source"]
+    edit_first_paragraph(raw, f"- {source}\n", "- Reuters\n")
+    moved = push(settings=settings)
+    assert [t for t, _ in moved.plan.changed] == [before[annotated].id] and not moved.plan.stale
+    shown = tasks_by_doc(client, project_id)[annotated]
+    assert (shown.data["source"], shown.data["source_name"]) == ("Reuters", "Reuters")
+    assert shown.data["content_sha256"] == before[annotated].data["content_sha256"]
+    assert shown.meta[STALE] is False
+
+    again = push(settings=settings)
+    assert again.plan.counts()["unchanged"] == 2 and (again.updated, again.marked) == (0, 0)
+
+
 def test_removed_documents_are_reported_not_deleted(
     corpus: Path, studio_server: StudioServer, client: StudioClient
 ) -> None:

@@ -4,7 +4,9 @@ The server is the truth. Each task's data carries `doc_id`, `content_sha256` and
 (docs/data-model.md); a push reads the project's tasks, compares them with the corpus and plans:
 
 - new: no task has the document's id -> imported (bulk, in batches);
-- changed: the task has no annotations or drafts and its data differs -> updated in place;
+- changed: the task has no annotations or drafts and its data differs -> updated in place; on a
+  task with annotations or drafts whose text is the same (`content_sha256`), only the display data
+  that is not part of that text (source, section, dates) is updated in place;
 - stale: the task has annotations or drafts and the text changed -> never overwritten, marked
   `meta.corpuskit_stale = true` and reported so its annotations can be reviewed;
 - unchanged: nothing to do;
@@ -22,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -33,12 +36,16 @@ from corpuskit.documents.model import Document, body_text
 from corpuskit.errors import DataError, StudioError, UsageError
 from corpuskit.studio.client import StudioClient, TransientStudioError, connection
 from corpuskit.studio.project import find_projects, project_title
+from corpuskit.taxonomy.labelconfig import SOURCE_DISPLAY_KEY
 
 if TYPE_CHECKING:
     from corpuskit.settings import Settings
     from corpuskit.taxonomy.model import Taxonomy
 
 DISPLAY_FIELDS: tuple[str, ...] = ("title", "summary", "section", "source", "published_at", "modified_at")
+# The task data annotators' work depends on: never rewritten on a task someone has worked on
+# (`content_sha256` covers title, summary and text; pull reads `taxonomy_version` from the task).
+ANNOTATED_KEYS = frozenset({"doc_id", "content_sha256", "taxonomy_version", "title", "summary", "text"})
 STALE = "corpuskit_stale"
 REMOVED = "corpuskit_removed"
 LOCK_FILE = ".corpuskit/push.lock"
@@ -55,6 +62,9 @@ def task_data(doc: Document, taxonomy_version: str) -> dict[str, Any]:
     }
     for name in DISPLAY_FIELDS:
         data[name] = doc.get(name)
+    # Label Studio's editor replaces `$source` with the whole task as JSON: the labelling config
+    # shows the source from this key (corpuskit.taxonomy.labelconfig.SOURCE_DISPLAY_KEY).
+    data[SOURCE_DISPLAY_KEY] = doc.get("source")
     data["text"] = body_text(doc)
     return data
 
@@ -248,7 +258,13 @@ def make_plan(
             if is_stale:
                 plan.stale.append((task.id, doc_id))
             else:
-                plan.unchanged.append(doc_id)
+                # The text the annotators saw is the same: display data around it may follow the
+                # document (and a task pushed before a display key existed gets it).
+                shown = {**task.data, **{k: v for k, v in data.items() if k not in ANNOTATED_KEYS}}
+                if shown != task.data:
+                    plan.changed.append((task.id, shown))
+                else:
+                    plan.unchanged.append(doc_id)
             meta = _meta(task, stale=is_stale, removed=False)
             if meta is not None:
                 plan.marks[task.id] = meta
@@ -438,6 +454,7 @@ def _import_batches(
                 except TransientStudioError:
                     if attempt == client.attempts:
                         raise
+                    time.sleep(client.backoff * 2 ** (attempt - 1))
                     # The server may have taken the batch before the connection broke: import
                     # only what it does not have.
                     present = {t.doc_id for t in read_tasks(client, project_id)}
@@ -452,6 +469,23 @@ def _import_batches(
     finally:
         bar.close()
     return created
+
+
+def _create_project(client: StudioClient, title: str, wanted: dict[str, Any]) -> int:
+    """Create the project, once: after a lost answer it is looked up by title before another try."""
+    for attempt in range(1, client.attempts + 1):
+        try:
+            made = client.call("create the project", client.sdk.projects.create, retry=False, **wanted)
+            return int(made.id)
+        except TransientStudioError:
+            if attempt == client.attempts:
+                raise
+            time.sleep(client.backoff * 2 ** (attempt - 1))
+            # The server may have created it before the connection broke or the gateway gave up.
+            found = find_projects(client, title)
+            if found:
+                return int(found[0]["id"])
+    raise AssertionError("unreachable")
 
 
 def _patch_all(
@@ -572,8 +606,7 @@ def _push_locked(
         project_id = None
         created_project = True
     else:
-        made = client.call("create the project", client.sdk.projects.create, **wanted)
-        project_id = int(made.id)
+        project_id = _create_project(client, title, wanted)
         created_project = True
     tasks = read_tasks(client, project_id) if project_id is not None else []
     plan = make_plan(documents, tasks, taxonomy.version, consider_removed=not paths)
