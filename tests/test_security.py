@@ -27,7 +27,7 @@ CORPUSKIT = Path(sys.executable).parent / "corpuskit"
 PROJECT_TITLE = "corpuskit secrets test"
 # The demo normally uses one fixed project title; this test gives its run a project of its own so
 # that it cannot change what other tests of the session see in theirs.
-DEMO_TITLE = "corpuskit secrets test demo (synthetic annotations)"
+DEMO_TITLE = "secrets test demo (synthetic annotations)"
 WRONG_TOKEN = "f" * 8 + "0123456789abcdef0123456789abcdef"  # 40 hex digits, not the server's
 
 
@@ -280,21 +280,4 @@ def test_a_plain_http_remote_server_is_warned_about(
     connection(settings)
     err = capsys.readouterr().err
     assert ("warning" in err and "unencrypted" in err) is warned, err
-    assert WRONG_TOKEN not in err
-
-
-@pytest.mark.parametrize(
-    ("url", "warned"), [("http://annotate.example.org", True), ("http://localhost:8080", False)]
-)
-def test_pull_warns_about_a_plain_http_remote_server_too(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, warned: bool
-) -> None:
-    """pull talks to the server through its own HTTP client; its connection must warn as push's does."""
-    from corpuskit.studio.pull import _connection
-
-    settings = Settings(root=tmp_path, label_studio_url=url, label_studio_api_key=WRONG_TOKEN)
-    conn = _connection(settings)
-    assert (conn.url, conn.token) == (url, WRONG_TOKEN)
-    err = capsys.readouterr().err
-    assert ("unencrypted" in err) is warned, err
     assert WRONG_TOKEN not in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,18 @@ def _count(counts: dict[str, dict[str, Any]], split: str, target: str, value: st
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+# Characters that start HTML, entities, links, emphasis, code, math or a table column in the Markdown
+# the Hub renders; backslash-escaped (CommonMark allows it for any ASCII punctuation) each stands for itself.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|&!~$])")
+
+
+def literal(value: object) -> str:
+    """`value` as Markdown that shows exactly this text on one line: values from documents and from the
+    server (a source such as `<img src=x onerror=...>`, a project title) never become HTML, a link,
+    emphasis or a table column."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -159,7 +172,8 @@ def card_body(inputs: ReleaseInputs, stats: Stats, version: str) -> list[str]:
         f"Published between {stats.first_date or 'n/a'} and {stats.last_date or 'n/a'}.",
         "",
     ]
-    out += _table(["source", "documents"], [[s, n] for s, n in sorted(stats.sources.items())] or [["n/a", 0]])
+    sources = [[literal(s), n] for s, n in sorted(stats.sources.items())]
+    out += _table(["source", "documents"], sources or [["n/a", 0]])
     out += ["", "## Labels", ""]
     for target in tax.target_ids:
         values = [*tax.stance_value_ids, "(unresolved)"]
@@ -207,8 +221,9 @@ def card_body(inputs: ReleaseInputs, stats: Stats, version: str) -> list[str]:
         "",
         "## Provenance",
         "",
-        f"- Label Studio project: {snapshot.get('project_title', 'n/a')} "
-        f"(id {snapshot.get('project_id', 'n/a')}), exported {snapshot.get('exported_at', 'n/a')}",
+        f"- Label Studio project: {literal(snapshot.get('project_title', 'n/a'))} "
+        f"(id {literal(snapshot.get('project_id', 'n/a'))}), "
+        f"exported {literal(snapshot.get('exported_at', 'n/a'))}",
         f"- Corpus commit: {inputs.git.get('commit') or 'n/a'}"
         + (" (with uncommitted changes)" if inputs.git.get("dirty") else ""),
         "- Checksums of every file: `manifest.json`; ML Croissant metadata: `croissant.json`; "
