@@ -7,15 +7,19 @@ print is kept, and every output and every file they wrote is searched for the to
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import threading
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -281,3 +285,53 @@ def test_a_plain_http_remote_server_is_warned_about(
     err = capsys.readouterr().err
     assert ("warning" in err and "unencrypted" in err) is warned, err
     assert WRONG_TOKEN not in err
+
+
+@pytest.fixture
+def refusing_server() -> Iterator[Callable[[str], str]]:
+    """A tiny HTTP server that refuses every token (401), started on the loopback address asked for."""
+    servers: list[http.server.HTTPServer] = []
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"detail": "Invalid token."}')
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    def start(host: str) -> str:
+        server = http.server.HTTPServer((host, 0), Refuse)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://{host}:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("host", "warned"), [("127.0.0.2", True), ("127.0.0.1", False)])
+def test_pull_warns_about_a_plain_http_remote_server_too(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    refusing_server: Callable[[str], str],
+    host: str,
+    warned: bool,
+) -> None:
+    """pull has its own path to the server; it warns just as push does. 127.0.0.2 stands in for a
+    remote host (it is not on the list of local names), and its server refuses the token at once."""
+    from corpuskit.errors import StudioError
+    from corpuskit.studio.pull import pull
+
+    url = refusing_server(host)
+    settings = Settings(root=REPO, label_studio_url=url, label_studio_api_key=WRONG_TOKEN)
+    with pytest.raises(StudioError, match="refused"):
+        pull(settings=settings, project=1, out=tmp_path / "annotations")
+    err = capsys.readouterr().err
+    assert ("unencrypted" in err) is warned, err
+    assert WRONG_TOKEN not in err
+    assert not (tmp_path / "annotations").exists()
