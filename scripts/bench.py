@@ -398,6 +398,16 @@ def bench_studio(options: argparse.Namespace) -> Figures:
     return figures
 
 
+@benchmark("fuzz")
+def bench_fuzz(options: argparse.Namespace) -> Figures:
+    """Coverage-guided fuzzing of the raw reader with atheris for --fuzz-seconds (optional: skipped,
+    and said so, when atheris is not installed; see scripts/bench_fuzz.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_fuzz import figures
+
+    return figures(options.fuzz_seconds)
+
+
 def _print_human(name: str, figures: Figures) -> None:
     print(f"== {name}")
     for key, value in figures.items():
@@ -432,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--release-scale", type=int, default=10, help="release: also peak memory at n times this (1 skips)"
+    )
+    parser.add_argument(
+        "--fuzz-seconds", type=int, default=300, help="fuzz: how long atheris searches (default 300)"
     )
     options = parser.parse_args(argv)
     names = sorted(BENCHMARKS) if options.name == "all" else [options.name]
