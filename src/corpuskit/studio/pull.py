@@ -20,12 +20,14 @@ import orjson
 
 from corpuskit.errors import DataError, StudioError, UsageError
 from corpuskit.studio.export_rows import Mapper, Row, Tables, convert_export
+from corpuskit.studio.project import find_projects
 from corpuskit.studio.snapshot import TABLES, write_snapshot
 
 if TYPE_CHECKING:
     import httpx
 
     from corpuskit.settings import Settings
+    from corpuskit.studio.client import StudioClient
     from corpuskit.taxonomy.model import Taxonomy
 
 METHODS = ("export", "snapshot")
@@ -131,13 +133,13 @@ def _summarise(folder: Path, tables: Tables, changed: bool, meta: dict[str, Any]
     )
 
 
-def _add_emails(client: httpx.Client, tables: Tables) -> None:
+def _add_emails(client: StudioClient, tables: Tables) -> None:
     """The export endpoint names annotators by id only; the server's user list gives their emails."""
     rows = [*tables.annotations, *tables.drafts]
     rows += [p["value"] for p in tables.problems if p["code"] == "invalid-annotation"]
     if all(r["annotator"]["email"] is not None or r["annotator"]["id"] is None for r in rows):
         return
-    users = _request(client, "GET", "/api/users", what="list users").json()
+    users = client.request("GET", "/api/users", what="list users").json()
     emails = {u["id"]: u.get("email") for u in users if isinstance(u, dict) and "id" in u}
     for row in rows:
         if row["annotator"]["email"] is None and row["annotator"]["id"] in emails:
@@ -149,51 +151,8 @@ def _now() -> str:
 
 
 # --- talking to the server -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Connection:
-    url: str
-    token: str = field(repr=False)
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Token {self.token}"}
-
-
-def _connection(settings: Settings) -> Connection:
-    # The same server choice, checks and plain-http warning as push and the other commands.
-    from corpuskit.studio.client import connection
-
-    conn = connection(settings)
-    return Connection(conn.url, conn.token)
-
-
-def _request(
-    client: httpx.Client,
-    method: str,
-    url: str,
-    *,
-    attempts: int = 5,
-    what: str,
-    **kwargs: Any,
-) -> httpx.Response:
-    """One request with back-off on connection errors and transient statuses; errors as StudioError."""
-    import httpx
-
-    delay = 0.5
-    for attempt in range(1, attempts + 1):
-        try:
-            response = client.request(method, url, **kwargs)
-        except httpx.TransportError as exc:
-            if attempt == attempts:
-                raise StudioError(f"{what}: cannot reach Label Studio at {client.base_url}: {exc}") from exc
-        else:
-            if response.status_code not in _TRANSIENT or attempt == attempts:
-                _raise_for_status(response, what)
-                return response
-        time.sleep(delay)
-        delay *= 2
-    raise AssertionError("unreachable")
+# Requests go through the shared StudioClient: the same server choice, retries, token kinds (legacy
+# and personal access tokens) and one-line errors as push; only the streamed download is pull's own.
 
 
 def _raise_for_status(response: httpx.Response, what: str) -> None:
@@ -207,16 +166,16 @@ def _raise_for_status(response: httpx.Response, what: str) -> None:
     raise StudioError(f"{what}: Label Studio answered HTTP {status}")
 
 
-def _stream_to(client: httpx.Client, url: str, params: dict[str, Any], target: Path, what: str) -> None:
+def _stream_to(client: StudioClient, url: str, params: dict[str, Any], target: Path, what: str) -> None:
     """Stream a response body to a file, with back-off; a body shorter than announced is an error."""
     import httpx
 
-    delay = 0.5
-    attempts = 4
-    for attempt in range(1, attempts + 1):
+    delay = client.backoff
+    for attempt in range(1, client.attempts + 1):
         try:
-            with client.stream("GET", url, params=params) as response:
-                if response.status_code in _TRANSIENT and attempt < attempts:
+            headers = {"Authorization": client.auth_header()}
+            with client.http.stream("GET", url, params=params, headers=headers) as response:
+                if response.status_code in _TRANSIENT and attempt < client.attempts:
                     raise _Retry
                 _raise_for_status(response, what)
                 expected = response.headers.get("content-length")
@@ -230,8 +189,9 @@ def _stream_to(client: httpx.Client, url: str, params: dict[str, Any], target: P
                     raise StudioError(f"{what}: the export was cut off ({written} of {expected} bytes)")
                 return
         except (_Retry, httpx.TransportError) as exc:
-            if attempt == attempts:
-                raise StudioError(f"{what}: the export failed: {exc or 'server busy'}") from exc
+            if attempt == client.attempts:
+                detail = "server busy" if isinstance(exc, _Retry) else type(exc).__name__
+                raise StudioError(client.scrub(f"{what}: the export failed: {detail}")) from None
         time.sleep(delay)
         delay *= 2
 
@@ -240,20 +200,9 @@ class _Retry(Exception):
     pass
 
 
-def find_project(client: httpx.Client, title: str) -> dict[str, Any]:
-    """The one project with this title (push names it after the taxonomy or `project_title`)."""
-    found: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        response = _request(
-            client, "GET", "/api/projects", params={"page": page, "page_size": 100}, what="list projects"
-        )
-        body = response.json()
-        items = body.get("results", body) if isinstance(body, dict) else body
-        found.extend(p for p in items if p.get("title") == title)
-        if not (isinstance(body, dict) and body.get("next")):
-            break
-        page += 1
+def find_project(client: StudioClient, title: str) -> dict[str, Any]:
+    """The one project with this title (push names it with `project_title`)."""
+    found = find_projects(client, title)
     if not found:
         raise StudioError(f"no Label Studio project titled {title!r}: run `corpuskit push` or pass --project")
     if len(found) > 1:
@@ -262,7 +211,7 @@ def find_project(client: httpx.Client, title: str) -> dict[str, Any]:
     return found[0]
 
 
-def download_export(client: httpx.Client, project_id: int, target: Path, method: str = "snapshot") -> None:
+def download_export(client: StudioClient, project_id: int, target: Path, method: str = "snapshot") -> None:
     """Fetch the project's full JSON export (all tasks, annotated or not) into `target`."""
     if method == "export":
         _stream_to(
@@ -275,8 +224,7 @@ def download_export(client: httpx.Client, project_id: int, target: Path, method:
         return
     if method != "snapshot":
         raise UsageError(f"unknown export method {method!r}; use one of {', '.join(METHODS)}")
-    created = _request(
-        client,
+    created = client.request(
         "POST",
         f"/api/projects/{project_id}/exports/",
         json={
@@ -305,14 +253,14 @@ def download_export(client: httpx.Client, project_id: int, target: Path, method:
     finally:
         # The server keeps every export file until deleted; a pull leaves nothing behind.
         with contextlib.suppress(Exception):
-            client.delete(f"/api/projects/{project_id}/exports/{export_id}")
+            client.request("DELETE", f"/api/projects/{project_id}/exports/{export_id}", what="delete export")
 
 
-def _wait_export(client: httpx.Client, project_id: int, export_id: int, timeout: float = 600.0) -> None:
+def _wait_export(client: StudioClient, project_id: int, export_id: int, timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        info = _request(
-            client, "GET", f"/api/projects/{project_id}/exports/{export_id}", what="export snapshot status"
+        info = client.request(
+            "GET", f"/api/projects/{project_id}/exports/{export_id}", what="export snapshot status"
         ).json()
         status = info.get("status")
         if status == "completed":
@@ -340,9 +288,9 @@ def pull(
 
     The folder (`out`, default `[tool.corpuskit] annotations`) is replaced atomically and left
     untouched when nothing changed; the server URL is recorded, the token never is."""
-    import httpx
-
     from corpuskit.settings import load_settings
+    from corpuskit.studio.client import Connection, StudioClient, connection
+    from corpuskit.studio.project import project_title
     from corpuskit.taxonomy import load_taxonomy
 
     settings = settings or load_settings()
@@ -363,15 +311,12 @@ def pull(
             "taxonomy_version": taxonomy.version,
         }
     else:
-        connection = Connection(url.rstrip("/"), token) if url and token else _connection(settings)
-        with httpx.Client(
-            base_url=connection.url, headers=connection.headers(), timeout=httpx.Timeout(30.0, read=600.0)
-        ) as client:
+        conn = Connection(url.rstrip("/"), token) if url and token else connection(settings)
+        with StudioClient(conn) as client:
             if project is None:
-                title = settings.project_title or taxonomy.title
-                info = find_project(client, title)
+                info = find_project(client, project_title(settings, taxonomy))
             else:
-                info = _request(client, "GET", f"/api/projects/{project}", what=f"project {project}").json()
+                info = client.project(project)
             project_id = int(info["id"])
             folder.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix=".pull-", suffix=".json", dir=folder.parent)
@@ -392,7 +337,7 @@ def pull(
         meta = {
             "project_id": project_id,
             "project_title": info.get("title"),
-            "server": connection.url,
+            "server": conn.url,
             "source": None,
             "exported_at": started,
             "taxonomy_version": taxonomy.version,
