@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# System packages the browser tests need: Debian's Chromium (Playwright drives it; its own
-# browser download is not used). Installs only what is missing; needs root or sudo for apt.
+# System packages the tests need: Debian's Chromium (Playwright drives it; its own browser download
+# is not used) and Debian's PostgreSQL (the Label Studio round trips also run on a PostgreSQL
+# cluster that the tests start and stop themselves; the package's own service is not used).
+# Installs only what is missing; needs root or sudo for apt.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# Debian keeps initdb and pg_ctl out of PATH, under /usr/lib/postgresql/<major>/bin.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -86,3 +86,42 @@ def login(page: Any, url: str, email: str, password: str) -> None:
 def studio_login() -> Any:
     """The `login(page, url, email, password)` helper, for tests that cannot import conftest."""
     return login
+
+
+@pytest.fixture(scope="session")
+def studio_server_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudioServer]:
+    """A second real Label Studio, backed by PostgreSQL (its production set-up) instead of SQLite.
+
+    The cluster (Debian's `postgresql`, 127.0.0.1 only, see `postgres_support`) and the server start
+    once, for the first test that asks; both are stopped by pid when the session ends."""
+    from unittest import mock
+
+    from corpuskit.studio import server
+    from postgres_support import query, start_cluster, stop_cluster
+
+    cluster = start_cluster(server.free_port())
+    data_dir = tmp_path_factory.mktemp("studio-pg")
+    try:
+        # The embedded server takes Label Studio's own database settings from the environment;
+        # patched only while it starts, so nothing else in the session sees them.
+        with mock.patch.dict(os.environ, cluster.env()):
+            running = server.start(data_dir, port=server.free_port(), timeout=300.0, progress=True)
+        try:
+            # Label Studio falls back to SQLite quietly: make sure its data really is in PostgreSQL.
+            assert not (data_dir / server.LS_DATA / "label_studio.sqlite3").exists()
+            assert running.username in query(cluster, "SELECT email FROM htx_user").split()
+            yield running
+        finally:
+            server.stop(data_dir)
+    finally:
+        stop_cluster(cluster)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def studio_server_any(request: pytest.FixtureRequest) -> StudioServer:
+    """The session's Label Studio on each database in turn: SQLite (`studio_server`) and PostgreSQL.
+
+    A module runs its round-trip tests against both by overriding `studio_server` with this."""
+    name = "studio_server" if request.param == "sqlite" else "studio_server_pg"
+    server: StudioServer = request.getfixturevalue(name)
+    return server

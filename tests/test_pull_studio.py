@@ -43,6 +43,12 @@ def _task(doc_id: str, text: str) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(scope="session")
+def studio_server(studio_server_any: StudioServer) -> StudioServer:
+    """Every test here runs against Label Studio on SQLite and again on PostgreSQL."""
+    return studio_server_any
+
+
 @pytest.fixture(scope="module")
 def project(studio_server: StudioServer) -> Iterator[dict[str, Any]]:
     from label_studio_sdk import LabelStudio

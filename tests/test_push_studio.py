@@ -74,6 +74,12 @@ def generate_jsonl(path: Path, count: int, seed: int = 7) -> list[str]:
     return ids
 
 
+@pytest.fixture(scope="session")
+def studio_server(studio_server_any: StudioServer) -> StudioServer:
+    """Every test here runs against Label Studio on SQLite and again on PostgreSQL."""
+    return studio_server_any
+
+
 @pytest.fixture
 def corpus(tmp_path: Path, studio_server: StudioServer, request: pytest.FixtureRequest) -> Path:
     return make_corpus(tmp_path / "corpus", f"push {request.node.name}"[:50], studio_server.data_dir)
