@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 import threading
 import time
@@ -31,6 +32,29 @@ T = TypeVar("T")
 
 TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+# The request budget; the environment can shorten it (tests, interactive use) or lengthen it (a
+# slow export of a big project over a slow link).
+TIMEOUT_ENV = "CORPUSKIT_HTTP_TIMEOUT"
+RETRIES_ENV = "CORPUSKIT_RETRIES"
+BACKOFF_ENV = "CORPUSKIT_RETRY_BACKOFF"
+DEFAULT_TIMEOUT = 300.0
+DEFAULT_RETRIES = 4
+DEFAULT_BACKOFF = 0.5
+
+
+def env_number(name: str, default: float, *, minimum: float) -> float:
+    """A number from the environment (unset or empty: `default`); a bad value is a UsageError."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise UsageError(f"{name}={value!r} is not a number") from None
+    if not number >= minimum:  # also refuses nan
+        raise UsageError(f"{name}={value!r} must be at least {minimum:g}")
+    return number
 
 
 class TransientStudioError(StudioError):
@@ -109,21 +133,27 @@ class StudioClient:
 
     `request` speaks HTTP directly (httpx) for the bulk endpoints; `sdk` is the label_studio_sdk
     client (imported on first use: it takes over a second) and `call` runs one of its methods
-    under the same retry and error rules."""
+    under the same retry and error rules.
+
+    Unless given, the per-request timeout, the number of retries and the first back-off delay come
+    from `CORPUSKIT_HTTP_TIMEOUT` (seconds, default 300), `CORPUSKIT_RETRIES` (default 4, so 5
+    attempts) and `CORPUSKIT_RETRY_BACKOFF` (seconds, default 0.5, doubled after each attempt)."""
 
     def __init__(
         self,
         conn: Connection,
         *,
-        attempts: int = 5,
-        backoff: float = 0.5,
-        timeout: float = 300.0,
+        attempts: int | None = None,
+        backoff: float | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.conn = conn
         self.url = conn.url
+        if attempts is None:
+            attempts = 1 + int(env_number(RETRIES_ENV, DEFAULT_RETRIES, minimum=0))
         self.attempts = attempts
-        self.backoff = backoff
-        self.timeout = timeout
+        self.backoff = env_number(BACKOFF_ENV, DEFAULT_BACKOFF, minimum=0) if backoff is None else backoff
+        self.timeout = env_number(TIMEOUT_ENV, DEFAULT_TIMEOUT, minimum=0.1) if timeout is None else timeout
         self._http: httpx.Client | None = None
         self._sdk: Any = None
         self._access: str | None = None
@@ -197,8 +227,12 @@ class StudioClient:
             else:
                 if response.status_code not in TRANSIENT_STATUS:
                     self._raise_for_status(response.status_code, _body_detail(response), what)
-                    return response
-                problem = f"{what}: Label Studio at {self.url} answered HTTP {response.status_code}"
+                    if _json_complete(response):
+                        return response
+                    # A proxy or a dying server can end a message early with a consistent length.
+                    problem = f"{what}: Label Studio at {self.url} sent a cut-off or malformed answer"
+                else:
+                    problem = f"{what}: Label Studio at {self.url} answered HTTP {response.status_code}"
             if attempt == self.attempts:
                 raise TransientStudioError(self.scrub(f"{problem} after {attempt} attempts")) from None
             time.sleep(delay)
@@ -257,10 +291,14 @@ class StudioClient:
                 return fn(*args, **kwargs)
             except ApiError as exc:
                 status = exc.status_code or 0
-                if status not in TRANSIENT_STATUS:
+                if 200 <= status < 300:
+                    # The SDK reports a success whose body it could not parse as an ApiError.
+                    problem = f"{what}: Label Studio at {self.url} sent a cut-off or malformed answer"
+                elif status not in TRANSIENT_STATUS:
                     self._raise_for_status(status, _sdk_detail(exc), what)
                     raise StudioError(self.scrub(f"{what}: {_sdk_detail(exc)}")) from None
-                problem = f"{what}: Label Studio at {self.url} answered HTTP {status}"
+                else:
+                    problem = f"{what}: Label Studio at {self.url} answered HTTP {status}"
             except httpx.TimeoutException:
                 problem = f"{what}: Label Studio at {self.url} did not answer in time"
             except httpx.TransportError as exc:
@@ -299,6 +337,19 @@ class StudioClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _json_complete(response: httpx.Response) -> bool:
+    """False for a JSON answer whose body does not parse (everything else is taken as it is)."""
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return True
+    import orjson
+
+    try:
+        orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _body_detail(response: httpx.Response) -> str:
