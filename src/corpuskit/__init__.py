@@ -39,6 +39,7 @@ _LAZY: dict[str, str] = {
     "verify": "corpuskit.release.load",
     "diff": "corpuskit.release.diff",
     "publish": "corpuskit.release.publish",
+    "init": "corpuskit.scaffold",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

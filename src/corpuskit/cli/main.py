@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "diff",
     "publish",
     "demo",
+    "init",
 )
 
 DESCRIPTION = """\

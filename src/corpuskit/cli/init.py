@@ -1,0 +1,68 @@
+"""`corpuskit init`: start a new corpus repository in one command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+DESCRIPTION = """\
+Create a corpus repository in DIR: pyproject.toml with [tool.corpuskit], schema/ (document schema,
+taxonomy and its schema), raw/ with one fictional example article, docs/annotation-guidelines.md,
+.pre-commit-config.yaml (hook corpuskit-validate), .github/workflows/validate.yml, .gitignore and
+a README. The result validates at once: `corpuskit validate` and `corpuskit taxonomy check` pass.
+
+A DIR that is not empty is refused unless --force; existing files are never overwritten (with
+--force the missing files are added and the existing ones listed as kept).
+"""
+
+EPILOG = """\
+examples:
+  corpuskit init my-corpus
+  corpuskit init . --force
+  corpuskit init corpus-de --language de
+
+The paths of the files created go to stdout (one per line; with --format json an object
+{"root", "created": [paths], "kept": [paths]}).
+exit codes: 0 created, 2 DIR is not empty (without --force), not a directory, or a bad option.
+"""
+
+
+def register(subparsers: Any) -> None:
+    from corpuskit.cli.main import HelpFormatter
+
+    parser = subparsers.add_parser(
+        "init",
+        help="scaffold a new corpus repository",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("directory", metavar="DIR", help="where to create the repository (made if missing)")
+    parser.add_argument(
+        "--force", action="store_true", help="add the missing files to a non-empty DIR (keeps existing files)"
+    )
+    parser.add_argument(
+        "--language", default="en", metavar="TAG", help="BCP 47 language of the documents (default: en)"
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from corpuskit.scaffold import init
+
+    result = init(args.directory, force=args.force, language=args.language)
+    if args.format == "json":
+        print(json.dumps(result.summary(), ensure_ascii=False, indent=2))
+        return 0
+    for path in result.created:
+        print(path)
+    if result.kept:
+        print(f"kept {len(result.kept)} existing files: {', '.join(result.kept)}", file=sys.stderr)
+    print(
+        f"corpus repository in {result.root}: next, `cd {args.directory} && corpuskit validate`",
+        file=sys.stderr,
+    )
+    return 0
