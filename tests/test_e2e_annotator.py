@@ -195,7 +195,7 @@ def test_annotator_labels_a_seed_in_the_browser_and_pull_returns_it(
     warning = page.locator(".ant-modal-wrap")
     warning.wait_for()
     assert "required" in warning.inner_text()
-    assert f"stance_{second}" in warning.inner_text()
+    assert f"Choose a stance for {targets[second]}" in warning.inner_text()
     shoot(page, "labelling-required-warning.png")
     warning.get_by_role("button", name="OK").click()
     warning.wait_for(state="hidden")

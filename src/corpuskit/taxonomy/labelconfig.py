@@ -88,6 +88,8 @@ def label_config(taxonomy: Taxonomy) -> str:
             toName=TEXT,
             choice="single",
             required="true" if target.required else "false",
+            # Without it Label Studio names the control ("stance_<id>") in the warning.
+            requiredMessage=f"Choose a stance for {target.name}: this block is required.",
             showInline="true",
         )
         for value in taxonomy.stance_values:
