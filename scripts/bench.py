@@ -408,6 +408,17 @@ def bench_fuzz(options: argparse.Namespace) -> Figures:
     return figures(options.fuzz_seconds)
 
 
+@benchmark("reliability")
+def bench_reliability(options: argparse.Namespace) -> Figures:
+    """The tests that record reliability figures (Label Studio SIGKILLed during push and pull
+    --kills times each, the fault proxy, and any other module using tests/reliability_log.py),
+    then docs/reliability.md from their figures (scripts/reliability_report.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from reliability_report import run_and_render
+
+    return run_and_render(options.kills, options.kill_seed)
+
+
 def _print_human(name: str, figures: Figures) -> None:
     print(f"== {name}")
     for key, value in figures.items():
@@ -446,6 +457,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fuzz-seconds", type=int, default=300, help="fuzz: how long atheris searches (default 300)"
     )
+    parser.add_argument(
+        "--kills", type=int, default=10, help="reliability: SIGKILLs per command (default 10)"
+    )
+    parser.add_argument("--kill-seed", type=int, help="reliability: seed of the kill loop")
     options = parser.parse_args(argv)
     names = sorted(BENCHMARKS) if options.name == "all" else [options.name]
     results = {name: BENCHMARKS[name](options) for name in names}
