@@ -5,6 +5,8 @@ one kind of fault, a given number of times (or always):
 
 - `slow`: the request reaches the server, its answer is held back `delay` seconds (past the
   client's timeout), then sent;
+- `stall`: the request is held back `delay` seconds before it reaches the server (a server still
+  busy with it when the client has given up), then handled;
 - `status`: answered with `status` (500, 502, 503) without reaching the server;
 - `status_after`: the server handles the request, the client gets `status` instead of its answer
   (a gateway that gave up: the request may have taken effect);
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-KINDS = ("slow", "status", "status_after", "drop", "drop_after", "truncate", "short")
+KINDS = ("slow", "stall", "status", "status_after", "drop", "drop_after", "truncate", "short")
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -251,6 +253,8 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "drop":
             self._close_abruptly()
             return
+        if rule is not None and kind == "stall":
+            time.sleep(rule.delay)
         answer = self._forward(body)
         if answer is None:
             # The server is gone (killed): the client sees the connection drop, as it would without us.
