@@ -11,6 +11,7 @@ Gates (each refuses with a ReleaseError, exit 1, naming the reason):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -95,9 +96,14 @@ def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOu
     from corpuskit.quality.ratings import build_ratings
 
     inputs = resolve_inputs(folder, taxonomy=taxonomy, settings=settings)
-    ratings = build_ratings(inputs.rows, inputs.taxonomy, source=inputs.source)
+    # Named relative to the corpus: the report goes into the release, whose bytes must not depend
+    # on where the corpus is checked out (nor show a local path).
+    source = inputs.source
+    with contextlib.suppress(ValueError):
+        source = Path(source).relative_to(settings.root).as_posix()
+    ratings = build_ratings(inputs.rows, inputs.taxonomy, source=source)
     gold = compute_gold(ratings, inputs.adjudications, settings.min_annotators)
-    result = compute_agreement(ratings, gold, source=inputs.source)
+    result = compute_agreement(ratings, gold, source=source)
     agreement = {
         f"stance.{c.name}": {
             "alpha": c.alpha.value,

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from corpuskit.errors import ReleaseError
+from corpuskit.errors import EnvironmentProblem, ReleaseError
 from corpuskit.release.inputs import file_sha256
 from corpuskit.release.readback import iter_batches, shard_files
 from corpuskit.release.shards import DEFAULT_SHARD_BYTES, ROW_GROUP_ROWS, SortedShardWriter, fsync_file
@@ -142,6 +142,13 @@ def build_release(inputs: ReleaseInputs, releases: Path, version: str) -> Path:
         except _Interrupted as exc:
             shutil.rmtree(work, ignore_errors=True)
             raise ReleaseError(f"release v{version} interrupted; nothing was written") from exc
+        except OSError as exc:
+            # A full disk or a file size limit: one line for people, not pyarrow's traceback.
+            shutil.rmtree(work, ignore_errors=True)
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise EnvironmentProblem(
+                f"release v{version} failed: {exc.filename or releases}: {reason}; nothing was written"
+            ) from exc
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise

@@ -7,7 +7,7 @@ from typing import Any
 
 from corpuskit.errors import ReleaseError
 from corpuskit.release.manifest import Verification, verify_folder
-from corpuskit.release.versions import normalize, version_dir
+from corpuskit.release.versions import is_version, normalize, version_dir
 
 
 def releases_folder(releases: str | Path | None) -> Path:
@@ -22,7 +22,9 @@ def releases_folder(releases: str | Path | None) -> Path:
 def resolve_release(version: str | Path, releases: str | Path | None = None) -> Path:
     """A release folder from a version ('1.0.0', 'v1.0.0') or a path to the folder."""
     candidate = Path(version)
-    if candidate.is_dir() and (candidate / "manifest.json").exists():
+    # A folder given by path is the release even without its manifest, so that a deleted manifest
+    # is reported as such (not as "not a release version").
+    if candidate.is_dir() and ((candidate / "manifest.json").exists() or not is_version(str(version))):
         return candidate
     folder = version_dir(releases_folder(releases), normalize(str(version)))
     if not folder.is_dir():

@@ -24,6 +24,11 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return major, minor, patch
 
 
+def is_version(text: str) -> bool:
+    """Whether `text` reads as a release version ('1.2.3' or 'v1.2.3')."""
+    return _VERSION.match(text.strip()) is not None
+
+
 def normalize(text: str) -> str:
     """'v1.2.3' or '1.2.3' -> '1.2.3'."""
     return "{}.{}.{}".format(*parse_version(text))
