@@ -34,9 +34,10 @@ PREVIOUS = "1.0.0"
 NEXT = "1.1.0"
 
 # Runs `corpuskit ...` with one function wrapped: on its `nth` matching call the process touches
-# READY and waits for GO (before the call, or after it returns with "after").
+# READY and waits for GO (before the call, or after it returns with "after"); or, given "fsize",
+# it lets no file grow past that many bytes from then on, as if the disk had just filled up.
 LAUNCHER = r"""
-import functools, importlib, json, os, sys, time
+import functools, importlib, json, os, resource, signal, sys, time
 from pathlib import Path
 
 spec = json.loads(os.environ["CORPUSKIT_TEST_PAUSE"])
@@ -48,6 +49,10 @@ original = getattr(owner, name)
 calls = 0
 
 def pause():
+    if spec.get("fsize") is not None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (spec["fsize"], spec["fsize"]))
+        return
     Path(spec["ready"]).touch()
     while not Path(spec["go"]).exists():
         time.sleep(0.02)
@@ -352,6 +357,19 @@ def test_two_releases_started_together_give_one_release(corpus: Path, tmp_path: 
 # ---- the disk filling up -----------------------------------------------------------------------
 
 
+def launch(root: Path, stage: Stage, args: list[str], **spec: Any) -> subprocess.CompletedProcess[str]:
+    """Run `corpuskit` through the launcher to the end, with `spec` applied at `stage`."""
+    wrap = {"module": stage.module, "attr": stage.attr, "nth": stage.nth, "after": stage.after}
+    return subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *args],
+        cwd=root,
+        env={**cli_env(), "CORPUSKIT_TEST_PAUSE": json.dumps({**wrap, **spec})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def _limit_file_size(limit: int) -> Any:
     def apply() -> None:
         # Ignored, SIGXFSZ no longer kills the writer: the write fails with EFBIG, as on a full disk.
@@ -361,18 +379,46 @@ def _limit_file_size(limit: int) -> Any:
     return apply
 
 
-@pytest.mark.parametrize("limit", [2_000, 13_000, 30_000, 52_000])
-def test_disk_full_is_one_clear_error_and_leaves_nothing(corpus: Path, tmp_path: Path, limit: int) -> None:
-    root = fresh_copy(corpus, tmp_path)
-    releases = root / "releases"
-    before = tree_hashes(releases)
-    done = run_cli(["release", NEXT], cwd=root, preexec_fn=_limit_file_size(limit))
+def _refused_for_a_full_disk(done: subprocess.CompletedProcess[str], releases: Path, before: Any) -> None:
     assert done.returncode == 2, (done.returncode, done.stderr)
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("corpuskit: error: ") and "File too large" in line, line
     assert "nothing was written" in line
     assert not (releases / f"v{NEXT}").exists() and building(releases) == []
     assert tree_hashes(releases) == before
+
+
+# From the start: 2,000 bytes stops the first sorted run of documents; 52,000 bytes lets every
+# run and most shards through and stops at the largest gold shard.
+@pytest.mark.parametrize("limit", [2_000, 52_000])
+def test_disk_full_is_one_clear_error_and_leaves_nothing(corpus: Path, tmp_path: Path, limit: int) -> None:
+    root = fresh_copy(corpus, tmp_path)
+    releases = root / "releases"
+    before = tree_hashes(releases)
+    done = run_cli(["release", NEXT], cwd=root, preexec_fn=_limit_file_size(limit))
+    _refused_for_a_full_disk(done, releases, before)
+
+
+FILLS_AT = [
+    "documents read",
+    "annotations spilled",
+    "gold spilled",
+    "agreement report",
+    "changelog",
+    "card",
+    "croissant",
+    "manifest",
+]
+
+
+@pytest.mark.parametrize("stage", FILLS_AT)
+def test_disk_filling_up_at_a_stage_is_one_clear_error(corpus: Path, tmp_path: Path, stage: str) -> None:
+    root = fresh_copy(corpus, tmp_path)
+    releases = root / "releases"
+    before = tree_hashes(releases)
+    (at,) = [s for s in STAGES if s.name == stage]
+    done = launch(root, at, ["release", NEXT], fsize=0)
+    _refused_for_a_full_disk(done, releases, before)
 
 
 # ---- damaged release files ---------------------------------------------------------------------
