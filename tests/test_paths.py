@@ -20,7 +20,28 @@ from corpuskit.errors import ReleaseError, UsageError
 from corpuskit.settings import Settings, load_settings
 from corpuskit.studio.server import StudioServer
 from corpuskit.validation.api import validate
+from reliability_log import LOG, reliability  # noqa: F401 (the fixture)
 from test_release_support import documents, make_corpus, write_snapshot
+
+SECTION = "escaping-ids"
+pytestmark = pytest.mark.usefixtures("reliability")
+
+
+def count(name: str, amount: int = 1) -> None:
+    """Record a figure for docs/reliability.md once the assertions it stands for have passed (the
+    section is described on first use, so a run that deselects these tests keeps the last figures)."""
+    LOG.section(
+        SECTION,
+        title="Attackers: ids and names that try to leave their folder",
+        checks=[
+            "../, absolute paths, NUL, separators, drive letters, '..', over-long ids in JSONL, JSON and file"
+            " names: refused at /id on the record's line, before anything is written",
+            "a release over such a corpus writes nothing; snapshot rows and foreign Label Studio tasks with"
+            " '../../evil' stay data (fixed file names only, nothing outside the folder)",
+        ],
+    )
+    LOG.count(SECTION, name, amount)
+
 
 RECORD = {"title": "Title", "paragraphs": [{"heading": None, "text": "Body."}]}
 
@@ -75,6 +96,7 @@ def test_an_escaping_id_in_a_jsonl_record_is_refused_on_its_line(tmp_path: Path,
     assert (diagnostic.file, diagnostic.line) == (str(raw / "batch.jsonl"), 2)
     assert str(diagnostic).startswith(f"{raw / 'batch.jsonl'}:2:") and " id: " in str(diagnostic)
     assert result.valid == 1 and result.invalid == 1
+    count("escaping ids refused")
 
 
 @pytest.mark.parametrize("bad_id", ["../../evil", "/etc/passwd", "a\x00b", "x" * 200])
@@ -85,6 +107,7 @@ def test_an_escaping_id_in_a_json_file_is_refused(tmp_path: Path, bad_id: str) -
     (diagnostic,) = id_diagnostics(result)
     assert diagnostic.code == ESCAPING_IDS.get(bad_id, "too-long")
     assert (diagnostic.file, diagnostic.line) == (str(path), 2)  # the line of "id" in the file
+    count("escaping ids refused")
 
 
 @pytest.mark.parametrize(
@@ -99,6 +122,7 @@ def test_a_raw_file_whose_name_is_not_a_safe_id_is_refused(tmp_path: Path, name:
     assert diagnostic.code in {"invalid-id", "too-long"}
     assert diagnostic.file == str(path) and diagnostic.line == 1
     assert result.valid == 0
+    count("escaping ids refused")
 
 
 def test_a_release_refuses_a_corpus_with_an_escaping_id_and_writes_nothing(tmp_path: Path) -> None:

@@ -25,8 +25,31 @@ from corpuskit.documents.reader import SourceRecord, read_file
 from corpuskit.settings import Settings
 from corpuskit.validation.api import ValidationResult, iter_valid_documents, validate
 from corpuskit.validation.schema_check import SchemaChecker, bundled_schema, load_checker
+from reliability_log import LOG, reliability  # noqa: F401 (the fixture)
 
 REPO = Path(__file__).resolve().parents[1]
+SECTION = "bad-input"
+
+pytestmark = pytest.mark.usefixtures("reliability")
+
+
+def count(name: str, amount: int = 1) -> None:
+    """Record a figure for docs/reliability.md once the assertions it stands for have passed (the
+    section is described on first use, so a run that deselects these tests keeps the last figures)."""
+    LOG.section(
+        SECTION,
+        title="Bad input: property-based tests of the reader and validation (hypothesis, fixed seed)",
+        checks=[
+            "arbitrary bytes, article-shaped text with damage mixed in, JSON and JSONL records of any shape:"
+            " `corpuskit.validate` never raises and ends in valid documents or errors with file, line and a"
+            " code documented in docs/raw-format.md or docs/validation.md",
+            "valid documents come back unchanged from .json and .jsonl, and from their rendered raw text",
+            "longer runs: CORPUSKIT_PROPERTY_EXAMPLES=N, and `scripts/bench.py fuzz` (atheris)",
+        ],
+    )
+    LOG.count(SECTION, name, amount)
+
+
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 # Derandomized: the same examples on every run and machine, so CI never turns red by chance. A plain
@@ -95,6 +118,8 @@ def check_outcome(folder: Path, path: Path, data: bytes) -> ValidationResult:
     for document in valid:
         assert checker.is_valid(document), document
         assert document["content_sha256"] == content_sha256(document)
+    count("inputs fuzzed")
+    count("problems located", len(result.diagnostics))
     return result
 
 
@@ -228,6 +253,7 @@ def test_a_parsed_article_renders_back_to_itself_or_render_names_the_field(data:
     assert again.problems == ()
     assert again.document == document
     assert render_raw_text(document) == rendered  # rendering is deterministic
+    count("documents round-tripped")
 
 
 # -- JSON and JSONL records of any shape --------------------------------------------------------------
@@ -401,6 +427,7 @@ def test_valid_documents_come_back_unchanged_from_json_and_jsonl(
         (item,) = read_file(single, root=folder)
         assert isinstance(item, SourceRecord)
         assert item.document == doc | {"raw_path": single.name}
+    count("documents round-tripped", 2 * len(docs))
 
 
 @settings(PROFILE)
@@ -418,3 +445,4 @@ def test_a_valid_document_renders_to_text_that_parses_back_to_it(doc: dict[str, 
     parsed = parse_raw_text(text, doc_id=doc["id"], raw_timezone="Asia/Seoul")
     assert parsed.problems == ()
     assert parsed.document == doc
+    count("documents round-tripped")

@@ -25,6 +25,7 @@ import pytest
 
 from corpuskit.settings import Settings
 from corpuskit.studio.server import StudioServer
+from reliability_log import LOG, reliability  # noqa: F401 (the fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUSKIT = Path(sys.executable).parent / "corpuskit"
@@ -32,6 +33,27 @@ PROJECT_TITLE = "corpuskit secrets test"
 # The demo normally uses one fixed project title; this test gives its run a project of its own so
 # that it cannot change what other tests of the session see in theirs.
 DEMO_TITLE = "secrets test demo (synthetic annotations)"
+SECTION = "secrets"
+pytestmark = pytest.mark.usefixtures("reliability")
+
+
+def count(name: str, amount: int = 1) -> None:
+    """Record a figure for docs/reliability.md once the assertions it stands for have passed (the
+    section is described on first use, so a run that deselects these tests keeps the last figures)."""
+    LOG.section(
+        SECTION,
+        title="Attackers: API tokens and passwords never leak",
+        checks=[
+            "a full run as real processes (demo, validate, studio status, push, pull, a --debug traceback)"
+            " and refused-token runs: every stdout/stderr, every file written under the corpus (Parquet"
+            " decoded), the server log and Label Studio's task data searched for the token, the password"
+            " and the refused token",
+            "credentials.json mode 0600 in a 0700 folder; a plain-http remote server is warned about",
+        ],
+    )
+    LOG.count(SECTION, name, amount)
+
+
 WRONG_TOKEN = "f" * 8 + "0123456789abcdef0123456789abcdef"  # 40 hex digits, not the server's
 
 
@@ -189,6 +211,9 @@ def test_a_full_run_never_shows_the_token_or_the_password(
     for title in (PROJECT_TITLE, DEMO_TITLE):
         assert_no_secret(f"the task data of {title!r}", _export(studio_server, title), secrets)
 
+    count("process outputs searched", 2 * len(runs + refused))
+    count("files, logs and task exports searched", len(written) + 1 + 2)
+    count("secrets found", 0)
     # `studio credentials` is the one command that shows them.
     shown = corpuskit(root, "studio", "credentials", "--format", "json")
     assert shown.code == 0
