@@ -28,7 +28,10 @@ from corpuskit.cli.main import main
 from corpuskit.errors import ReleaseError
 from corpuskit.release.inputs import file_sha256
 from corpuskit.release.versions import list_versions
+from reliability_log import LOG, reliability  # noqa: F401 - the fixture
 from test_release_support import make_corpus, write_snapshot
+
+pytestmark = pytest.mark.usefixtures("reliability")
 
 PREVIOUS = "1.0.0"
 NEXT = "1.1.0"
@@ -133,6 +136,43 @@ STAGES = [
 ]
 # The rename is the commit point: killed after it, the release is there and complete.
 RENAMED = Stage("renamed", "os", "rename", dest_suffix=f"v{NEXT}", after=True)
+
+
+KILLS, DISK, CONCURRENT, DAMAGED = (
+    "release-kill",
+    "release-disk-full",
+    "release-concurrent",
+    "release-damaged",
+)
+LOG.section(
+    KILLS,
+    title="`corpuskit release` SIGKILLed at every stage of a build, then re-run",
+    checks=[
+        "stages: " + "; ".join(stage.name for stage in STAGES) + "; and just after the rename",
+        "no new version appears (only a hidden `.building-*` folder, removed by the next build), "
+        "the earlier release keeps every byte and still verifies",
+        "the re-run builds exactly the bytes of an uninterrupted build made in another folder; "
+        "killed after the rename, the release is complete and verifies",
+    ],
+)
+LOG.section(
+    DISK,
+    title="The disk fills up during `corpuskit release` (RLIMIT_FSIZE, SIGXFSZ ignored: EFBIG)",
+    checks=[
+        "from the start, and from each stage of the build on",
+        "exit 2 and one `corpuskit: error:` line ending in 'nothing was written'; no new version, "
+        "no temporary folder, the releases folder byte-identical",
+    ],
+)
+LOG.section(
+    CONCURRENT,
+    title="Two `corpuskit release` processes at once",
+    checks=[
+        "while one builds (held mid-build), another release of the same or another version, or a --bump, "
+        "is refused at once with one line (exit 1) and does not touch the build in progress",
+        "two started together: exactly one release, the other refused; the release verifies",
+    ],
+)
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:
@@ -275,6 +315,8 @@ def test_killed_at_every_stage_leaves_no_version_and_a_rerun_matches_an_uninterr
         assert tree_hashes(releases / f"v{PREVIOUS}") == before, stage.name
         assert main(["verify", PREVIOUS, "--releases", str(releases)]) == 0
         assert main(["verify", NEXT, "--releases", str(releases)]) == 1
+        LOG.count(KILLS, "kills injected")
+        LOG.count(KILLS, "files of the earlier release checked after a kill", len(before))
     # Later stages found more in the folder than earlier ones: the pauses really were in order.
     assert all(a <= b for a, b in itertools.pairwise(seen)), seen
     assert len(building(releases)) == 1
@@ -289,6 +331,7 @@ def test_killed_at_every_stage_leaves_no_version_and_a_rerun_matches_an_uninterr
     for path in (releases / f"v{NEXT}").rglob("*"):
         assert not path.is_file() or str(root).encode() not in path.read_bytes(), path
     assert tree_hashes(releases / f"v{PREVIOUS}") == before
+    LOG.count(KILLS, "kills survived (re-run identical to an uninterrupted build)", len(STAGES))
 
 
 def test_killed_after_the_rename_leaves_a_complete_release(corpus: Path, tmp_path: Path) -> None:
@@ -301,6 +344,8 @@ def test_killed_after_the_rename_leaves_a_complete_release(corpus: Path, tmp_pat
     assert main(["verify", NEXT, "--releases", str(releases)]) == 0
     again = run_cli(["release", NEXT], cwd=root)
     assert again.returncode == 1 and "already exists" in again.stderr
+    LOG.count(KILLS, "kills injected")
+    LOG.count(KILLS, "kills after the rename leaving a complete release")
 
 
 # ---- two releases at once ----------------------------------------------------------------------
@@ -329,6 +374,7 @@ def test_a_second_release_while_one_is_building_is_refused_and_writes_nothing(
     assert code == 0, err
     assert list_versions(releases) == [PREVIOUS, NEXT]
     assert main(["verify", NEXT, "--releases", str(releases)]) == 0
+    LOG.count(CONCURRENT, "second releases refused while one was building", 3)
 
 
 def test_two_releases_started_together_give_one_release(corpus: Path, tmp_path: Path) -> None:
@@ -352,6 +398,7 @@ def test_two_releases_started_together_give_one_release(corpus: Path, tmp_path: 
     assert "another release is being built" in refusal or "already exists" in refusal
     assert list_versions(releases) == [PREVIOUS, NEXT] and building(releases) == []
     assert main(["verify", NEXT, "--releases", str(releases)]) == 0
+    LOG.count(CONCURRENT, "pairs started together, one release")
 
 
 # ---- the disk filling up -----------------------------------------------------------------------
@@ -386,6 +433,7 @@ def _refused_for_a_full_disk(done: subprocess.CompletedProcess[str], releases: P
     assert "nothing was written" in line
     assert not (releases / f"v{NEXT}").exists() and building(releases) == []
     assert tree_hashes(releases) == before
+    LOG.count(DISK, "disk-full faults injected and refused cleanly")
 
 
 # From the start: 2,000 bytes stops the first sorted run of documents; 52,000 bytes lets every
@@ -487,6 +535,17 @@ DAMAGE = {
 }
 
 
+LOG.section(
+    DAMAGED,
+    title="A tampered, truncated or missing release file",
+    checks=[
+        "cases: " + "; ".join(DAMAGE),
+        "`corpuskit.load` raises and `corpuskit verify` (by version and by folder) exits 1, "
+        "both naming the damaged file",
+    ],
+)
+
+
 @pytest.fixture(scope="module")
 def release_folder(corpus: Path) -> Path:
     folder = corpus / "releases" / f"v{PREVIOUS}"
@@ -505,7 +564,7 @@ def test_damaged_release_is_refused_naming_the_file(
     folder = releases / release_folder.name
     shutil.copytree(release_folder, folder)
     damage(folder / damaged)
-    pattern = rf"{folder / named}: .*{said}"
+    pattern = rf"{re.escape(str(folder / named))}: .*{said}"
 
     with pytest.raises(ReleaseError, match=pattern):
         corpuskit.load(PREVIOUS, config="gold", releases=releases)
@@ -518,6 +577,7 @@ def test_damaged_release_is_refused_naming_the_file(
             for line in err.strip().splitlines()
         ), err
         assert re.search(pattern, err), err
+    LOG.count(DAMAGED, "damaged releases refused by load and by verify")
 
 
 def test_verify_cli_process_names_the_damaged_file(release_folder: Path, tmp_path: Path) -> None:
