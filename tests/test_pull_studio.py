@@ -254,6 +254,35 @@ def test_both_export_paths_give_the_same_tables(
 def test_wrong_token_and_project_are_one_line_errors(studio_server: StudioServer, tmp_path: Path) -> None:
     with pytest.raises(StudioError, match="refused the API token"):
         pull(project=1, out=tmp_path / "a", url=studio_server.url, token="0" * 40)
-    with pytest.raises(StudioError, match="not found"):
+    with pytest.raises(StudioError, match="has no project 999999"):
         pull(project=999999, out=tmp_path / "a", url=studio_server.url, token=studio_server.token)
     assert not (tmp_path / "a").exists()
+
+
+def test_pull_finds_the_project_push_created_by_its_title(
+    studio_server: StudioServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The taxonomy's title is longer than Label Studio's 50 characters: push shortens it, and pull,
+    given no project id, must look for the same shortened title."""
+    import shutil
+
+    from corpuskit.settings import load_settings
+    from corpuskit.studio.push import push
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path / "corpus"
+    shutil.copytree(repo / "schema", root / "schema")
+    shutil.copytree(repo / "raw", root / "raw")
+    (root / "docs").mkdir()
+    shutil.copy(repo / "docs" / "annotation-guidelines.md", root / "docs")
+    (root / "pyproject.toml").write_text(
+        f"[tool.corpuskit]\nstudio_dir = {json.dumps(str(studio_server.data_dir))}\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("LABEL_STUDIO_URL", studio_server.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", studio_server.token)
+    settings = load_settings(root)
+    assert len(load_taxonomy(root / "schema" / "taxonomy.yaml").title) > 50
+    pushed = push(settings=settings, progress=False)
+    pulled = pull(settings=settings)
+    assert pulled.meta["project_id"] == pushed.project_id
+    assert pulled.counts["tasks"] == 2
