@@ -179,10 +179,12 @@ def test_annotator_labels_a_seed_in_the_browser_and_pull_returns_it(
     text = page.locator(TEXT)
     text.wait_for()
     # What the annotator reads above the text: headline, standfirst, section and dates.
-    assert page.get_by_text(document["title"], exact=True).first.is_visible()
-    assert page.get_by_text(document["summary"], exact=True).first.is_visible()
-    for key in ("section", "published_at"):
-        assert page.get_by_text(document[key], exact=True).first.is_visible(), key
+    # The data manager's task table behind the editor holds the same strings in hidden cells, so
+    # wait for a visible match rather than taking the first one (which may be hidden or not yet drawn).
+    for key in ("title", "summary", "section", "published_at"):
+        shown = page.get_by_text(document[key], exact=True).locator("visible=true").first
+        shown.wait_for(state="visible", timeout=30_000)
+        assert shown.is_visible(), key
     shoot(page, "labelling-page-before.png")
     first, second = list(targets)
     stance_blocks = {target: choices(page, f"Stance: {name}") for target, name in targets.items()}
