@@ -10,6 +10,8 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
+# Subprocess-heavy tests and the CLI recompile every import when bytecode may not be written.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: env demo test lint typecheck pytest system-deps docs clean
 
