@@ -303,7 +303,8 @@ def test_features_encode_labels_as_class_labels(taxonomy: Any) -> None:
     assert ds[0]["topics"] == [0, 10]
     assert ds[0]["spans"][0]["target"] == 0
     gold = features(taxonomy, "gold")
-    assert gold["stance"]["rnk_military_cooperation"]["label"].names == list(taxonomy.stance_value_ids)
+    assert gold["stance"]["rnk_military_cooperation"].names == list(taxonomy.stance_value_ids)
+    assert gold["stance_provenance"]["rnk_military_cooperation"]["decided_by"].names[0] == "ground_truth"
     with pytest.raises(ValueError, match="unknown table"):
         features(taxonomy, "drafts")
 

@@ -21,10 +21,10 @@ from typing import Any
 from corpuskit.errors import DataError
 from corpuskit.quality.ratings import Annotation, Ratings, TaxonomyLike, build_ratings, read_rows
 from corpuskit.quality.stats import item_agreement
+from corpuskit.taxonomy.features import DECIDED_BY
 
 # A majority needs at least this many answers: a single annotator's answer is never gold by itself.
 MIN_VOTES = 2
-DECIDED_BY: tuple[str, ...] = ("ground_truth", "adjudicated", "majority", "unresolved")
 PRESENT, ABSENT = "present", "absent"
 
 GOLD_RULE = (

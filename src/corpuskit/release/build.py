@@ -24,15 +24,15 @@ from corpuskit.release.shards import DEFAULT_SHARD_BYTES, ROW_GROUP_ROWS, Sorted
 from corpuskit.release.splits import SPLITS, SplitAssigner
 from corpuskit.release.tables import (
     CONFIGS,
-    DECIDED_BY,
     LabelIndex,
-    TaxonomyLabels,
     annotation_row,
     document_row,
     features_of,
     gold_row,
 )
 from corpuskit.release.versions import LOCK_NAME, TEMP_PREFIX, release_lock, version_dir
+from corpuskit.taxonomy.features import DECIDED_BY
+from corpuskit.taxonomy.model import Taxonomy
 
 Row = dict[str, Any]
 
@@ -46,7 +46,7 @@ class ReleaseInputs:
     gold: Iterable[Row]
     # (document_id, content_sha256) of every task in the snapshot, sorted by document_id.
     tasks: Iterable[tuple[str, str]]
-    taxonomy: TaxonomyLabels
+    taxonomy: Taxonomy
     snapshot: dict[str, Any]
     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     near_duplicates: list[tuple[str, str]] = field(default_factory=list)

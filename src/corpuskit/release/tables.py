@@ -11,28 +11,16 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from corpuskit.documents.model import FIELDS, body_text
+from corpuskit.taxonomy.features import DECIDED_BY, features
+from corpuskit.taxonomy.model import Taxonomy
 
 if TYPE_CHECKING:
     import datasets
 
 CONFIGS: tuple[str, ...] = ("documents", "annotations", "gold")
-DECIDED_BY: tuple[str, ...] = ("ground_truth", "adjudicated", "majority", "unresolved")
-
-
-class TaxonomyLabels(Protocol):
-    """What a release needs from the taxonomy (satisfied by `corpuskit.taxonomy.Taxonomy`)."""
-
-    @property
-    def version(self) -> str: ...
-    @property
-    def target_ids(self) -> tuple[str, ...]: ...
-    @property
-    def stance_value_ids(self) -> tuple[str, ...]: ...
-    @property
-    def topic_ids(self) -> tuple[str, ...]: ...
 
 
 def document_features() -> datasets.Features:
@@ -59,79 +47,15 @@ def document_features() -> datasets.Features:
     )
 
 
-def annotation_features(taxonomy: TaxonomyLabels) -> datasets.Features:
-    from datasets import ClassLabel, Features, List, Value
-
-    string = Value("string")
-    stance = ClassLabel(names=list(taxonomy.stance_value_ids))
-    return Features(
-        {
-            "document_id": string,
-            "annotation_id": Value("int64"),
-            "task_id": Value("int64"),
-            "content_sha256": string,
-            "annotator": string,
-            "annotator_id": Value("int64"),
-            "taxonomy_version": string,
-            "stance": {target: stance for target in taxonomy.target_ids},
-            "topics": List(ClassLabel(names=list(taxonomy.topic_ids))),
-            "spans": List(
-                {
-                    "start": Value("int64"),
-                    "end": Value("int64"),
-                    "text": string,
-                    "target": string,
-                    "speaker": string,
-                }
-            ),
-            "note": string,
-            "lead_time": Value("float64"),
-            "created_at": string,
-            "updated_at": string,
-            "ground_truth": Value("bool"),
-            "original": string,
-            "result": string,
-        }
-    )
+def annotation_features(taxonomy: Taxonomy) -> datasets.Features:
+    return features(taxonomy, "annotations")
 
 
-def gold_features(taxonomy: TaxonomyLabels) -> datasets.Features:
-    from datasets import ClassLabel, Features, List, Value
-
-    string = Value("string")
-    decided_by = ClassLabel(names=list(DECIDED_BY))
-    stance_provenance = {
-        "decided_by": decided_by,
-        "n_annotators": Value("int32"),
-        "votes": {value: Value("int32") for value in taxonomy.stance_value_ids},
-        "agreement": Value("float64"),
-        "flags": List(string),
-    }
-    topic_provenance = {
-        "decided_by": decided_by,
-        "n_annotators": Value("int32"),
-        "votes": Value("int32"),
-        "agreement": Value("float64"),
-        "flags": List(string),
-    }
-    return Features(
-        {
-            "id": string,
-            "title": string,
-            "text": string,
-            "content_sha256": string,
-            "taxonomy_version": string,
-            "stance": {
-                target: ClassLabel(names=list(taxonomy.stance_value_ids)) for target in taxonomy.target_ids
-            },
-            "topics": List(ClassLabel(names=list(taxonomy.topic_ids))),
-            "stance_provenance": {target: stance_provenance for target in taxonomy.target_ids},
-            "topic_provenance": {topic: topic_provenance for topic in taxonomy.topic_ids},
-        }
-    )
+def gold_features(taxonomy: Taxonomy) -> datasets.Features:
+    return features(taxonomy, "gold")
 
 
-def features_of(config: str, taxonomy: TaxonomyLabels) -> datasets.Features:
+def features_of(config: str, taxonomy: Taxonomy) -> datasets.Features:
     if config == "documents":
         return document_features()
     if config == "annotations":
@@ -176,12 +100,14 @@ class LabelIndex:
 
     stance: dict[str, int]
     topics: dict[str, int]
+    targets: dict[str, int]
 
     @classmethod
-    def of(cls, taxonomy: TaxonomyLabels) -> LabelIndex:
+    def of(cls, taxonomy: Taxonomy) -> LabelIndex:
         return cls(
             stance={value: i for i, value in enumerate(taxonomy.stance_value_ids)},
             topics={topic: i for i, topic in enumerate(taxonomy.topic_ids)},
+            targets={target: i for i, target in enumerate(taxonomy.target_ids)},
         )
 
     def stance_of(self, value: Any) -> int:
@@ -195,7 +121,7 @@ def _json_or_none(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def annotation_row(ann: Mapping[str, Any], taxonomy: TaxonomyLabels, index: LabelIndex) -> dict[str, Any]:
+def annotation_row(ann: Mapping[str, Any], taxonomy: Taxonomy, index: LabelIndex) -> dict[str, Any]:
     annotator, annotator_id = annotator_key(ann.get("annotator"))
     stance = ann.get("stance") or {}
     return {
@@ -213,7 +139,7 @@ def annotation_row(ann: Mapping[str, Any], taxonomy: TaxonomyLabels, index: Labe
                 "start": s.get("start"),
                 "end": s.get("end"),
                 "text": s.get("text"),
-                "target": s.get("target"),
+                "target": index.targets.get(s.get("target"), -1),
                 "speaker": s.get("speaker"),
             }
             for s in ann.get("spans") or []
@@ -232,7 +158,7 @@ def _decided(value: Any) -> int:
     return DECIDED_BY.index(value) if value in DECIDED_BY else DECIDED_BY.index("unresolved")
 
 
-def gold_row(gold: Mapping[str, Any], taxonomy: TaxonomyLabels, index: LabelIndex) -> dict[str, Any]:
+def gold_row(gold: Mapping[str, Any], taxonomy: Taxonomy, index: LabelIndex) -> dict[str, Any]:
     """One gold row: labels as class indices, provenance per target and per topic.
 
     `title` and `text` are filled in later from the documents table (a merge on the sorted id)."""

@@ -21,7 +21,7 @@ def label_features(taxonomy: Taxonomy) -> dict[str, Any]:
     """The label columns shared by every table: `stance`, `topics`, `spans`."""
     from datasets import ClassLabel, List, Value
 
-    stance = {t.id: ClassLabel(names=list(taxonomy.stance_value_ids)) for t in taxonomy.targets}
+    stance = {t: ClassLabel(names=list(taxonomy.stance_value_ids)) for t in taxonomy.target_ids}
     span = {
         "start": Value("int32"),
         "end": Value("int32"),
@@ -37,63 +37,62 @@ def label_features(taxonomy: Taxonomy) -> dict[str, Any]:
 
 
 def features(taxonomy: Taxonomy, table: str = "annotations") -> Any:
-    """`datasets.Features` of one table ("annotations": one row per annotation; "gold": one per document)."""
-    from datasets import ClassLabel, Features, Value
+    """`datasets.Features` of one released table ("annotations": one row per submitted annotation;
+    "gold": one row per document). The release writes exactly these; label columns come from
+    `label_features`, so a taxonomy change shows in the config, the schema and here together.
+
+    Annotators appear as pseudonyms (`annotator-<id>`): e-mails never enter a release."""
+    from datasets import ClassLabel, Features, List, Value
 
     labels = label_features(taxonomy)
+    string = Value("string")
     if table == "annotations":
         return Features(
             {
-                "document_id": Value("string"),
-                "content_sha256": Value("string"),
-                "task_id": Value("int64"),
+                "document_id": string,
                 "annotation_id": Value("int64"),
-                "annotator": {"id": Value("int64"), "email": Value("string")},
-                "taxonomy_version": Value("string"),
+                "task_id": Value("int64"),
+                "content_sha256": string,
+                "annotator": string,
+                "annotator_id": Value("int64"),
+                "taxonomy_version": string,
                 **labels,
-                "note": Value("string"),
+                "note": string,
                 "lead_time": Value("float64"),
-                "created_at": Value("string"),
-                "updated_at": Value("string"),
-                "was_cancelled": Value("bool"),
+                "created_at": string,
+                "updated_at": string,
                 "ground_truth": Value("bool"),
-                "original": Value("string"),
-                "result": Value("string"),
+                "original": string,
+                "result": string,
             }
         )
     if table == "gold":
         decided_by = ClassLabel(names=list(DECIDED_BY))
-        votes = {value: Value("int32") for value in taxonomy.stance_value_ids}
-        stance = {
-            t.id: {
-                "label": ClassLabel(names=list(taxonomy.stance_value_ids)),
-                "decided_by": decided_by,
-                "n_annotators": Value("int32"),
-                "votes": votes,
-                "agreement": Value("float64"),
-            }
-            for t in taxonomy.targets
+        stance_provenance = {
+            "decided_by": decided_by,
+            "n_annotators": Value("int32"),
+            "votes": {value: Value("int32") for value in taxonomy.stance_value_ids},
+            "agreement": Value("float64"),
+            "flags": List(string),
         }
-        topic_detail = {
-            topic: {
-                "selected": Value("bool"),
-                "decided_by": decided_by,
-                "n_annotators": Value("int32"),
-                "votes": Value("int32"),
-                "agreement": Value("float64"),
-            }
-            for topic in taxonomy.topic_ids
+        topic_provenance = {
+            "decided_by": decided_by,
+            "n_annotators": Value("int32"),
+            "votes": Value("int32"),
+            "agreement": Value("float64"),
+            "flags": List(string),
         }
         return Features(
             {
-                "document_id": Value("string"),
-                "content_sha256": Value("string"),
-                "taxonomy_version": Value("string"),
-                "stance": stance,
+                "id": string,
+                "title": string,
+                "text": string,
+                "content_sha256": string,
+                "taxonomy_version": string,
+                "stance": labels["stance"],
                 "topics": labels["topics"],
-                "topic_votes": topic_detail,
-                "spans": labels["spans"],
-                "n_annotations": Value("int32"),
+                "stance_provenance": {target: stance_provenance for target in taxonomy.target_ids},
+                "topic_provenance": {topic: topic_provenance for topic in taxonomy.topic_ids},
             }
         )
     raise ValueError(f"unknown table {table!r} (one of {', '.join(TABLES)})")
