@@ -36,6 +36,7 @@ class ReliabilityLog:
 
     def __init__(self) -> None:
         self._sections: dict[str, dict[str, Any]] = {}
+        self._touched: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def section(self, key: str, *, title: str, checks: list[str]) -> None:
@@ -44,21 +45,31 @@ class ReliabilityLog:
             entry["title"] = title
             entry["checks"] = list(checks)
 
+    def _entry(self, key: str) -> dict[str, Any]:
+        if key not in self._sections:
+            raise KeyError(f"reliability section {key!r} is not described: call LOG.section first")
+        self._touched[key] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self._sections[key]
+
     def count(self, key: str, name: str, amount: int = 1) -> None:
         with self._lock:
-            counts = self._sections.setdefault(key, {"counts": {}})["counts"]
+            counts = self._entry(key)["counts"]
             counts[name] = counts.get(name, 0) + amount
 
     def note(self, key: str, name: str, value: Any) -> None:
-        """A non-additive figure (a seed, a size, a list of where kills landed)."""
+        """A non-additive figure (a seed, a size, where kills landed)."""
         with self._lock:
-            self._sections.setdefault(key, {"counts": {}}).setdefault("notes", {})[name] = value
+            self._entry(key).setdefault("notes", {})[name] = value
 
     def flush(self, path: Path = ARTIFACT) -> None:
-        """Merge the sections collected so far into `path` (atomically) and forget them."""
+        """Merge the sections this run recorded figures in into `path` (atomically).
+
+        A section described but without figures in this run (its tests deselected or failed before
+        counting) keeps the figures of the run that last recorded it."""
         with self._lock:
-            sections, self._sections = self._sections, {}
-        if not sections:
+            touched = {key: json.loads(json.dumps(self._sections[key])) for key in self._touched}
+            when = dict(self._touched)
+        if not touched:
             return
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -66,13 +77,13 @@ class ReliabilityLog:
             data = {}
         if not isinstance(data, dict):
             data = {}
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        stored = data.setdefault("sections", {})
-        for key, entry in sections.items():
-            entry["run_at"] = now
+        stored = {k: v for k, v in data.get("sections", {}).items() if isinstance(v, dict) and v.get("title")}
+        for key, entry in touched.items():
+            entry["run_at"] = when[key]
             entry["python"] = platform.python_version()
             stored[key] = entry
-        data["updated_at"] = now
+        data["sections"] = stored
+        data["updated_at"] = max(when.values())
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".reliability-", suffix=".json", dir=path.parent)
         try:

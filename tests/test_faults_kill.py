@@ -181,6 +181,7 @@ def test_push_killed_at_random_points_then_rerun(killable: Killable, tmp_path: P
         requests = len(proxy.seen)
         landed: list[str] = []
         states: Counter[str] = Counter()
+        left: list[int] = []  # tasks found after each kill that left a project
         for i in range(KILLS):
             title = f"faults kill push {SEED} {i}"
             root = tmp_path / f"corpus{i}"
@@ -208,6 +209,7 @@ def test_push_killed_at_random_points_then_rerun(killable: Killable, tmp_path: P
                 counts = doc_counts(killable.url, killable.token, int(found[0]["id"]))
                 assert all(n == 1 for n in counts.values()), counts.most_common(3)
                 present = len(counts)
+                left.append(present)
                 states[
                     "project, no task"
                     if present == 0
@@ -223,6 +225,7 @@ def test_push_killed_at_random_points_then_rerun(killable: Killable, tmp_path: P
         LOG.note(PUSH, "requests in one push", requests)
         LOG.note(PUSH, "where the kills landed", dict(Counter(landed)))
         LOG.note(PUSH, "what a kill left before the re-run", dict(states))
+        LOG.note(PUSH, f"tasks found after a kill (of {DOCS}, batches of {BATCH})", sorted(left))
 
 
 def test_pull_killed_at_random_points_then_rerun(killable: Killable, tmp_path: Path) -> None:
