@@ -364,6 +364,117 @@ def test_killed_push_finishes_on_rerun(
     summary = json.loads(rerun.stdout)
     assert summary["plan"]["unchanged"] == partial and summary["applied"]["created"] == 300 - partial
     assert sorted(tasks_by_doc(client, project_id)) == ids
+    # The completed re-run left a record: the next push plans from it and finds nothing to do.
+    third = push(settings=settings_of(root))
+    assert (third.plan_source, third.corpus_unchanged) == ("local", True)
+    assert third.plan.counts()["unchanged"] == 300 and third.created == 0
+
+
+def state_files(root: Path) -> list[Path]:
+    return sorted((root / ".corpuskit" / "push-state").glob("*.json"))
+
+
+def test_repush_plans_from_the_local_record_and_dry_run_writes_none(
+    corpus: Path, studio_server: StudioServer, client: StudioClient
+) -> None:
+    settings = settings_of(corpus)
+    dry = push(settings=settings, dry_run=True)
+    assert dry.plan.counts()["new"] == 2 and state_files(corpus) == []
+    first = push(settings=settings)
+    assert (first.plan_source, first.corpus_unchanged) == ("server", False)
+    [record] = state_files(corpus)
+    text = record.read_text(encoding="utf-8")
+    assert studio_server.token not in text and studio_server.password not in text
+    assert f"-{first.project_id}.json" in record.name
+
+    second = push(settings=settings)
+    assert (second.plan_source, second.corpus_unchanged) == ("local", True)
+    assert second.plan.counts()["unchanged"] == 2 and (second.created, second.updated, second.marked) == (
+        0,
+        0,
+        0,
+    )
+    assert second.documents == first.documents and second.summary()["plan_source"] == "local"
+
+    # A changed document: validated again, only its own task is asked for, updated in place.
+    edit_first_paragraph(corpus / "raw" / "004_3652e1919fe20c5e.txt", "Yoon", "President Yoon")
+    before = record.read_bytes()
+    dry_changed = push(settings=settings, dry_run=True)
+    assert dry_changed.plan.counts()["changed"] == 1 and record.read_bytes() == before
+    third = push(settings=settings)
+    assert (third.plan_source, third.corpus_unchanged) == ("local", False)
+    assert (third.plan.counts()["changed"], third.plan.counts()["unchanged"], third.updated) == (1, 1, 1)
+    assert push(settings=settings).corpus_unchanged
+
+    # A record that cannot be read is no record: the whole project is read, nothing is doubled.
+    record.write_text("{not json", encoding="utf-8")
+    fourth = push(settings=settings)
+    assert fourth.plan_source == "server" and fourth.plan.counts()["unchanged"] == 2
+    assert len(tasks_by_doc(client, first.project_id or 0)) == 2
+
+
+def test_tasks_changed_behind_corpuskit_are_seen(
+    corpus: Path, studio_server: StudioServer, client: StudioClient
+) -> None:
+    settings = settings_of(corpus)
+    version = load_taxonomy(corpus / "schema" / "taxonomy.yaml").version
+    project_id = push(settings=settings).project_id
+    assert project_id is not None
+    tasks = tasks_by_doc(client, project_id)
+    edited, gone = sorted(tasks)
+
+    # Text edited in Label Studio: the task is among those changed since the last push.
+    data = {**tasks[edited].data, "text": "edited in Label Studio"}
+    client.request("PATCH", f"/api/tasks/{tasks[edited].id}", json={"data": data}, what="edit")
+    restored = push(settings=settings)
+    assert restored.plan_source == "local" and not restored.corpus_unchanged
+    assert [task_id for task_id, _ in restored.plan.changed] == [tasks[edited].id]
+    documents = {d["id"]: d for d in iter_valid_documents(settings=settings)}
+    assert tasks_by_doc(client, project_id)[edited].data == task_data(documents[edited], version)
+
+    # A task added with a document's id: seen among the changed tasks and reported as a duplicate.
+    client.request(
+        "POST",
+        f"/api/projects/{project_id}/import",
+        json=[{"data": tasks[gone].data}],
+        what="add a task",
+    )
+    doubled = push(settings=settings)
+    assert doubled.plan_source == "local" and doubled.summary()["duplicates"] == [gone]
+    assert doubled.created == 0
+
+    # A deleted task leaves nothing to query: the count differs, the whole project is read.
+    for task in read_tasks(client, project_id):
+        if task.doc_id == gone:
+            client.request("DELETE", f"/api/tasks/{task.id}", what="delete a task")
+    refilled = push(settings=settings)
+    assert refilled.plan_source == "server" and refilled.created == 1
+    assert sorted(tasks_by_doc(client, project_id)) == sorted(documents)
+    again = push(settings=settings)
+    assert (again.plan_source, again.corpus_unchanged, again.created) == ("local", True, 0)
+
+
+def test_annotation_since_the_last_push_makes_a_changed_document_stale(
+    corpus: Path, studio_server: StudioServer, client: StudioClient
+) -> None:
+    settings = settings_of(corpus)
+    project_id = push(settings=settings).project_id
+    assert project_id is not None
+    tasks = tasks_by_doc(client, project_id)
+    annotated, other = sorted(tasks)
+    annotate(client, tasks[annotated].id, tasks[annotated].data["text"])
+    edit_first_paragraph(corpus / "raw" / f"{annotated}.txt", "a", "A")
+
+    result = push(settings=settings)
+    assert result.plan_source == "local"
+    assert result.summary()["stale"] == [annotated] and result.plan.unchanged == [other]
+    after = tasks_by_doc(client, project_id)
+    assert after[annotated].meta[STALE] is True and after[annotated].data == tasks[annotated].data
+
+    # Still stale on the next push, which plans from the record without validating.
+    again = push(settings=settings)
+    assert (again.plan_source, again.corpus_unchanged) == ("local", True)
+    assert again.summary()["stale"] == [annotated] and (again.updated, again.marked) == (0, 0)
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str], *secrets: str) -> str:

@@ -316,10 +316,14 @@ class StudioClient:
         body = self.request("GET", "/api/current-user/whoami", what="check the API token").json()
         return body if isinstance(body, dict) else {}
 
-    def project(self, project_id: int) -> dict[str, Any]:
-        """A project's settings; a wrong id is one clear StudioError."""
+    def project(self, project_id: int, *, fields: str | None = None) -> dict[str, Any]:
+        """A project's settings; a wrong id is one clear StudioError. `fields` (comma-separated)
+        limits the answer to those fields: Label Studio then computes only the counts named."""
+        params = {"include": fields} if fields else None
         try:
-            body = self.request("GET", f"/api/projects/{project_id}", what=f"project {project_id}").json()
+            body = self.request(
+                "GET", f"/api/projects/{project_id}", params=params, what=f"project {project_id}"
+            ).json()
         except StudioError as exc:
             if "HTTP 404" in str(exc):
                 raise StudioError(f"Label Studio at {self.url} has no project {project_id}") from None

@@ -41,9 +41,10 @@ def find_projects(client: StudioClient, title: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     page = 1
     while True:
-        body = client.request(
-            "GET", "/api/projects", params={"page": page, "page_size": 100}, what="list projects"
-        ).json()
+        # Label Studio filters by a title substring and, asked for a few fields, skips counting
+        # every project's tasks and annotations (most of the listing's cost).
+        params = {"page": page, "page_size": 100, "title": title, "include": "id,title"}
+        body = client.request("GET", "/api/projects", params=params, what="list projects").json()
         items = body.get("results", []) if isinstance(body, dict) else body
         found.extend(p for p in items if p.get("title") == title)
         if not (isinstance(body, dict) and body.get("next")):

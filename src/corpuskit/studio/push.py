@@ -13,6 +13,14 @@ The server is the truth. Each task's data carries `doc_id`, `content_sha256` and
 - removed: a task whose document is no longer in the corpus -> marked `meta.corpuskit_removed` and
   reported; deleted only with `delete_removed` and only when nobody has annotated it.
 
+The plan is computed from the server's tasks. To spare a re-push the read of every task (about
+1 ms per task on Label Studio's side), a push that completed leaves a local record of what it left
+in the project (`corpuskit.studio.push_state`); the next push reads only the tasks changed on the
+server since (one filtered query), checks the task count, and asks for a task by id only when its
+document changed. When the corpus's inputs are byte for byte those of the last push and nothing
+on the server changed that the plan depends on, even validation is skipped: the plan is the last
+one's outcome. A missing, unreadable or disagreeing record means a full read, as before.
+
 Because the plan is recomputed from the server each time, a push killed at any point is finished by
 running it again: imported batches are found by `doc_id`, the rest is imported, nothing twice. A batch
 whose import failed in a way that leaves its fate unknown is checked against the server before it is
@@ -21,6 +29,7 @@ retried. A lock file keeps two pushes of the same corpus from interleaving.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import sys
@@ -34,8 +43,10 @@ from typing import TYPE_CHECKING, Any
 
 from corpuskit.documents.model import Document, body_text
 from corpuskit.errors import DataError, StudioError, UsageError
-from corpuskit.studio.client import StudioClient, TransientStudioError, connection
+from corpuskit.studio import push_state
+from corpuskit.studio.client import TRANSIENT_STATUS, StudioClient, TransientStudioError, connection
 from corpuskit.studio.project import find_projects, project_title
+from corpuskit.studio.push_state import PushState, data_hash
 from corpuskit.taxonomy.labelconfig import SOURCE_DISPLAY_KEY
 
 if TYPE_CHECKING:
@@ -50,7 +61,14 @@ STALE = "corpuskit_stale"
 REMOVED = "corpuskit_removed"
 LOCK_FILE = ".corpuskit/push.lock"
 PAGE_SIZE = 5000
-_TASK_FIELDS = "id,data,meta,total_annotations,cancelled_annotations,drafts,total_predictions"
+_TASK_FIELDS = "id,data,meta,updated_at,total_annotations,cancelled_annotations,drafts,total_predictions"
+# What push reads of a project: its settings, and the one count it needs (all counts cost more).
+_PROJECT_FIELDS = "id,title,label_config,expert_instruction,show_instruction,created_at,task_number"
+# Asking for tasks one by one beats reading them all only while they are few.
+LOOKUPS_MIN = 50
+LOOKUPS_SHARE = 10  # at most one task in this many
+PLAN_SERVER = "server"  # every task of the project was read
+PLAN_LOCAL = "local"  # from the local record, the tasks changed since and the changed documents' tasks
 
 
 def task_data(doc: Document, taxonomy_version: str) -> dict[str, Any]:
@@ -78,6 +96,7 @@ class ServerTask:
     meta: dict[str, Any]
     annotated: bool
     has_predictions: bool = False
+    updated_at: str | None = None
 
     @property
     def doc_id(self) -> str | None:
@@ -129,6 +148,8 @@ class PushResult:
     predictions: int = 0
     predictions_skipped: list[str] = field(default_factory=list)
     removed_considered: bool = True
+    plan_source: str = PLAN_SERVER
+    corpus_unchanged: bool = False  # the inputs were those of the last push: not validated again
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -154,6 +175,8 @@ class PushResult:
                 "predictions": self.predictions,
             },
             "predictions_skipped": sorted(self.predictions_skipped),
+            "plan_source": self.plan_source,
+            "corpus_unchanged": self.corpus_unchanged,
         }
 
 
@@ -178,42 +201,95 @@ def read_model_versions(client: StudioClient, project_id: int) -> dict[int, set[
     return versions
 
 
-def read_tasks(client: StudioClient, project_id: int) -> list[ServerTask]:
-    """Every task of the project with its data, marks and whether anyone has worked on it.
+def _server_task(item: dict[str, Any]) -> ServerTask:
+    updated = item.get("updated_at")
+    return ServerTask(
+        id=int(item["id"]),
+        data=item.get("data") or {},
+        meta=item.get("meta") or {},
+        annotated=_is_annotated(item),
+        has_predictions=bool(item.get("total_predictions")),
+        updated_at=updated if isinstance(updated, str) else None,
+    )
+
+
+def _since(watermark: str) -> str:
+    """A data manager query: tasks whose `updated_at` is at or after `watermark`."""
+    import json
+
+    item = {
+        "filter": "filter:tasks:updated_at",
+        "operator": "greater_or_equal",
+        "type": "Datetime",
+        "value": watermark,
+    }
+    return json.dumps({"filters": {"conjunction": "and", "items": [item]}, "ordering": ["tasks:id"]})
+
+
+def read_tasks(client: StudioClient, project_id: int, *, since: str | None = None) -> list[ServerTask]:
+    """Every task of the project (or those changed at or after `since`, a watermark from
+    `corpuskit.studio.push_state.watermark`) with its data, marks and whether anyone worked on it.
 
     The data manager's task list with an explicit `include` is the fastest full read measured
     (about 3x the export endpoint, which serialises every annotation and prediction)."""
     tasks: list[ServerTask] = []
     page = 1
     while True:
+        params: dict[str, Any] = {
+            "project": project_id,
+            "page": page,
+            "page_size": PAGE_SIZE,
+            "fields": "task_only",
+            "include": _TASK_FIELDS,
+        }
+        if since is not None:
+            params["query"] = _since(since)
         response = client.request(
-            "GET",
-            "/api/tasks",
-            params={
-                "project": project_id,
-                "page": page,
-                "page_size": PAGE_SIZE,
-                "fields": "task_only",
-                "include": _TASK_FIELDS,
-            },
-            what=f"read the tasks of project {project_id}",
+            "GET", "/api/tasks", params=params, what=f"read the tasks of project {project_id}"
         )
         body = response.json()
         items = body.get("tasks", []) if isinstance(body, dict) else []
-        for item in items:
-            tasks.append(
-                ServerTask(
-                    id=int(item["id"]),
-                    data=item.get("data") or {},
-                    meta=item.get("meta") or {},
-                    annotated=_is_annotated(item),
-                    has_predictions=bool(item.get("total_predictions")),
-                )
-            )
+        tasks.extend(_server_task(item) for item in items)
         total = body.get("total") if isinstance(body, dict) else None
         if len(items) < PAGE_SIZE or (isinstance(total, int) and len(tasks) >= total):
             return tasks
         page += 1
+
+
+def read_task(client: StudioClient, task_id: int) -> ServerTask | None:
+    """One task by id, or None if the server no longer has it."""
+    try:
+        body = client.request("GET", f"/api/tasks/{task_id}", what=f"read task {task_id}").json()
+    except StudioError as exc:
+        if "HTTP 404" in str(exc) and not isinstance(exc, TransientStudioError):
+            return None
+        raise
+    return _server_task(body) if isinstance(body, dict) else None
+
+
+def latest_update(client: StudioClient, project_id: int) -> tuple[int | None, str | None]:
+    """The project's task count and its latest task `updated_at`, from one one-task page."""
+    import json
+
+    body = client.request(
+        "GET",
+        "/api/tasks",
+        params={
+            "project": project_id,
+            "page": 1,
+            "page_size": 1,
+            "fields": "task_only",
+            "include": "id,updated_at",
+            "query": json.dumps({"ordering": ["-tasks:updated_at"]}),
+        },
+        what=f"read the latest change in project {project_id}",
+    ).json()
+    if not isinstance(body, dict):
+        return None, None
+    total = body.get("total")
+    items = body.get("tasks") or []
+    latest = items[0].get("updated_at") if items and isinstance(items[0], dict) else None
+    return (total if isinstance(total, int) else None), push_state.watermark(latest)
 
 
 # --- planning -------------------------------------------------------------------------------------
@@ -232,8 +308,10 @@ def make_plan(
     taxonomy_version: str,
     *,
     consider_removed: bool = True,
+    wanted: dict[str, dict[str, Any]] | None = None,
 ) -> Plan:
-    """Compare the corpus with the project's tasks (pure: no server calls)."""
+    """Compare the corpus with the project's tasks (pure: no server calls). `wanted` may hold the
+    documents' task data already computed (by document id)."""
     plan = Plan()
     by_doc: dict[str, list[ServerTask]] = {}
     for task in sorted(tasks, key=lambda t: t.id):
@@ -241,8 +319,8 @@ def make_plan(
             by_doc.setdefault(task.doc_id, []).append(task)
     seen: set[str] = set()
     for doc in documents:
-        data = task_data(doc, taxonomy_version)
         doc_id = doc["id"]
+        data = wanted[doc_id] if wanted is not None else task_data(doc, taxonomy_version)
         seen.add(doc_id)
         found = by_doc.get(doc_id)
         if not found:
@@ -288,6 +366,163 @@ def make_plan(
                 if meta is not None:
                     plan.marks[task.id] = meta
     return plan
+
+
+# --- planning from the local record ---------------------------------------------------------------
+
+# What a push knows of a task: its document id, a hash of its data, whether its marks are clear.
+TaskView = tuple[str | None, str, bool]
+
+
+def _clean(meta: dict[str, Any]) -> bool:
+    return not meta.get(STALE) and not meta.get(REMOVED)
+
+
+def _view_of(task: ServerTask) -> TaskView:
+    return (task.doc_id, data_hash(task.data), _clean(task.meta))
+
+
+def _record_view(state: PushState, changed: Sequence[ServerTask]) -> dict[int, TaskView]:
+    """Every task of the project as the record knows it, overridden by the tasks changed since."""
+    view: dict[int, TaskView] = {task_id: (None, "", True) for task_id in state.foreign}
+    for doc_id, doc in state.docs.items():
+        for position, task_id in enumerate(doc.tasks):
+            # Only the first task's hash is recorded; the others are duplicates, always looked at.
+            view[task_id] = (doc_id, doc.hash if position == 0 else "", doc.clean)
+    for task in changed:
+        view[task.id] = _view_of(task)
+    return view
+
+
+def _by_doc(view: dict[int, TaskView]) -> dict[str, list[int]]:
+    by_doc: dict[str, list[int]] = {}
+    for task_id in sorted(view):
+        doc_id = view[task_id][0]
+        if doc_id is not None:
+            by_doc.setdefault(doc_id, []).append(task_id)
+    return by_doc
+
+
+def _replay(state: PushState, changed: Sequence[ServerTask]) -> Plan | None:
+    """The last plan's outcome again, when the corpus is the one last pushed and no task changed
+    since in a way the plan depends on (None otherwise). Annotations on a task whose document was
+    settled change nothing: its data is already what the corpus asks for."""
+    owner = {task_id: doc_id for doc_id, doc in state.docs.items() for task_id in doc.tasks}
+    for task in changed:
+        doc_id = owner.get(task.id)
+        if doc_id is None:
+            if task.doc_id is None and task.id in state.foreign:
+                continue
+            return None
+        doc = state.docs[doc_id]
+        if task.doc_id != doc_id or task.id != doc.tasks[0] or data_hash(task.data) != doc.hash:
+            return None
+        if _clean(task.meta) != doc.clean:
+            return None
+        # Whether a task with a pending outcome (stale, removed, data kept for its annotations)
+        # is still annotated matters; the task the watermark was taken from is as last seen.
+        if doc.outcome != push_state.SETTLED and push_state.watermark(task.updated_at) != state.watermark:
+            return None
+    plan = Plan()
+    for doc_id, doc in sorted(state.docs.items()):
+        if doc.outcome == push_state.UNKNOWN:
+            return None
+        if doc.outcome == push_state.REMOVED:
+            # Whether it is annotated is not known here; True keeps anything from deleting it.
+            plan.removed.extend((task_id, doc_id, True) for task_id in doc.tasks)
+            continue
+        if len(doc.tasks) > 1:
+            plan.duplicates.append((doc_id, doc.tasks[1:]))
+        if doc.outcome == push_state.STALE:
+            plan.stale.append((doc.tasks[0], doc_id))
+        else:
+            plan.unchanged.append(doc_id)
+    return plan
+
+
+def _fetch(client: StudioClient, task_ids: Sequence[int]) -> list[ServerTask] | None:
+    """The tasks by id (a few requests in flight), or None if one of them is gone."""
+    if not task_ids:
+        return []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = list(pool.map(lambda task_id: read_task(client, task_id), task_ids))
+    tasks = [task for task in found if task is not None]
+    return tasks if len(tasks) == len(found) else None
+
+
+def _plan_locally(
+    client: StudioClient,
+    documents: Sequence[Document],
+    wanted: dict[str, dict[str, Any]],
+    hashes: dict[str, str],
+    state: PushState,
+    changed: Sequence[ServerTask],
+    taxonomy_version: str,
+    consider_removed: bool,
+) -> tuple[Plan, dict[int, TaskView]] | None:
+    """The plan from the record, the tasks changed since, and the tasks of changed documents read
+    one by one; None when that would take more requests than reading the project."""
+    view = _record_view(state, changed)
+    fresh = {task.id: task for task in changed}
+    by_doc = _by_doc(view)
+    settled: list[str] = []
+    looked: list[Document] = []
+    needed: list[int] = []
+    for doc in documents:
+        doc_id = doc["id"]
+        ids = by_doc.get(doc_id, [])
+        if len(ids) == 1 and ids[0] not in fresh:
+            _, digest, clean = view[ids[0]]
+            if clean and digest == hashes[doc_id]:
+                settled.append(doc_id)
+                continue
+        looked.append(doc)
+        needed.extend(task_id for task_id in ids if task_id not in fresh)
+    if consider_removed:
+        for doc_id, ids in by_doc.items():
+            if doc_id not in wanted:
+                needed.extend(task_id for task_id in ids if task_id not in fresh)
+    if len(needed) > max(LOOKUPS_MIN, len(view) // LOOKUPS_SHARE):
+        return None
+    fetched = _fetch(client, needed)
+    if fetched is None:
+        return None
+    for task in fetched:
+        view[task.id] = _view_of(task)
+    plan = make_plan(
+        looked, [*changed, *fetched], taxonomy_version, consider_removed=consider_removed, wanted=wanted
+    )
+    plan.unchanged.extend(settled)
+    return plan, view
+
+
+def _state_after(
+    previous: PushState,
+    plan: Plan,
+    view: dict[int, TaskView],
+    hashes: dict[str, str],
+) -> PushState:
+    """The record of the project once `plan` has been applied to the tasks in `view`."""
+    stale = {doc_id for _, doc_id in plan.stale}
+    removed = {doc_id for _, doc_id, _ in plan.removed}
+    state = dataclasses.replace(previous, docs={}, foreign=[])
+    for task_id in sorted(view):
+        if view[task_id][0] is None:
+            state.foreign.append(task_id)
+    for doc_id, ids in _by_doc(view).items():
+        _, digest, clean = view[ids[0]]
+        if doc_id in removed:
+            outcome = push_state.REMOVED
+        elif doc_id in stale:
+            outcome = push_state.STALE
+        elif doc_id in hashes:
+            settled = len(ids) == 1 and clean and digest == hashes[doc_id]
+            outcome = push_state.SETTLED if settled else push_state.UNCHANGED
+        else:
+            outcome = push_state.UNKNOWN
+        state.docs[doc_id] = push_state.DocState(outcome, digest, clean, ids)
+    state.task_count = len(view)
+    return state
 
 
 # --- predictions ----------------------------------------------------------------------------------
@@ -426,6 +661,48 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="task", file=sys.stderr, disable=not enabled, leave=False)
 
 
+def _post_import(client: StudioClient, project_id: int, batch: list[dict[str, Any]]) -> list[int] | None:
+    """One import request, never retried here (the server may have taken it before the answer was
+    lost); the new task ids in the batch's order, or None if the server did not say.
+
+    The body is encoded with orjson: the SDK's own encoder walks every value in Python and cost
+    more than the rest of the client side of a push."""
+    import httpx
+    import orjson
+
+    what = f"import tasks into project {project_id}"
+    try:
+        response = client.http.post(
+            f"/api/projects/{project_id}/import",
+            params={"return_task_ids": "true"},
+            content=orjson.dumps(batch),
+            headers={"Authorization": client.auth_header(), "Content-Type": "application/json"},
+        )
+    except httpx.TimeoutException:
+        raise TransientStudioError(f"{what}: Label Studio at {client.url} did not answer in time") from None
+    except httpx.TransportError as exc:
+        raise TransientStudioError(
+            f"{what}: cannot reach Label Studio at {client.url} ({type(exc).__name__})"
+        ) from None
+    if response.status_code in TRANSIENT_STATUS:
+        status = response.status_code
+        raise TransientStudioError(f"{what}: Label Studio at {client.url} answered HTTP {status}")
+    if response.status_code >= 400:
+        from corpuskit.studio.client import _body_detail
+
+        client._raise_for_status(response.status_code, _body_detail(response), what)
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise TransientStudioError(
+            f"{what}: Label Studio at {client.url} sent a cut-off or malformed answer"
+        ) from None
+    ids = body.get("task_ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or len(ids) != len(batch) or not all(isinstance(i, int) for i in ids):
+        return None
+    return ids
+
+
 def _import_batches(
     client: StudioClient,
     project_id: int,
@@ -433,33 +710,41 @@ def _import_batches(
     batch_size: int,
     progress: bool,
     on_batch: Callable[[int], None] | None,
-) -> int:
-    """Import in batches; a batch whose outcome is unknown is re-checked on the server, never doubled."""
+) -> tuple[int, dict[str, int] | None]:
+    """Import in batches; a batch whose outcome is unknown is re-checked on the server, never doubled.
+
+    Returns how many tasks were created and each document's new task id (None if the server did
+    not say for some batch)."""
     created = 0
+    task_ids: dict[str, int] | None = {}
     bar = _progress(len(payloads), progress, "importing")
     try:
         for start in range(0, len(payloads), batch_size):
             batch = payloads[start : start + batch_size]
             for attempt in range(1, client.attempts + 1):
                 try:
-                    client.call(
-                        f"import tasks into project {project_id}",
-                        client.sdk.projects.import_tasks,
-                        project_id,
-                        request=batch,
-                        retry=False,
-                    )
+                    ids = _post_import(client, project_id, batch)
                     created += len(batch)
+                    if ids is None or task_ids is None:
+                        task_ids = None
+                    else:
+                        task_ids.update(zip((p["data"]["doc_id"] for p in batch), ids, strict=True))
                     break
-                except TransientStudioError:
+                except TransientStudioError as exc:
                     if attempt == client.attempts:
-                        raise
+                        raise TransientStudioError(f"{exc} after {attempt} attempts") from None
                     time.sleep(client.backoff * 2 ** (attempt - 1))
                     # The server may have taken the batch before the connection broke: import
                     # only what it does not have.
-                    present = {t.doc_id for t in read_tasks(client, project_id)}
+                    present = {t.doc_id: t.id for t in read_tasks(client, project_id)}
                     missing = [p for p in batch if p["data"]["doc_id"] not in present]
                     created += len(batch) - len(missing)
+                    if task_ids is not None:
+                        task_ids.update(
+                            (p["data"]["doc_id"], present[p["data"]["doc_id"]])
+                            for p in batch
+                            if p["data"]["doc_id"] in present
+                        )
                     batch = missing
                     if not batch:
                         break
@@ -468,7 +753,7 @@ def _import_batches(
                 on_batch(created)
     finally:
         bar.close()
-    return created
+    return created, task_ids
 
 
 def _create_project(client: StudioClient, title: str, wanted: dict[str, Any]) -> int:
@@ -577,14 +862,10 @@ def _push_locked(
     from corpuskit.validation.api import iter_valid_documents, validate
 
     client.whoami()  # an unreachable server or a refused token fails before any other work
-    result = validate(paths, settings=settings, progress=progress)
-    documents = list(iter_valid_documents(paths, settings=settings, result=result))
-    wanted = _project_settings(settings, taxonomy, title)
-    created_project = False
-    config_updated = False
+    wanted_settings = _project_settings(settings, taxonomy, title)
     info: dict[str, Any] | None
     if project is not None:
-        info = client.project(project)
+        info = client.project(project, fields=_PROJECT_FIELDS)
     else:
         found = find_projects(client, title)
         if len(found) > 1:
@@ -592,11 +873,30 @@ def _push_locked(
             raise StudioError(
                 f"several Label Studio projects are titled {title!r} (ids {ids}): pass --project"
             )
-        info = client.project(int(found[0]["id"])) if found else None
+        info = client.project(int(found[0]["id"]), fields=_PROJECT_FIELDS) if found else None
+    # Hashed before validation reads the files: a file edited during the push then differs from
+    # the record, never the other way round.
+    inputs = _inputs_digest(settings) if paths is None and not prediction_rows else None
+    state, changed = _usable_state(client, settings, info) if not prediction_rows else (None, [])
+    replay = None
+    if state is not None and inputs is not None and state.inputs == inputs and not state.time_dependent:
+        replay = _replay(state, changed)
+        if replay is not None and delete_removed and replay.removed:
+            replay = None  # deleting needs each removed task's annotations: plan from the tasks
+    if replay is not None and state is not None:
+        documents: list[Document] = []
+        n_documents, n_invalid, time_dependent = state.documents, state.invalid, state.time_dependent
+    else:
+        result = validate(paths, settings=settings, progress=progress)
+        documents = list(iter_valid_documents(paths, settings=settings, result=result))
+        n_documents, n_invalid = len(documents), result.invalid
+        time_dependent = any(d.code == "future-date" for d in result.diagnostics)
+    created_project = False
+    config_updated = False
     if info is not None:
         project_id: int | None = int(info["id"])
         title = str(info.get("title") or title) if project is not None else title
-        changes = _differs(info, wanted)
+        changes = _differs(info, wanted_settings)
         if project is not None:
             changes.pop("title", None)
         if changes and not dry_run:
@@ -606,10 +906,27 @@ def _push_locked(
         project_id = None
         created_project = True
     else:
-        project_id = _create_project(client, title, wanted)
+        project_id = _create_project(client, title, wanted_settings)
         created_project = True
-    tasks = read_tasks(client, project_id) if project_id is not None else []
-    plan = make_plan(documents, tasks, taxonomy.version, consider_removed=not paths)
+    wanted = {doc["id"]: task_data(doc, taxonomy.version) for doc in documents}
+    hashes = {doc_id: data_hash(data) for doc_id, data in wanted.items()}
+    plan_source = PLAN_SERVER
+    view: dict[int, TaskView] | None = None
+    tasks: list[ServerTask] = []
+    if replay is not None:
+        plan, plan_source = replay, PLAN_LOCAL
+    else:
+        local = None
+        if state is not None:
+            local = _plan_locally(
+                client, documents, wanted, hashes, state, changed, taxonomy.version, not paths
+            )
+        if local is not None:
+            (plan, view), plan_source = local, PLAN_LOCAL
+        else:
+            tasks = read_tasks(client, project_id) if project_id is not None else []
+            plan = make_plan(documents, tasks, taxonomy.version, consider_removed=not paths, wanted=wanted)
+            view = {task.id: _view_of(task) for task in tasks}
     skipped: list[str] = []
     if prediction_rows:
         versions = (
@@ -625,15 +942,17 @@ def _push_locked(
         project_created=created_project,
         config_updated=config_updated,
         dry_run=dry_run,
-        documents=len(documents),
-        invalid=result.invalid,
+        documents=n_documents,
+        invalid=n_invalid,
         plan=plan,
         predictions_skipped=skipped,
         removed_considered=not paths,
+        plan_source=plan_source,
+        corpus_unchanged=replay is not None,
     )
     if dry_run or project_id is None:
         return outcome
-    outcome.created = _import_batches(client, project_id, plan.new, batch_size, progress, on_batch)
+    outcome.created, new_ids = _import_batches(client, project_id, plan.new, batch_size, progress, on_batch)
     outcome.predictions = sum(len(p.get("predictions", [])) for p in plan.new)
     marks = dict(plan.marks)
     updates: list[tuple[int, dict[str, Any]]] = []
@@ -645,6 +964,7 @@ def _push_locked(
     outcome.updated = _patch_all(client, updates, progress, "updating")
     meta_only = [(task_id, {"meta": meta}) for task_id, meta in sorted(marks.items())]
     outcome.marked = _patch_all(client, meta_only, progress, "marking")
+    doomed: list[int] = []
     if delete_removed:
         doomed = [task_id for task_id, _, annotated in plan.removed if not annotated]
         for task_id in doomed:
@@ -659,4 +979,118 @@ def _push_locked(
             retry=False,
         )
         outcome.predictions += len(plan.predictions)
+    record = state or PushState(
+        server=client.url,
+        project_id=project_id,
+        project_created_at=None,
+        watermark=None,
+        task_count=0,
+        foreign=[],
+        inputs=None,
+        time_dependent=False,
+        documents=0,
+        invalid=0,
+    )
+    record = dataclasses.replace(
+        record,
+        project_created_at=info.get("created_at") if info is not None else None,
+        inputs=inputs,
+        time_dependent=time_dependent,
+        documents=n_documents,
+        invalid=n_invalid,
+    )
+    previous = state.watermark if state is not None else None
+    _remember(client, settings, record, plan, view, new_ids, hashes, doomed, changed, previous)
     return outcome
+
+
+# --- the local record -----------------------------------------------------------------------------
+
+
+def _inputs_digest(settings: Settings) -> str | None:
+    """The digest of a whole-corpus push's inputs (None if the raw folder cannot be listed)."""
+    from corpuskit.documents.reader import iter_files
+
+    try:
+        files = list(iter_files([settings.path(settings.raw)]))
+    except (UsageError, OSError):
+        return None
+    schema_dir = settings.path(settings.schema).parent
+    config = sorted({settings.path(settings.taxonomy), *(p for p in schema_dir.rglob("*") if p.is_file())})
+    shown = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    shown.pop("label_studio_api_key", None)
+    return push_state.inputs_digest(files, config, repr(sorted(shown.items(), key=lambda kv: kv[0])))
+
+
+def _usable_state(
+    client: StudioClient, settings: Settings, info: dict[str, Any] | None
+) -> tuple[PushState | None, list[ServerTask]]:
+    """The record of the last push to this project and the tasks changed since, if the record
+    still describes the project (same project, and a task count that adds up)."""
+    if info is None:
+        return None, []
+    project_id = int(info["id"])
+    path = push_state.state_path(settings.root, client.url, project_id)
+    state = push_state.load_state(path, client.url, project_id)
+    if state is None or state.project_created_at != info.get("created_at"):
+        return None, []
+    changed = read_tasks(client, project_id, since=state.watermark)
+    # Deleted tasks leave nothing to query: the count shows them (tasks added since are in `changed`).
+    if info.get("task_number") != len(state.task_ids() | {task.id for task in changed}):
+        return None, []
+    return state, changed
+
+
+def _remember(
+    client: StudioClient,
+    settings: Settings,
+    record: PushState,
+    plan: Plan,
+    view: dict[int, TaskView] | None,
+    new_ids: dict[str, int] | None,
+    hashes: dict[str, str],
+    deleted: Sequence[int],
+    changed: Sequence[ServerTask],
+    previous_watermark: str | None,
+) -> None:
+    """Write the record of what this push left in the project; drop it if that cannot be known.
+
+    Only a push that got this far writes it: an interrupted one leaves the previous record, whose
+    watermark makes the next push read every task changed since, its own imports included."""
+    path = push_state.state_path(settings.root, client.url, record.project_id)
+    try:
+        if record.project_created_at is None:  # a project this push created
+            created_at = client.project(record.project_id, fields="id,created_at").get("created_at")
+            record = dataclasses.replace(record, project_created_at=created_at)
+        if view is None:
+            # The plan was the last one's and nothing was written; the watermark moves past the
+            # tasks changed since (annotators at work) so that the next push reads fewer.
+            latest = max(
+                (mark for task in changed if (mark := push_state.watermark(task.updated_at))),
+                default=record.watermark,
+            )
+            if latest != previous_watermark:
+                push_state.save_state(path, dataclasses.replace(record, watermark=latest))
+            return
+        if new_ids is None:
+            push_state.forget_state(path)
+            return
+        view = dict(view)
+        for payload in plan.new:
+            doc_id = payload["data"]["doc_id"]
+            view[new_ids[doc_id]] = (doc_id, hashes[doc_id], True)
+        for task_id, data in plan.changed:
+            view[task_id] = (view[task_id][0], data_hash(data), view[task_id][2])
+        for task_id, meta in plan.marks.items():
+            view[task_id] = (view[task_id][0], view[task_id][1], _clean(meta))
+        for task_id in deleted:
+            view.pop(task_id, None)
+        state = _state_after(record, plan, view, hashes)
+        total, latest = latest_update(client, record.project_id)
+        if total != len(view):
+            push_state.forget_state(path)  # someone else changed the project meanwhile
+            return
+        push_state.save_state(path, dataclasses.replace(state, watermark=latest, task_count=total))
+    except (StudioError, OSError, KeyError):
+        # The push itself is complete; without a record the next one reads the whole project.
+        push_state.forget_state(path)
