@@ -226,7 +226,8 @@ class StudioClient:
                 problem = f"{what}: cannot reach Label Studio at {self.url} ({type(exc).__name__})"
             else:
                 if response.status_code not in TRANSIENT_STATUS:
-                    self._raise_for_status(response.status_code, _body_detail(response), what)
+                    if response.status_code >= 400:  # the detail re-encodes the body: errors only
+                        self._raise_for_status(response.status_code, _body_detail(response), what)
                     if _json_complete(response):
                         return response
                     # A proxy or a dying server can end a message early with a consistent length.
