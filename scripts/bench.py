@@ -419,6 +419,55 @@ def bench_reliability(options: argparse.Namespace) -> Figures:
     return run_and_render(options.kills, options.kill_seed)
 
 
+@benchmark("cli")
+def bench_cli(options: argparse.Namespace) -> Figures:
+    """How fast `corpuskit --help` starts (target under 0.3 s: heavy libraries load lazily), next to
+    a bare `python -c pass` on the same interpreter."""
+    import statistics
+
+    def median_run(command: list[str], runs: int = 7) -> float:
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    corpuskit = str(BIN / "corpuskit")
+    subprocess.run([corpuskit, "--help"], check=True, capture_output=True)  # bytecode written once
+    help_s = median_run([corpuskit, "--help"])
+    validate_help_s = median_run([corpuskit, "validate", "--help"])
+    python_s = median_run([sys.executable, "-c", "pass"])
+    return {
+        "corpuskit_help_s": round(help_s, 3),
+        "corpuskit_validate_help_s": round(validate_help_s, 3),
+        "python_startup_s": round(python_s, 3),
+        "help_over_python_startup": round(help_s / python_s, 2),
+        "target_help_s": 0.3,
+        "meets_target": help_s < 0.3,
+    }
+
+
+# `all` runs every benchmark at these small sizes unless a size is given on the command line.
+SMALL = {"n": 1_000, "release_n": 10_000, "release_scale": 1, "fuzz_seconds": 10, "kills": 2}
+FULL = {"n": 10_000, "release_n": 100_000, "release_scale": 10, "fuzz_seconds": 300, "kills": 10}
+
+
+def _print_table(results: dict[str, Figures]) -> None:
+    """`all`: one table of every scalar figure, benchmark by benchmark."""
+    rows = [
+        (name, key, value)
+        for name, figures in results.items()
+        for key, value in figures.items()
+        if isinstance(value, (int, float, str, bool)) or value is None
+    ]
+    width = max((len(key) for _, key, _ in rows), default=10)
+    print(f"{'benchmark':<12} {'figure':<{width}} value")
+    for name, key, value in rows:
+        shown = f"{value:,.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+        print(f"{name:<12} {key:<{width}} {shown}")
+
+
 def _print_human(name: str, figures: Figures) -> None:
     print(f"== {name}")
     for key, value in figures.items():
@@ -435,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("name", choices=[*sorted(BENCHMARKS), "all"])
-    parser.add_argument("--n", type=int, default=10_000, help="documents to generate (default 10,000)")
+    parser.add_argument("--n", type=int, help="documents to generate (default 10,000; `all`: 1,000)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--shard", type=int, default=10_000, help="documents per JSONL file (validate)")
@@ -449,23 +498,26 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="also profile one single-process run (validate)"
     )
     parser.add_argument(
-        "--release-n", type=int, default=100_000, help="release benchmark: documents (default 100,000)"
+        "--release-n", type=int, help="release benchmark: documents (default 100,000; `all`: 10,000)"
     )
     parser.add_argument(
-        "--release-scale", type=int, default=10, help="release: also peak memory at n times this (1 skips)"
+        "--release-scale", type=int, help="release: also peak memory at n times this (1 skips; default 10)"
     )
     parser.add_argument(
-        "--fuzz-seconds", type=int, default=300, help="fuzz: how long atheris searches (default 300)"
+        "--fuzz-seconds", type=int, help="fuzz: how long atheris searches (default 300; `all`: 10)"
     )
-    parser.add_argument(
-        "--kills", type=int, default=10, help="reliability: SIGKILLs per command (default 10)"
-    )
+    parser.add_argument("--kills", type=int, help="reliability: SIGKILLs per command (default 10; `all`: 2)")
     parser.add_argument("--kill-seed", type=int, help="reliability: seed of the kill loop")
     options = parser.parse_args(argv)
+    for key, full in FULL.items():
+        if getattr(options, key) is None:
+            setattr(options, key, SMALL[key] if options.name == "all" else full)
     names = sorted(BENCHMARKS) if options.name == "all" else [options.name]
     results = {name: BENCHMARKS[name](options) for name in names}
     if options.json:
         print(json.dumps(results if options.name == "all" else results[options.name]))
+    elif options.name == "all":
+        _print_table(results)
     else:
         for name, figures in results.items():
             _print_human(name, figures)
