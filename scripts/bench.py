@@ -455,12 +455,15 @@ FULL = {"n": 10_000, "release_n": 100_000, "release_scale": 10, "fuzz_seconds": 
 
 def _print_table(results: dict[str, Figures]) -> None:
     """`all`: one table of every scalar figure, benchmark by benchmark."""
-    rows = [
-        (name, key, value)
-        for name, figures in results.items()
-        for key, value in figures.items()
-        if isinstance(value, (int, float, str, bool)) or value is None
-    ]
+
+    def flat(figures: Figures, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        for key, value in figures.items():
+            if isinstance(value, dict):
+                yield from flat(value, f"{prefix}{key}.")
+            elif isinstance(value, (int, float, str, bool)) or value is None:
+                yield f"{prefix}{key}", value
+
+    rows = [(name, key, value) for name, figures in results.items() for key, value in flat(figures)]
     width = max((len(key) for _, key, _ in rows), default=10)
     print(f"{'benchmark':<12} {'figure':<{width}} value")
     for name, key, value in rows:
