@@ -141,3 +141,13 @@ def test_cli_bad_export_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["pull", "--from-export", str(bad), "--out", str(tmp_path / "a")]) == 1
     assert capsys.readouterr().err.startswith(f"corpuskit: error: {bad}: not a valid JSON export")
     assert main(["pull", "--from-export", str(tmp_path / "missing.json"), "--out", str(tmp_path / "a")]) == 2
+
+
+def test_the_snapshot_records_the_server_without_credentials_in_its_url() -> None:
+    from corpuskit.studio.pull import _public_url
+
+    assert (
+        _public_url("https://alice:s3cret@annotate.example.org:8443/ls")
+        == "https://annotate.example.org:8443/ls"
+    )
+    assert _public_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080"

@@ -146,6 +146,18 @@ def _add_emails(client: StudioClient, tables: Tables) -> None:
             row["annotator"] = {"id": row["annotator"]["id"], "email": emails[row["annotator"]["id"]]}
 
 
+def _public_url(url: str) -> str:
+    """The server URL as recorded in the snapshot: without any user:password part."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -337,7 +349,7 @@ def pull(
         meta = {
             "project_id": project_id,
             "project_title": info.get("title"),
-            "server": conn.url,
+            "server": _public_url(conn.url),
             "source": None,
             "exported_at": started,
             "taxonomy_version": taxonomy.version,
