@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -333,3 +334,26 @@ def test_pull_survives_faults_that_clear(
     assert leftovers(pulled) == []
     _count_faults(via_proxy)
     LOG.count(SECTION, "annotations checked for loss or duplication", checked)
+
+
+def test_an_import_the_server_finishes_after_the_client_gave_up_is_healed_by_a_rerun(
+    via_proxy: FaultProxy, studio_server: StudioServer, tmp_path: Path
+) -> None:
+    """The import request reaches the server only after the client's timeout: push sees no tasks,
+    imports again, and the late import then lands too. The re-run deletes the unannotated copies."""
+    title = "faults push stalled import"
+    ids = make_corpus(tmp_path / "corpus", title, DOCS, seed=5)
+    via_proxy.inject(kind="stall", delay=SLOW, match=r"/import", times=1)
+    first = in_process(lambda: _push(tmp_path / "corpus", batch_size=DOCS))
+    time.sleep(SLOW + 1)  # let the held-back import reach the server and finish
+    via_proxy.clear()
+    assert first.code in (0, 2), first
+    healed = push(settings=load_settings(tmp_path / "corpus"), progress=False)
+    assert healed.summary()["duplicates"] == []
+    # The late import landed after push had imported again: every document had one copy to heal.
+    assert healed.deduplicated == len(ids), healed.summary()
+    assert_exactly_once(studio_server.url, studio_server.token, title, ids)
+    again = push(settings=load_settings(tmp_path / "corpus"), progress=False)
+    assert again.created == 0 and again.deduplicated == 0 and not again.plan.copies
+    _count_faults(via_proxy)
+    LOG.count(SECTION, "documents checked for loss or duplication", len(ids))

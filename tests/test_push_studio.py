@@ -175,6 +175,7 @@ def test_push_seeds_then_again_creates_nothing(
         "unchanged": 2,
         "removed": 0,
         "duplicates": 0,
+        "copies": 0,
     }
     assert (second.created, second.updated, second.marked) == (0, 0, 0)
     assert {d: t.id for d, t in tasks_by_doc(client, project_id).items()} == {
@@ -432,7 +433,8 @@ def test_tasks_changed_behind_corpuskit_are_seen(
     documents = {d["id"]: d for d in iter_valid_documents(settings=settings)}
     assert tasks_by_doc(client, project_id)[edited].data == task_data(documents[edited], version)
 
-    # A task added with a document's id: seen among the changed tasks and reported as a duplicate.
+    # An exact, unannotated copy of a task (what an import the server finished after the client
+    # gave up leaves behind): seen among the changed tasks, read with its annotations, deleted.
     client.request(
         "POST",
         f"/api/projects/{project_id}/import",
@@ -440,8 +442,21 @@ def test_tasks_changed_behind_corpuskit_are_seen(
         what="add a task",
     )
     doubled = push(settings=settings)
-    assert doubled.plan_source == "local" and doubled.summary()["duplicates"] == [gone]
+    assert doubled.plan_source == "local" and doubled.summary()["duplicates"] == []
+    assert [doc for doc, _ in doubled.plan.copies] == [gone] and doubled.deduplicated == 1
     assert doubled.created == 0
+    assert [t.id for t in read_tasks(client, project_id) if t.doc_id == gone] == [tasks[gone].id]
+
+    # A copy that holds work is never deleted: it is reported as a duplicate.
+    client.request(
+        "POST",
+        f"/api/projects/{project_id}/import",
+        json=[{"data": tasks[gone].data, "annotations": [{"result": [], "was_cancelled": True}]}],
+        what="add an annotated task",
+    )
+    kept = push(settings=settings)
+    assert kept.summary()["duplicates"] == [gone] and kept.deduplicated == 0
+    assert len([t for t in read_tasks(client, project_id) if t.doc_id == gone]) == 2
 
     # A deleted task leaves nothing to query: the count differs, the whole project is read.
     for task in read_tasks(client, project_id):

@@ -29,9 +29,10 @@ examples:
 
 With --format json a summary object goes to stdout:
   {"project": {"id", "title", "server", "created", "config_updated"}, "dry_run", "documents",
-   "invalid_skipped", "plan": {"new", "changed", "stale", "unchanged", "removed", "duplicates"},
+   "invalid_skipped", "plan": {"new", "changed", "stale", "unchanged", "removed", "duplicates", "copies"},
    "stale": [doc ids], "removed": [doc ids], "duplicates": [doc ids],
-   "applied": {"created", "updated", "marked", "deleted", "predictions"}, "predictions_skipped": [doc ids]}
+   "applied": {"created", "updated", "marked", "deleted", "deduplicated", "predictions"},
+   "predictions_skipped": [doc ids], "plan_source": "local"|"server", "corpus_unchanged": bool}
 exit codes: 0 pushed (or planned), 1 a predictions file is malformed,
 2 server unreachable, token refused, unknown project, or another push is running.
 """
@@ -93,6 +94,7 @@ def render_text(summary: dict[str, Any]) -> str:
         "plan: "
         + ", ".join(f"{plan[key]} {key}" for key in ("new", "changed", "stale", "unchanged", "removed"))
         + (f", {plan['duplicates']} duplicated" if plan["duplicates"] else "")
+        + (f", {plan['copies']} exact copies to delete" if plan["copies"] else "")
     )
     if summary["stale"]:
         lines.append(
@@ -111,6 +113,7 @@ def render_text(summary: dict[str, Any]) -> str:
         lines.append(
             f"pushed: {applied['created']} created, {applied['updated']} updated, "
             f"{applied['marked']} marked, {applied['deleted']} deleted, {applied['predictions']} predictions"
+            + (f", {applied['deduplicated']} copies deleted" if applied["deduplicated"] else "")
         )
     return "\n".join(lines)
 

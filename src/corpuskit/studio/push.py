@@ -114,6 +114,9 @@ class Plan:
     unchanged: list[str] = field(default_factory=list)
     removed: list[tuple[int, str, bool]] = field(default_factory=list)  # (task id, doc id, annotated)
     duplicates: list[tuple[str, list[int]]] = field(default_factory=list)  # doc id, extra task ids
+    # Unannotated exact copies of a document's task (an import the server finished after the
+    # client had given up on it, then imported again): deleted, so a re-run heals them.
+    copies: list[tuple[str, int]] = field(default_factory=list)  # (doc id, task id)
     marks: dict[int, dict[str, Any]] = field(default_factory=dict)  # task id -> new meta
     predictions: list[dict[str, Any]] = field(default_factory=list)  # for existing tasks
 
@@ -125,6 +128,7 @@ class Plan:
             "unchanged": len(self.unchanged),
             "removed": len(self.removed),
             "duplicates": len(self.duplicates),
+            "copies": len(self.copies),
         }
 
 
@@ -145,6 +149,7 @@ class PushResult:
     updated: int = 0
     marked: int = 0
     deleted: int = 0
+    deduplicated: int = 0
     predictions: int = 0
     predictions_skipped: list[str] = field(default_factory=list)
     removed_considered: bool = True
@@ -172,6 +177,7 @@ class PushResult:
                 "updated": self.updated,
                 "marked": self.marked,
                 "deleted": self.deleted,
+                "deduplicated": self.deduplicated,
                 "predictions": self.predictions,
             },
             "predictions_skipped": sorted(self.predictions_skipped),
@@ -326,11 +332,21 @@ def make_plan(
         if not found:
             plan.new.append({"data": data, "meta": {STALE: False, REMOVED: False}})
             continue
-        # Several tasks for one document come from imports outside corpuskit: keep the oldest,
-        # report the rest, never add another.
+        # Several tasks for one document: keep the oldest. Unannotated copies with the same content
+        # and identity are corpuskit's own double import and go; any other extra task came from
+        # outside corpuskit or holds work: reported, never touched, never added to.
         task = found[0]
         if len(found) > 1:
-            plan.duplicates.append((doc_id, [t.id for t in found[1:]]))
+            identity = (task.data.get("doc_id"), task.data.get("content_sha256"))
+            extra: list[int] = []
+            for other in found[1:]:
+                same = (other.data.get("doc_id"), other.data.get("content_sha256")) == identity
+                if same and not other.annotated:
+                    plan.copies.append((doc_id, other.id))
+                else:
+                    extra.append(other.id)
+            if extra:
+                plan.duplicates.append((doc_id, extra))
         if task.annotated:
             is_stale = task.data.get("content_sha256") != data["content_sha256"]
             if is_stale:
@@ -432,7 +448,7 @@ def _replay(state: PushState, changed: Sequence[ServerTask]) -> Plan | None:
             plan.removed.extend((task_id, doc_id, True) for task_id in doc.tasks)
             continue
         if len(doc.tasks) > 1:
-            plan.duplicates.append((doc_id, doc.tasks[1:]))
+            return None  # whether the extra tasks hold work is only known from the server
         if doc.outcome == push_state.STALE:
             plan.stale.append((doc.tasks[0], doc_id))
         else:
@@ -970,6 +986,10 @@ def _push_locked(
         for task_id in doomed:
             client.request("DELETE", f"/api/tasks/{task_id}", what=f"delete task {task_id}")
         outcome.deleted = len(doomed)
+    for _, task_id in plan.copies:
+        client.request("DELETE", f"/api/tasks/{task_id}", what=f"delete duplicate task {task_id}")
+    doomed += [task_id for _, task_id in plan.copies]
+    outcome.deduplicated = len(plan.copies)
     if plan.predictions:
         client.call(
             f"import predictions into project {project_id}",
