@@ -12,7 +12,6 @@ Rules (docs/quality.md, "Missing data"):
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from corpuskit.errors import DataError, UsageError
+from corpuskit.jsonl import iter_jsonl
 
 Row = Mapping[str, Any]
 
@@ -131,21 +131,9 @@ def to_annotation(row: Row, where: str = "<rows>", number: int = 0) -> Annotatio
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """Read a JSONL file of rows; a broken line is a DataError naming file and line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return list(iter_jsonl(path))
     except FileNotFoundError as exc:
         raise UsageError(f"{path}: no such file") from exc
-    rows: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
-        if not isinstance(value, dict):
-            raise DataError(f"{path}:{number}: expected a JSON object")
-        rows.append(value)
-    return rows
 
 
 def annotations_path(snapshot: Path) -> Path:

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from corpuskit.errors import ReleaseError, UsageError
+from corpuskit.jsonl import iter_jsonl as _iter_jsonl
 from corpuskit.settings import Settings
 
 Row = dict[str, Any]
@@ -39,17 +38,7 @@ def load_taxonomy(settings: Settings) -> Any:
 
 def iter_jsonl(path: Path) -> Iterator[Row]:
     """Rows of a JSONL file, one at a time; a bad line is a ReleaseError naming file and line."""
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise ReleaseError(f"{path}:{number}: not valid JSON: {exc}") from exc
-            if not isinstance(row, dict):
-                raise ReleaseError(f"{path}:{number}: expected a JSON object")
-            yield row
+    return _iter_jsonl(path, error=ReleaseError)
 
 
 def git_state(root: Path) -> dict[str, Any]:

@@ -547,22 +547,14 @@ def _state_after(
 def read_predictions(path: Path) -> list[dict[str, Any]]:
     """Model predictions, one JSON object per line: `{document_id, model_version, stance, topics,
     spans?, score?}`; a malformed line is a DataError naming the file and line."""
-    import orjson
+    from corpuskit.jsonl import iter_numbered
 
     rows: list[dict[str, Any]] = []
     try:
-        lines = path.read_bytes().splitlines()
+        numbered = list(iter_numbered(path))
     except OSError as exc:
         raise UsageError(f"{path}: cannot be read: {exc.strerror}") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: not valid JSON: {exc}") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{path}:{number}: a prediction is a JSON object")
+    for number, row in numbered:
         for key in ("document_id", "model_version"):
             if not isinstance(row.get(key), str) or not row[key]:
                 raise DataError(f"{path}:{number}: {key}: a non-empty string is required")

@@ -11,7 +11,6 @@ are listed in `original.needs_reannotation`.
 from __future__ import annotations
 
 import copy
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -325,19 +324,12 @@ def _names(taxonomy: Taxonomy, kind: str) -> list[tuple[str, str]]:
 
 def read_rows(path: str | Path) -> list[Row]:
     """Annotation rows from a JSONL snapshot (annotations/annotations.jsonl)."""
-    rows: list[Row] = []
+    from corpuskit.jsonl import iter_jsonl
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
+        return list(iter_jsonl(Path(path)))
     except FileNotFoundError as exc:
         raise UsageError(f"{path}: annotation snapshot not found") from exc
-    return rows
 
 
 def diff_files(old: str | Path, new: str | Path, annotations: str | Path | None = None) -> TaxonomyDiff:
