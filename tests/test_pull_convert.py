@@ -13,7 +13,7 @@ from corpuskit.studio.pull import taxonomy_mapper
 from corpuskit.taxonomy import load_taxonomy
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL = ROOT.parent / "shared" / "fixtures" / "label-studio-exports"
+REAL = ROOT / "tests" / "data" / "label-studio-exports"
 DATA = ROOT / "tests" / "data" / "pull"
 EXPECTED: dict[str, Any] = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
 CASES = sorted(name for name in EXPECTED if not name.startswith("_"))

@@ -14,7 +14,7 @@ from corpuskit.studio.pull import pull
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = ROOT / "tests" / "data" / "pull" / "synthetic_export.json"
-REAL = ROOT.parent / "shared" / "fixtures" / "label-studio-exports"
+REAL = ROOT / "tests" / "data" / "label-studio-exports"
 
 
 def _files(folder: Path) -> dict[str, bytes]:

@@ -1,4 +1,4 @@
-"""Gold and agreement on Label Studio's own multi-annotator exports (shared label-studio-exports).
+"""Gold and agreement on Label Studio's own multi-annotator exports (tests/data/label-studio-exports).
 
 These exports use other label configs, so they go through the pull converter with a generic mapping:
 every `choices` block becomes a stance "target" named after its `from_name`, and the labels of every
@@ -19,9 +19,7 @@ from corpuskit.quality.gold import compute_gold
 from corpuskit.quality.ratings import build_ratings
 from corpuskit.studio.export_rows import Mapper, convert_export
 
-EXPORTS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "label-studio-exports"
-if not EXPORTS.is_dir():  # the tree may sit elsewhere; the fixtures are always at /work/shared
-    EXPORTS = Path("/work/shared/fixtures/label-studio-exports")
+EXPORTS = Path(__file__).resolve().parent / "data" / "label-studio-exports"
 
 
 def generic_parse(result: list[Any]) -> tuple[dict[str, Any], list[str]]:
