@@ -35,6 +35,14 @@ class Settings:
     label_studio_api_key: str | None = field(default=None, repr=False)
     project_title: str | None = None
     min_annotators: int = 2
+    # The overlap design (docs/team.md): every document in the overlap share reaches this many
+    # independent annotators through Label Studio's queue; the rest get one.
+    annotators_per_document: int = 2
+    overlap_share: float = 1.0
+    # Seeds which documents are in the overlap share and which make up a pilot round.
+    overlap_seed: str = "corpuskit"
+    # The order of Label Studio's queue: "sequential" (the push order) or "uniform" (random).
+    queue_sampling: str = "sequential"
     min_alpha: float = 0.667
     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -84,4 +92,27 @@ def load_settings(start: Path | None = None) -> Settings:
     for name, env in _ENV.items():
         if os.environ.get(env):
             values[name] = os.environ[env]
-    return Settings(root=root, extra=extra, **values)
+    settings = Settings(root=root, extra=extra, **values)
+    _check(settings, pyproject)
+    return settings
+
+
+QUEUE_SAMPLING = ("sequential", "uniform")
+
+
+def _check(settings: Settings, pyproject: Path) -> None:
+    """Refuse settings that would make a wrong overlap design, naming the key."""
+    where = f"{pyproject}: [tool.corpuskit]"
+    k = settings.annotators_per_document
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
+        raise UsageError(f"{where} annotators_per_document = {k!r}: expected a whole number from 1 to 100")
+    share = settings.overlap_share
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0.0 <= share <= 1.0:
+        raise UsageError(f"{where} overlap_share = {share!r}: expected a number from 0 to 1")
+    if settings.queue_sampling not in QUEUE_SAMPLING:
+        raise UsageError(
+            f"{where} queue_sampling = {settings.queue_sampling!r}: "
+            f"expected one of {', '.join(QUEUE_SAMPLING)}"
+        )
+    if not isinstance(settings.overlap_seed, str | int) or isinstance(settings.overlap_seed, bool):
+        raise UsageError(f"{where} overlap_seed = {settings.overlap_seed!r}: expected a string or a number")

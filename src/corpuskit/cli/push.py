@@ -15,11 +15,19 @@ nothing. A changed document updates its task in place if nobody has annotated it
 task is never overwritten but marked stale (meta.corpuskit_stale) and reported. Documents removed
 from the corpus are reported and marked (meta.corpuskit_removed), deleted only with
 --delete-removed (and only when unannotated). An interrupted push is finished by running it again.
+
+The team design comes from [tool.corpuskit]: each document in the overlap share
+(overlap_share, default 1.0; chosen by a seeded hash of its id, so stable across pushes) reaches
+annotators_per_document (default 2) annotators through Label Studio's queue, the rest one. The
+project is set blind (no other member's answers, no predictions on the labelling page) and its
+queue order to queue_sampling; a push repairs any of these changed on the server. --pilot N pushes
+a seeded sample of N documents (stratified by outlet and language) that every member labels.
 """
 
 EPILOG = """\
 examples:
   corpuskit push --dry-run
+  corpuskit push --pilot 20             # the pilot round: 20 documents every member labels
   corpuskit push
   corpuskit push --predictions model-v2.jsonl
   LABEL_STUDIO_URL=https://ls.example.org LABEL_STUDIO_API_KEY=... corpuskit push --project 7
@@ -28,10 +36,12 @@ examples:
 "topics": [...], "spans": [...], "score"}; a model version a task already has is not imported twice.
 
 With --format json a summary object goes to stdout:
-  {"project": {"id", "title", "server", "created", "config_updated"}, "dry_run", "documents",
+  {"project": {"id", "title", "server", "created", "config_updated", "design_repaired": [fields]},
+   "design": {"annotators_per_document", "overlap_share", "seed", "sampling", "blind",
+              "overlapped", "single", "pilot"}, "dry_run", "documents",
    "invalid_skipped", "plan": {"new", "changed", "stale", "unchanged", "removed", "duplicates", "copies"},
    "stale": [doc ids], "removed": [doc ids], "duplicates": [doc ids],
-   "applied": {"created", "updated", "marked", "deleted", "deduplicated", "predictions"},
+   "applied": {"created", "updated", "marked", "deleted", "deduplicated", "predictions", "overlap_set"},
    "predictions_skipped": [doc ids], "plan_source": "local"|"server", "corpus_unchanged": bool}
 exit codes: 0 pushed (or planned), 1 a predictions file is malformed,
 2 server unreachable, token refused, unknown project, or another push is running.
@@ -60,6 +70,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--predictions", metavar="FILE", help="import model predictions (JSON Lines)")
     parser.add_argument(
+        "--pilot",
+        type=int,
+        metavar="N",
+        help="push only a seeded, stratified sample of N documents that every member labels",
+    )
+    parser.add_argument(
         "--batch-size", type=int, default=1000, metavar="N", help="tasks per import request (default: 1000)"
     )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
@@ -86,6 +102,17 @@ def render_text(summary: dict[str, Any]) -> str:
     lines.append(
         f"{where} {project['title']!r} at {project['server']}" + (f": {', '.join(state)}" if state else "")
     )
+    design = summary["design"]
+    k = design["annotators_per_document"]
+    lines.append(
+        f"design: {design['overlapped']} documents to {k} annotators, {design['single']} to 1"
+        + (f", {design['pilot']} pilot documents to every member" if design["pilot"] else "")
+        + f" (overlap share {design['overlap_share']:g}, seed {design['seed']!r}); "
+        f"queue {design['sampling']}, blind"
+    )
+    if project["design_repaired"]:
+        verb = "would be repaired" if summary["dry_run"] else "repaired"
+        lines.append(f"team settings changed on the server, {verb}: {', '.join(project['design_repaired'])}")
     lines.append(
         f"{summary['documents']} valid documents"
         + (f" ({summary['invalid_skipped']} invalid, not pushed)" if summary["invalid_skipped"] else "")
@@ -113,6 +140,7 @@ def render_text(summary: dict[str, Any]) -> str:
         lines.append(
             f"pushed: {applied['created']} created, {applied['updated']} updated, "
             f"{applied['marked']} marked, {applied['deleted']} deleted, {applied['predictions']} predictions"
+            + (f", overlap set on {applied['overlap_set']} tasks" if applied["overlap_set"] else "")
             + (f", {applied['deduplicated']} copies deleted" if applied["deduplicated"] else "")
         )
     return "\n".join(lines)
@@ -129,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         predictions=args.predictions,
         batch_size=args.batch_size,
         progress=False if args.quiet else None,
+        pilot=args.pilot,
     )
     summary = result.summary()
     if args.format == "json":

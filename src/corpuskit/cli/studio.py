@@ -22,6 +22,7 @@ examples:
   corpuskit studio status
   corpuskit studio open
   corpuskit studio credentials        # admin email, password, API token (keep them private)
+  corpuskit studio invite             # the sign-up link to send to annotators
   corpuskit studio stop
 
 exit codes: 0 done, 2 the server could not start, is not running, is unreachable or refused the token.
@@ -40,7 +41,12 @@ def register(subparsers: Any) -> None:
     )
     sub = parser.add_subparsers(dest="studio_command", metavar="ACTION", required=True)
     start = sub.add_parser("start", help="start the embedded server and wait until it answers")
-    start.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default: 8080)")
+    start.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port on 127.0.0.1 (default: the port used last, else 8080, else the next free one)",
+    )
     start.add_argument("--timeout", type=float, default=180.0, help="seconds to wait (default: 180)")
     start.set_defaults(func=run_start)
     stop = sub.add_parser("stop", help="stop the embedded server this corpus started")
@@ -53,6 +59,9 @@ def register(subparsers: Any) -> None:
     creds = sub.add_parser("credentials", help="print the embedded server's admin login and API token")
     creds.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     creds.set_defaults(func=run_credentials)
+    invite = sub.add_parser("invite", help="print the sign-up link for annotators (Label Studio's invite)")
+    invite.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    invite.set_defaults(func=run_invite)
 
 
 def _data_dir() -> Any:
@@ -147,4 +156,31 @@ def run_credentials(args: argparse.Namespace) -> int:
     else:
         for key, value in data.items():
             print(f"{key}: {value if value is not None else '(not running)'}")
+    return 0
+
+
+def run_invite(args: argparse.Namespace) -> int:
+    from corpuskit.studio.client import StudioClient, connection
+    from corpuskit.studio.team import invite_link
+
+    settings, _ = _data_dir()
+    conn = connection(settings)
+    with StudioClient(conn, attempts=2) as client:
+        link = invite_link(client)
+    if args.format == "json":
+        print(json.dumps({"invite_url": link, "server": conn.url, "embedded": conn.embedded}, indent=2))
+        return 0
+    print(link)
+    print(
+        "Send this link to each annotator privately: whoever has it can join the team. They sign up with\n"
+        "their own e-mail and password, open the project and press 'Label All Tasks', so that Label\n"
+        "Studio's queue hands out the documents and nobody sees another annotator's answers\n"
+        "(docs/team.md; the annotator guide is docs/annotators.md).",
+        file=sys.stderr,
+    )
+    if conn.embedded:
+        print(
+            "note: the embedded server listens on 127.0.0.1 only: the link works for people on this machine.",
+            file=sys.stderr,
+        )
     return 0

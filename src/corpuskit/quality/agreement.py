@@ -334,6 +334,9 @@ def _counts(ratings: Ratings) -> dict[str, Any]:
         "superseded": ratings.superseded,
         "documents": len(ratings.documents),
         "annotated_documents": sum(1 for n in per_doc if n >= 1),
+        # Agreement is measured on these alone; single-annotated documents carry no comparison.
+        "overlapped_documents": sum(1 for n in per_doc if n >= 2),
+        "single_documents": sum(1 for n in per_doc if n == 1),
         "annotators": len({a.annotator for a in ratings.annotations}),
         "annotations_per_item": {
             "min": min(per_doc, default=0),
@@ -354,9 +357,13 @@ def compute_agreement(
     confidence: float = DEFAULT_CONFIDENCE,
     source: str = "<rows>",
 ) -> AgreementResult:
-    """Every agreement figure of `ratings`; bootstrap resamples documents with replacement."""
+    """Every agreement figure of `ratings`; bootstrap resamples documents with replacement.
+
+    Only documents with two or more annotators enter the coefficients and the resampling: in an
+    overlap design the single-annotated documents compare nothing."""
     gold = gold if gold is not None else compute_gold(ratings)
-    docs = ratings.documents
+    per_doc = ratings.per_document()
+    docs = [d for d in ratings.documents if per_doc[d] >= 2]
     annotators = [a for a in ratings.annotators if any(x.annotator == a for x in ratings.annotations)]
     resampler = Resampler(len(docs), draws, seed)
     stance = [

@@ -54,7 +54,9 @@ def counts_line(result: AgreementResult) -> str:
     c = result.counts
     per = c["annotations_per_item"]
     return (
-        f"documents {c['documents']} · annotators {c['annotators']} · submitted {c['submitted']} · "
+        f"documents {c['documents']} ({c['overlapped_documents']} with 2+ annotators, measured; "
+        f"{c['single_documents']} with one, not counted) · annotators {c['annotators']} · "
+        f"submitted {c['submitted']} · "
         f"cancelled {c['cancelled']} (excluded) · superseded {c['superseded']} · annotations per document "
         f"min {per['min']} / median {_num(per['median'], 1)} / max {per['max']}"
     )

@@ -43,10 +43,12 @@ from typing import TYPE_CHECKING, Any
 
 from corpuskit.documents.model import Document, body_text
 from corpuskit.errors import DataError, StudioError, UsageError
+from corpuskit.quality.design import PILOT, OverlapDesign
 from corpuskit.studio import push_state
 from corpuskit.studio.client import TRANSIENT_STATUS, StudioClient, TransientStudioError, connection
 from corpuskit.studio.project import find_projects, project_title
 from corpuskit.studio.push_state import PushState, data_hash
+from corpuskit.studio.team import overlap_updates, pilot_sample, project_settings, read_overlaps
 from corpuskit.taxonomy.labelconfig import SOURCE_DISPLAY_KEY
 
 if TYPE_CHECKING:
@@ -63,7 +65,14 @@ LOCK_FILE = ".corpuskit/push.lock"
 PAGE_SIZE = 5000
 _TASK_FIELDS = "id,data,meta,updated_at,total_annotations,cancelled_annotations,drafts,total_predictions"
 # What push reads of a project: its settings, and the one count it needs (all counts cost more).
-_PROJECT_FIELDS = "id,title,label_config,expert_instruction,show_instruction,created_at,task_number"
+_PROJECT_FIELDS = (
+    "id,title,label_config,expert_instruction,show_instruction,created_at,task_number,"
+    "maximum_annotations,overlap_cohort_percentage,show_overlap_first,sampling,show_annotation_history,"
+    "show_collab_predictions,show_ground_truth_first,evaluate_predictions_automatically,"
+    "reveal_preannotations_interactively"
+)
+# The project fields that hold the labelling config (the rest are the team design, see team.py).
+_CONFIG_FIELDS = ("title", "label_config", "expert_instruction", "show_instruction")
 # Asking for tasks one by one beats reading them all only while they are few.
 LOOKUPS_MIN = 50
 LOOKUPS_SHARE = 10  # at most one task in this many
@@ -120,6 +129,11 @@ class Plan:
     marks: dict[int, dict[str, Any]] = field(default_factory=dict)  # task id -> new meta
     predictions: list[dict[str, Any]] = field(default_factory=list)  # for existing tasks
 
+    def document_ids(self) -> set[str]:
+        """The documents of the corpus this plan keeps in the project (not the removed ones)."""
+        ids = {p["data"]["doc_id"] for p in self.new} | set(self.unchanged)
+        return ids | {doc for _, doc in self.stale} | {str(data.get("doc_id")) for _, data in self.changed}
+
     def counts(self) -> dict[str, int]:
         return {
             "new": len(self.new),
@@ -155,6 +169,10 @@ class PushResult:
     removed_considered: bool = True
     plan_source: str = PLAN_SERVER
     corpus_unchanged: bool = False  # the inputs were those of the last push: not validated again
+    design: OverlapDesign = field(default_factory=OverlapDesign)
+    design_repaired: list[str] = field(default_factory=list)  # team settings found changed on the server
+    pilot: list[str] = field(default_factory=list)  # the documents of a pilot round (push --pilot)
+    overlap_set: int = 0  # tasks whose overlap this push set
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -164,6 +182,11 @@ class PushResult:
                 "server": self.server,
                 "created": self.project_created,
                 "config_updated": self.config_updated,
+                "design_repaired": sorted(self.design_repaired),
+            },
+            "design": {
+                **self.design.to_json(),
+                **self._design_counts(),
             },
             "dry_run": self.dry_run,
             "documents": self.documents,
@@ -179,11 +202,18 @@ class PushResult:
                 "deleted": self.deleted,
                 "deduplicated": self.deduplicated,
                 "predictions": self.predictions,
+                "overlap_set": self.overlap_set,
             },
             "predictions_skipped": sorted(self.predictions_skipped),
             "plan_source": self.plan_source,
             "corpus_unchanged": self.corpus_unchanged,
         }
+
+    def _design_counts(self) -> dict[str, int]:
+        """Documents of this push by the number of annotators they wait for."""
+        ids = self.plan.document_ids() - set(self.pilot)
+        overlapped = sum(1 for doc_id in ids if self.design.in_overlap(doc_id))
+        return {"overlapped": overlapped, "single": len(ids) - overlapped, "pilot": len(self.pilot)}
 
 
 # --- reading the project -------------------------------------------------------------------------
@@ -620,7 +650,9 @@ def _guidelines(settings: Settings, taxonomy: Taxonomy) -> str:
     return guidelines_html(taxonomy, path)
 
 
-def _project_settings(settings: Settings, taxonomy: Taxonomy, title: str) -> dict[str, Any]:
+def _project_settings(
+    settings: Settings, taxonomy: Taxonomy, title: str, design: OverlapDesign
+) -> dict[str, Any]:
     from corpuskit.taxonomy import label_config
 
     return {
@@ -628,6 +660,7 @@ def _project_settings(settings: Settings, taxonomy: Taxonomy, title: str) -> dic
         "label_config": label_config(taxonomy),
         "expert_instruction": _guidelines(settings, taxonomy),
         "show_instruction": True,
+        **project_settings(design),
     }
 
 
@@ -814,16 +847,21 @@ def push(
     progress: bool | None = None,
     client: StudioClient | None = None,
     on_batch: Callable[[int], None] | None = None,
+    pilot: int | None = None,
 ) -> PushResult:
     """Create or update the Label Studio project from the taxonomy and push the valid documents.
 
     `paths` limits the push to some files (then nothing counts as removed). With `dry_run` the
-    plan is computed and nothing on the server changes."""
+    plan is computed and nothing on the server changes. `pilot=N` pushes only a seeded sample of
+    N documents, stratified by outlet and language, that every member of the team labels
+    (docs/team.md); their tasks are marked `meta.corpuskit_pilot`."""
     from corpuskit.settings import load_settings
     from corpuskit.taxonomy import load_taxonomy
 
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
+    if pilot is not None and pilot < 1:
+        raise UsageError("--pilot needs at least 1 document")
     settings = settings or load_settings()
     if progress is None:
         progress = sys.stderr.isatty()
@@ -847,6 +885,7 @@ def push(
                 batch_size,
                 progress,
                 on_batch,
+                pilot,
             )
     finally:
         if own_client:
@@ -866,11 +905,13 @@ def _push_locked(
     batch_size: int,
     progress: bool,
     on_batch: Callable[[int], None] | None,
+    pilot: int | None = None,
 ) -> PushResult:
     from corpuskit.validation.api import iter_valid_documents, validate
 
     client.whoami()  # an unreachable server or a refused token fails before any other work
-    wanted_settings = _project_settings(settings, taxonomy, title)
+    design = OverlapDesign.from_settings(settings)
+    wanted_settings = _project_settings(settings, taxonomy, title, design)
     info: dict[str, Any] | None
     if project is not None:
         info = client.project(project, fields=_PROJECT_FIELDS)
@@ -884,8 +925,10 @@ def _push_locked(
         info = client.project(int(found[0]["id"]), fields=_PROJECT_FIELDS) if found else None
     # Hashed before validation reads the files: a file edited during the push then differs from
     # the record, never the other way round.
-    inputs = _inputs_digest(settings) if paths is None and not prediction_rows else None
-    state, changed = _usable_state(client, settings, info) if not prediction_rows else (None, [])
+    inputs = _inputs_digest(settings) if paths is None and not prediction_rows and pilot is None else None
+    state, changed = (
+        _usable_state(client, settings, info) if not prediction_rows and pilot is None else (None, [])
+    )
     replay = None
     if state is not None and inputs is not None and state.inputs == inputs and not state.time_dependent:
         replay = _replay(state, changed)
@@ -899,6 +942,11 @@ def _push_locked(
         documents = list(iter_valid_documents(paths, settings=settings, result=result))
         n_documents, n_invalid = len(documents), result.invalid
         time_dependent = any(d.code == "future-date" for d in result.diagnostics)
+    pilot_ids: list[str] = []
+    if pilot is not None:
+        pilot_ids = pilot_sample(documents, pilot, design.seed)
+        chosen = set(pilot_ids)
+        documents = [doc for doc in documents if doc["id"] in chosen]
     created_project = False
     config_updated = False
     if info is not None:
@@ -908,14 +956,19 @@ def _push_locked(
         if project is not None:
             changes.pop("title", None)
         if changes and not dry_run:
-            client.call(f"update project {project_id}", client.sdk.projects.update, project_id, **changes)
-        config_updated = bool(changes)
+            client.request(
+                "PATCH", f"/api/projects/{project_id}", json=changes, what=f"update project {project_id}"
+            )
+        config_updated = any(key in changes for key in _CONFIG_FIELDS)
+        design_repaired = sorted(key for key in changes if key not in _CONFIG_FIELDS)
     elif dry_run:
         project_id = None
         created_project = True
+        design_repaired = []
     else:
         project_id = _create_project(client, title, wanted_settings)
         created_project = True
+        design_repaired = []
     wanted = {doc["id"]: task_data(doc, taxonomy.version) for doc in documents}
     hashes = {doc_id: data_hash(data) for doc_id, data in wanted.items()}
     plan_source = PLAN_SERVER
@@ -933,8 +986,13 @@ def _push_locked(
             (plan, view), plan_source = local, PLAN_LOCAL
         else:
             tasks = read_tasks(client, project_id) if project_id is not None else []
-            plan = make_plan(documents, tasks, taxonomy.version, consider_removed=not paths, wanted=wanted)
+            consider_removed = not paths and pilot is None
+            plan = make_plan(
+                documents, tasks, taxonomy.version, consider_removed=consider_removed, wanted=wanted
+            )
             view = {task.id: _view_of(task) for task in tasks}
+    if pilot_ids:
+        _mark_pilot(plan, tasks)
     skipped: list[str] = []
     if prediction_rows:
         versions = (
@@ -957,6 +1015,9 @@ def _push_locked(
         removed_considered=not paths,
         plan_source=plan_source,
         corpus_unchanged=replay is not None,
+        design=design,
+        design_repaired=design_repaired,
+        pilot=pilot_ids,
     )
     if dry_run or project_id is None:
         return outcome
@@ -991,6 +1052,8 @@ def _push_locked(
             retry=False,
         )
         outcome.predictions += len(plan.predictions)
+    if replay is None or design_repaired:
+        outcome.overlap_set = _apply_overlaps(client, project_id, design, state, view, new_ids, progress)
     record = state or PushState(
         server=client.url,
         project_id=project_id,
@@ -1014,6 +1077,44 @@ def _push_locked(
     previous = state.watermark if state is not None else None
     _remember(client, settings, record, plan, view, new_ids, hashes, doomed, changed, previous)
     return outcome
+
+
+# --- the team design -------------------------------------------------------------------------------
+
+
+def _mark_pilot(plan: Plan, tasks: Sequence[ServerTask]) -> None:
+    """Every task of a pilot push carries `meta.corpuskit_pilot` (new ones from the import)."""
+    for payload in plan.new:
+        payload["meta"][PILOT] = True
+    wanted = plan.document_ids()
+    for task in tasks:
+        if task.doc_id in wanted and not task.meta.get(PILOT):
+            plan.marks[task.id] = {**plan.marks.get(task.id, task.meta), PILOT: True}
+
+
+def _apply_overlaps(
+    client: StudioClient,
+    project_id: int,
+    design: OverlapDesign,
+    state: PushState | None,
+    view: dict[int, TaskView] | None,
+    new_ids: dict[str, int] | None,
+    progress: bool,
+) -> int:
+    """Set the overlap of every task that the design wants different from the project's k.
+
+    One light read of every task's overlap and marks; a PATCH only where it differs (none in the
+    default design, where every document gets k)."""
+    current = read_overlaps(client, project_id)
+    doc_of: dict[int, str | None] = {}
+    if view is not None:
+        doc_of.update((task_id, seen[0]) for task_id, seen in view.items())
+    elif state is not None:
+        doc_of.update((task_id, doc_id) for doc_id, doc in state.docs.items() for task_id in doc.tasks)
+    doc_of.update((task_id, doc_id) for doc_id, task_id in (new_ids or {}).items())
+    if any(task_id not in doc_of for task_id in current):
+        doc_of.update((task.id, task.doc_id) for task in read_tasks(client, project_id))
+    return _patch_all(client, overlap_updates(design, current, doc_of), progress, "setting overlap")
 
 
 # --- the local record -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ Everything lives in one data folder (by default `.corpuskit/studio/`):
 
 - `credentials.json` (mode 0600): the admin's email, password and API token, generated on first start;
 - `server.json`: pid, process start time and port of the running server (the pid file);
+- `port`: the port this corpus's server last used, tried first at the next start;
 - `server.log`: the server's stdout and stderr;
 - `label-studio/`: Label Studio's own data (SQLite database, uploads).
 
@@ -36,6 +37,9 @@ CREDENTIALS_FILE = "credentials.json"
 PID_FILE = "server.json"
 LOG_FILE = "server.log"
 LS_DATA = "label-studio"
+PORT_FILE = "port"
+# How far past the preferred port `start` looks for a free one (several corpora on one machine).
+PORT_SEARCH = 100
 
 # Servers this process started, kept so that the Popen objects live (and reap) as long as they run.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -181,6 +185,26 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
+def _recorded_port(data_dir: Path) -> int | None:
+    try:
+        port = int((data_dir / PORT_FILE).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+    return port if 0 < port < 65536 else None
+
+
+def choose_port(data_dir: Path) -> int:
+    """The port this corpus's server last used, else the default; the next free one when another
+    program (another corpus's server) holds it."""
+    preferred = _recorded_port(Path(data_dir)) or DEFAULT_PORT
+    for port in range(preferred, min(preferred + PORT_SEARCH, 65536)):
+        if not _port_in_use(port):
+            return port
+    raise StudioError(
+        f"no free port on {HOST} from {preferred} to {preferred + PORT_SEARCH - 1}; choose one with --port"
+    )
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -260,18 +284,29 @@ def status(data_dir: Path) -> StudioServer | None:
 
 def start(
     data_dir: Path,
-    port: int = DEFAULT_PORT,
+    port: int | None = None,
     timeout: float = 180.0,
     progress: bool = True,
 ) -> StudioServer:
-    """Start the embedded Label Studio (or return the one already running) once it answers /health."""
+    """Start the embedded Label Studio (or return the one already running) once it answers /health.
+
+    Without `port`, the port it used last (else 8080) or, when another program holds that one,
+    the next free port; the choice is recorded and said. A `port` given is used or refused."""
     data_dir = _prepare_dir(data_dir)
     running = status(data_dir)
     if running is not None:
         _wait_healthy(running, timeout, progress, data_dir, None)
         return running
     creds = ensure_credentials(data_dir)
-    if _port_in_use(port):
+    if port is None:
+        preferred = _recorded_port(data_dir) or DEFAULT_PORT
+        port = choose_port(data_dir)
+        if port != preferred and progress:
+            print(
+                f"port {preferred} on {HOST} is taken (another corpus's server?); using {port}",
+                file=sys.stderr,
+            )
+    elif _port_in_use(port):
         raise StudioError(f"port {port} on {HOST} is already in use; choose another with --port")
     executable = _label_studio_executable()
     (data_dir / LS_DATA).mkdir(exist_ok=True, mode=0o700)
@@ -287,6 +322,7 @@ def start(
             start_new_session=True,
         )
     _CHILDREN[process.pid] = process
+    (data_dir / PORT_FILE).write_text(f"{port}\n", encoding="utf-8")
     _write_private(
         data_dir / PID_FILE,
         json.dumps(

@@ -1,0 +1,126 @@
+"""A team member's own session on Label Studio: sign up by invite, log in, and label from the queue.
+
+This is what an annotator's browser does, without the browser: the demo's synthetic accounts and
+the team tests use it so that every document reaches its annotators through Label Studio's queue
+(`GET /api/projects/<id>/next`), never by corpuskit choosing tasks for them. A member's session
+cookie is used, never the admin's token, so the server answers as it answers that member.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from corpuskit.errors import StudioError
+
+if TYPE_CHECKING:
+    import httpx
+
+
+@dataclass
+class Member:
+    """A logged-in member of the server's organisation."""
+
+    url: str
+    email: str
+    http: httpx.Client = field(repr=False)
+    user_id: int | None = None
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-CSRFToken": self.http.cookies.get("csrftoken") or "", "Referer": f"{self.url}/"}
+
+    def api(self, method: str, path: str, *, what: str, **kwargs: Any) -> httpx.Response:
+        response = self.http.request(method, path, headers=self._headers(), **kwargs)
+        if response.status_code >= 400:
+            raise StudioError(
+                f"{what} as {self.email}: Label Studio at {self.url} answered HTTP {response.status_code}"
+            )
+        return response
+
+    def next_task(self, project_id: int) -> dict[str, Any] | None:
+        """The task Label Studio's queue gives this member next, or None when the queue is empty."""
+        response = self.http.get(f"/api/projects/{project_id}/next", headers=self._headers())
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise StudioError(
+                f"ask the queue of project {project_id} as {self.email}: "
+                f"Label Studio at {self.url} answered HTTP {response.status_code}"
+            )
+        body = response.json()
+        return body if isinstance(body, dict) and body.get("id") is not None else None
+
+    def submit(
+        self, task_id: int, project_id: int, result: list[dict[str, Any]], lead_time: float | None = None
+    ) -> int:
+        """Submit this member's annotation of a task; returns the annotation id."""
+        body: dict[str, Any] = {"result": result, "project": project_id}
+        if lead_time is not None:
+            body["lead_time"] = lead_time
+        made = self.api(
+            "POST",
+            f"/api/tasks/{task_id}/annotations/",
+            json=body,
+            what=f"submit an annotation of task {task_id}",
+        ).json()
+        return int(made["id"])
+
+    def skip(self, task_id: int, project_id: int) -> int:
+        """Skip a task, as the Skip button does (a cancelled annotation)."""
+        made = self.api(
+            "POST",
+            f"/api/tasks/{task_id}/annotations/",
+            json={"result": [], "was_cancelled": True, "project": project_id},
+            what=f"skip task {task_id}",
+        ).json()
+        return int(made["id"])
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _client(url: str) -> httpx.Client:
+    import httpx
+
+    return httpx.Client(base_url=url.rstrip("/"), timeout=60.0, follow_redirects=True)
+
+
+def _form(
+    member_http: httpx.Client, page: str, fields: dict[str, str], url: str, what: str
+) -> httpx.Response:
+    member_http.get(page)
+    token = member_http.cookies.get("csrftoken")
+    if not token:
+        raise StudioError(f"{what}: Label Studio at {url} set no CSRF cookie on {urlsplit(page).path}")
+    return member_http.post(
+        page, data={**fields, "csrfmiddlewaretoken": token}, headers={"Referer": f"{url.rstrip('/')}{page}"}
+    )
+
+
+def _whoami(member: Member, what: str) -> Member:
+    response = member.http.get("/api/current-user/whoami")
+    if response.status_code != 200:
+        member.close()
+        raise StudioError(f"{what}: Label Studio at {member.url} did not log {member.email} in")
+    member.user_id = int(response.json()["id"])
+    return member
+
+
+def sign_up(invite_url: str, email: str, password: str) -> Member:
+    """Create an account through an invite link (as the sign-up form does) and return its session."""
+    parts = urlsplit(invite_url)
+    url = f"{parts.scheme}://{parts.netloc}"
+    page = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    http = _client(url)
+    what = f"sign up {email}"
+    _form(http, page, {"email": email, "password": password}, url, what)
+    return _whoami(Member(url=url, email=email, http=http), what)
+
+
+def log_in(url: str, email: str, password: str) -> Member:
+    """Log an existing member in (as the login form does) and return the session."""
+    http = _client(url)
+    what = f"log {email} in"
+    _form(http, "/user/login/", {"email": email, "password": password}, url, what)
+    return _whoami(Member(url=url.rstrip("/"), email=email, http=http), what)
