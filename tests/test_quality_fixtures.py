@@ -56,8 +56,8 @@ def test_two_annotators_on_one_image_task() -> None:
     }
     assert gold["1"].topic_labels == ["parasites", "white"]
     assert {t: (d.decided_by, d.flags) for t, d in gold["2"].topics.items()} == {
-        "parasites": ("unresolved", ("single_annotator",)),
-        "white": ("unresolved", ("single_annotator",)),
+        "parasites": ("single", ("single_annotator",)),
+        "white": ("single", ("single_annotator",)),
     }
     result = compute_agreement(ratings, draws=100)
     assert result.topic_set.pairable_items == 1
@@ -95,7 +95,7 @@ def test_ground_truth_from_label_studio_decides_alone() -> None:
         r.stance["sentiment"]
         for r in compute_gold(build_ratings(rows_of("humor_dataset_2_annotations.json"))).rows
     ]
-    assert [(d.label, d.decided_by) for d in gold] == [("Not Humor", "ground_truth"), (None, "unresolved")]
+    assert [(d.label, d.decided_by) for d in gold] == [("Not Humor", "ground_truth"), ("Not Humor", "single")]
     assert gold[1].votes == {"Not Humor": 1}
 
 

@@ -83,7 +83,9 @@ def test_krippendorff_2011_through_agreement_uses_the_package_and_counts_agree()
     result = compute_agreement(build_ratings(rows_from_matrix(example["coders"])), draws=200, seed=1)
     target = result.target("q")
     assert round(target.alpha.value or 0, 3) == example["published"]["nominal"]
-    assert target.items == 12 and target.pairable_items == 11  # unit 12 has one value: not pairable
+    # Unit 12 has one value: a single-annotated document compares nothing and is left out.
+    assert target.items == 11 and target.pairable_items == 11
+    assert result.counts["overlapped_documents"] == 11 and result.counts["single_documents"] == 1
     assert result.counts["annotators"] == 4
 
 

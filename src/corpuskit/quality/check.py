@@ -4,8 +4,11 @@ Fails (each failure names the target or the document):
 - a stance target, or the topic sets (MASI), whose Krippendorff's alpha is below `min_alpha`, or
   undefined (no document with two answers, or no variation at all);
 - a gold label left `unresolved` (tie, no majority, single annotator, no votes);
-- a gold label decided by `majority` with fewer than `min_annotators` answers.
-Labels decided by `ground_truth` or `adjudicated` need no minimum: a named person decided them.
+- a gold label decided by `majority` with fewer than `min_annotators` answers;
+- a gold label decided by a `single` annotator on a document that the overlap design meant for k
+  (in the overlap share, or a pilot document): its other annotators have not answered yet.
+Labels decided by `ground_truth` or `adjudicated` need no minimum: a named person decided them;
+`single` labels on documents the design gives one annotator are accepted (the card reports them).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from corpuskit.quality.agreement import AgreementResult, Coefficients, compute_agreement
+from corpuskit.quality.design import OverlapDesign
 from corpuskit.quality.gold import Adjudication, Gold, compute_gold
 from corpuskit.quality.ratings import TaxonomyLike, build_ratings
 
@@ -65,8 +69,15 @@ def _alpha_failure(where: str, c: Coefficients, min_alpha: float) -> Failure | N
     return None
 
 
-def check_quality(result: AgreementResult, gold: Gold, min_annotators: int, min_alpha: float) -> CheckResult:
-    """Compare agreement and gold against the thresholds."""
+def check_quality(
+    result: AgreementResult,
+    gold: Gold,
+    min_annotators: int,
+    min_alpha: float,
+    design: OverlapDesign | None = None,
+) -> CheckResult:
+    """Compare agreement and gold against the thresholds (`design`: which documents were meant
+    for one annotator; None means every document was meant for several)."""
     check = CheckResult(min_annotators=min_annotators, min_alpha=min_alpha)
     coefficients = [(f"stance.{c.name}", c) for c in result.stance]
     if result.topic_set.ratings:
@@ -83,6 +94,11 @@ def check_quality(result: AgreementResult, gold: Gold, min_annotators: int, min_
                 why = ", ".join(d.flags) or "unresolved"
                 votes = ", ".join(f"{k} {v}" for k, v in d.votes.items()) or "no votes"
                 check.items.append(Failure(where, f"unresolved ({why}; {votes})"))
+            elif d.decided_by == "single" and (
+                design is None or row.pilot or design.in_overlap(row.document_id)
+            ):
+                k = "every member" if row.pilot else f"{design.k if design else min_annotators} annotators"
+                check.items.append(Failure(where, f"one annotator so far; the design asks for {k}"))
             elif d.decided_by == "majority" and d.n_annotators < min_annotators:
                 check.items.append(
                     Failure(where, f"{d.n_annotators} annotators < min_annotators {min_annotators}")
@@ -109,4 +125,6 @@ def check_gold(
     ratings = build_ratings(inputs.rows, inputs.taxonomy, source=inputs.source)
     gold = compute_gold(ratings, inputs.adjudications, min_annotators)
     result = compute_agreement(ratings, gold, draws=draws, source=inputs.source)
-    return check_quality(result, gold, min_annotators, min_alpha)
+    return check_quality(
+        result, gold, min_annotators, min_alpha, OverlapDesign.from_settings(inputs.settings)
+    )

@@ -4,6 +4,8 @@ The rule (quoted by the dataset card, see `GOLD_RULE`): a label is decided by th
 1. `ground_truth` - a submitted annotation marked as ground truth in Label Studio;
 2. `adjudicated` - the adjudicator's answer pulled from the review project (`adjudications.jsonl`);
 3. `majority` - more than half of the annotators who answered, and at least `MIN_VOTES` of them;
+4. `single` - the one answer of a document that only one annotator labelled (flagged
+   `single_annotator`; in an overlap design these are the documents outside the overlap share);
 otherwise the label is null and `decided_by` is `unresolved`, with a flag saying why.
 """
 
@@ -31,9 +33,10 @@ GOLD_RULE = (
     "Each gold label is decided by the first rule that applies: (1) ground_truth: an annotation marked as "
     "ground truth in Label Studio; (2) adjudicated: the adjudicator's answer in the review project; "
     f"(3) majority: the value chosen by more than half of the annotators who answered, with at least "
-    f"{MIN_VOTES} answers. Otherwise the label is null and decided_by is 'unresolved', flagged "
-    "'tie' (two or more values share the most votes), 'no_majority' (the most votes are not more than "
-    "half), 'single_annotator' (one answer) or 'no_votes'. Ties and single answers are never resolved "
+    f"{MIN_VOTES} answers; (4) single: the one answer of a document labelled by a single annotator, "
+    "flagged 'single_annotator' and never counted in agreement. Otherwise the label is null and "
+    "decided_by is 'unresolved', flagged 'tie' (two or more values share the most votes), "
+    "'no_majority' (the most votes are not more than half) or 'no_votes'. Ties are never resolved "
     "silently. Cancelled annotations never vote; an annotator with several annotations of a document "
     "votes once, with the latest. Topics are decided one by one as present/absent among the annotators "
     "who answered the topics question."
@@ -77,6 +80,7 @@ class GoldRow:
     n_annotations: int
     stance: dict[str, Decision]
     topics: dict[str, Decision]
+    pilot: bool = False  # labelled in the pilot round, by every member
 
     @property
     def topic_labels(self) -> list[str]:
@@ -96,6 +100,7 @@ class GoldRow:
             "stance": {t: d.to_json() for t, d in self.stance.items()},
             "topics": {t: d.to_json() for t, d in self.topics.items()},
             "topic_labels": self.topic_labels,
+            **({"pilot": True} if self.pilot else {}),
         }
 
 
@@ -181,6 +186,8 @@ def _decide(
     if adjudicated is not None:
         return adjudicated, "adjudicated", tuple(flags)
     label, why = majority(votes, order)
+    if why == ("single_annotator",):
+        return next(iter(votes)), "single", (*flags, *why)
     if label is None:
         return None, "unresolved", (*flags, *why)
     if sum(votes.values()) < min_annotators:
@@ -222,7 +229,7 @@ def decide_document(
         topics[topic] = Decision(label, by, len(sets), votes, item_agreement(list(votes.values())), flags)
     if n_annotations is None:
         n_annotations = sum(1 for a in ratings.annotations if a.document_id == document_id)
-    return GoldRow(document_id, n_annotations, stance, topics)
+    return GoldRow(document_id, n_annotations, stance, topics, document_id in ratings.pilot_documents)
 
 
 def compute_gold(

@@ -51,6 +51,7 @@ class Annotation:
     ground_truth: bool
     was_cancelled: bool
     updated_at: str
+    pilot: bool = False
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Ratings:
     rows: int = 0
     cancelled_by: dict[str, int] = field(default_factory=dict)
     taxonomy_version: str | None = None
+    pilot_documents: frozenset[str] = frozenset()  # documents of the pilot round
 
     def lead_time_median(self, annotator: str) -> float | None:
         times = [
@@ -125,6 +127,7 @@ def to_annotation(row: Row, where: str = "<rows>", number: int = 0) -> Annotatio
         ground_truth=bool(row.get("ground_truth")),
         was_cancelled=bool(row.get("was_cancelled")),
         updated_at=str(row.get("updated_at") or row.get("created_at") or ""),
+        pilot=row.get("pilot") is True,
     )
 
 
@@ -168,6 +171,7 @@ def build_ratings(
     ground_truth: dict[str, list[Annotation]] = {}
     seen_documents: set[str] = set()
     seen_targets: set[str] = set()
+    pilot: set[str] = set()
     by_key: dict[tuple[str, str], list[Annotation]] = defaultdict(list)
     for number, row in enumerate(rows, start=1):
         total += 1
@@ -176,6 +180,8 @@ def build_ratings(
         ann = to_annotation(row, f"{source}:{number}", number)
         seen_documents.add(ann.document_id)
         seen_targets.update(ann.stance)
+        if ann.pilot:
+            pilot.add(ann.document_id)
         if ann.was_cancelled:
             cancelled += 1
             cancelled_by[ann.annotator] += 1
@@ -223,5 +229,6 @@ def build_ratings(
         rows=total,
         cancelled_by=dict(cancelled_by),
         ground_truth=ground_truth,
+        pilot_documents=frozenset(pilot),
         taxonomy_version=taxonomy.version if taxonomy else (versions.pop() if len(versions) == 1 else None),
     )

@@ -92,6 +92,7 @@ def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOu
     from corpuskit.quality.agreement import compute_agreement
     from corpuskit.quality.check import check_quality
     from corpuskit.quality.context import resolve_inputs
+    from corpuskit.quality.design import OverlapDesign
     from corpuskit.quality.gold import compute_gold
     from corpuskit.quality.ratings import build_ratings
 
@@ -120,7 +121,9 @@ def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOu
         "high": topic_set.alpha.high,
         "n_items": topic_set.pairable_items,
     }
-    check = check_quality(result, gold, settings.min_annotators, settings.min_alpha)
+    check = check_quality(
+        result, gold, settings.min_annotators, settings.min_alpha, OverlapDesign.from_settings(settings)
+    )
     shortfalls = [str(failure) for failure in check.targets]
     if check.items:
         examples = "; ".join(str(failure) for failure in check.items[:3])

@@ -85,6 +85,8 @@ class Stats:
     stance_counts: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
     topic_counts: dict[str, Counter[str]] = field(default_factory=dict)
     decided_by: Counter[str] = field(default_factory=Counter)
+    pilot_documents: int = 0  # gold rows of pilot documents (labelled by every member)
+    documents_by_annotators: Counter[int] = field(default_factory=Counter)  # n annotators -> gold rows
     near_duplicate_groups: int = 0
     hashes: dict[str, str] = field(default_factory=dict)
 
@@ -374,6 +376,12 @@ def _join_gold(
         decided = pc.struct_field(batch.column("stance_provenance"), [target, "decided_by"])  # type: ignore[attr-defined]
         for item in pc.value_counts(decided).to_pylist():  # type: ignore[attr-defined]
             stats.decided_by[DECIDED_BY[item["values"]]] += item["counts"]
+    stats.pilot_documents += sum(1 for pilot in batch.column("pilot").to_pylist() if pilot)
+    if inputs.taxonomy.target_ids:
+        first = inputs.taxonomy.target_ids[0]
+        counts = pc.struct_field(batch.column("stance_provenance"), [first, "n_annotators"])  # type: ignore[attr-defined]
+        for item in pc.value_counts(counts).to_pylist():  # type: ignore[attr-defined]
+            stats.documents_by_annotators[int(item["values"] or 0)] += item["counts"]
     topics = inputs.taxonomy.topic_ids
     flat = pc.list_flatten(batch.column("topics"))  # type: ignore[attr-defined]
     for item in pc.value_counts(flat).to_pylist():  # type: ignore[attr-defined]

@@ -102,6 +102,39 @@ def gold_rule() -> str:
     return GOLD_RULE
 
 
+def _design(design: Any, stats: Stats) -> list[str]:
+    """The overlap design the annotations were collected under, and what it gave."""
+    lines = []
+    if isinstance(design, dict):
+        k = design.get("annotators_per_document")
+        share = design.get("overlap_share")
+        lines.append(
+            f"Each document in a seeded overlap share of {_fmt(share)} was labelled independently by {k} "
+            "annotators, each document outside it by one; annotators took documents from Label Studio's "
+            f"queue ({literal(design.get('sampling', 'n/a'))} order) and could not see each other's answers "
+            "or model predictions there."
+        )
+    else:
+        lines.append("The snapshot does not record the overlap design it was collected under.")
+    by_n = ", ".join(
+        f"{n} with {a} annotator{'s' if a != 1 else ''}"
+        for a, n in sorted(stats.documents_by_annotators.items())
+    )
+    lines.append("")
+    lines.append(
+        f"{len(stats.annotators)} annotators took part. Documents in `gold`: {by_n or 'none'}. Agreement is "
+        "measured on the documents with two or more annotators only; a document with one annotator has "
+        "gold `decided_by` = `single` (flagged `single_annotator`)."
+    )
+    if stats.pilot_documents:
+        lines.append("")
+        lines.append(
+            f"{stats.pilot_documents} documents were labelled in a pilot round by every member before the "
+            "main round (column `pilot` in `annotations` and `gold`)."
+        )
+    return lines
+
+
 def card_body(inputs: ReleaseInputs, stats: Stats, version: str) -> list[str]:
     tax = inputs.taxonomy
     snapshot = inputs.snapshot
@@ -209,6 +242,8 @@ def card_body(inputs: ReleaseInputs, stats: Stats, version: str) -> list[str]:
         out += ["No agreement figures were available for this release."]
     if inputs.write_report is not None:
         out += ["", "The full agreement report is in `report/`."]
+    out += ["", "## Annotation design", ""]
+    out += _design(snapshot.get("design"), stats)
     out += ["", "## How gold was decided", "", gold_rule(), ""]
     out += _table(["decided_by", "stance decisions"], [[k, v] for k, v in sorted(stats.decided_by.items())])
     out += [
@@ -235,9 +270,12 @@ def card_body(inputs: ReleaseInputs, stats: Stats, version: str) -> list[str]:
     limits = []
     unresolved = stats.decided_by.get("unresolved", 0)
     if unresolved:
+        limits.append(f"{unresolved} gold stance decisions are unresolved (label -1): ties or no majority.")
+    single = stats.decided_by.get("single", 0)
+    if single:
         limits.append(
-            f"{unresolved} gold stance decisions are unresolved (label -1): ties, no majority or one "
-            "annotator."
+            f"{single} gold stance decisions rest on a single annotator (`decided_by` = `single`): no second "
+            "opinion checked them."
         )
     if stats.cancelled:
         limits.append(f"{stats.cancelled} cancelled annotations are excluded.")

@@ -149,6 +149,7 @@ def annotation_row(ann: Mapping[str, Any], taxonomy: Taxonomy, index: LabelIndex
         "created_at": ann.get("created_at"),
         "updated_at": ann.get("updated_at"),
         "ground_truth": bool(ann.get("ground_truth")),
+        "pilot": ann.get("pilot") is True,
         "original": _json_or_none(ann.get("original")),
         "result": _json_or_none(ann.get("result")),
     }
@@ -205,4 +206,5 @@ def gold_row(gold: Mapping[str, Any], taxonomy: Taxonomy, index: LabelIndex) -> 
         "topics": sorted(topics),
         "stance_provenance": stance_provenance,
         "topic_provenance": topic_provenance,
+        "pilot": gold.get("pilot") is True,
     }

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from corpuskit.quality.design import PILOT
+
 Row = dict[str, Any]
 
 # The LS key that each snapshot column reproduces; anything else goes to `extra`.
@@ -165,6 +167,7 @@ class _Converter:
     def __init__(self, mapper: Mapper) -> None:
         self.mapper = mapper
         self.out = Tables()
+        self.pilot = False  # the current task belongs to the pilot round (meta.corpuskit_pilot)
 
     def problem(
         self,
@@ -250,6 +253,8 @@ class _Converter:
         }
         row["extra"] = {} if flat else _extra(task, row, _TASK_COLUMNS, skip=_TASK_CHILDREN)
         self.out.tasks.append(row)
+        meta = task.get("meta")
+        self.pilot = isinstance(meta, dict) and meta.get(PILOT) is True
         for name, handler in (
             ("annotations", self.annotation),
             ("drafts", self.draft),
@@ -342,6 +347,8 @@ class _Converter:
             "original": None,
             "result": result if isinstance(item.get("result"), list) else [],
         }
+        if self.pilot:
+            row["pilot"] = True
         extra = _extra(item, row, _ANNOTATION_COLUMNS)
         if (
             "completed_by" in extra

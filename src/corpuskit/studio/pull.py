@@ -300,6 +300,7 @@ def pull(
 
     The folder (`out`, default `[tool.corpuskit] annotations`) is replaced atomically and left
     untouched when nothing changed; the server URL is recorded, the token never is."""
+    from corpuskit.quality.design import OverlapDesign
     from corpuskit.settings import load_settings
     from corpuskit.studio.client import Connection, StudioClient, connection
     from corpuskit.studio.project import project_title
@@ -353,6 +354,9 @@ def pull(
             "source": None,
             "exported_at": started,
             "taxonomy_version": taxonomy.version,
+            # The overlap design the project was pushed with (docs/team.md): the card states it and
+            # the quality gate tells designed single annotations from missing ones.
+            "design": OverlapDesign.from_settings(settings).to_json(),
         }
     changed = write_snapshot(folder, {name: tables.table(name) for name in TABLES}, meta)
     return _summarise(folder, tables, changed, meta)

@@ -212,6 +212,7 @@ def annotation_schema(taxonomy: Taxonomy) -> dict[str, Any]:
             "taxonomy_version": {"const": taxonomy.version},
             **labels,
             "lead_time": _nullable({"type": "number", "minimum": 0}),
+            "pilot": {"description": "Labelled in the pilot round (by every member).", "const": True},
             "created_at": _nullable({"type": "string", "format": "date-time"}),
             "updated_at": _nullable({"type": "string", "format": "date-time"}),
             "was_cancelled": {"type": "boolean"},

@@ -12,7 +12,8 @@ from typing import Any
 from corpuskit.taxonomy.model import Taxonomy
 
 # How a gold label was decided (docs/data-model.md, "Gold").
-DECIDED_BY: tuple[str, ...] = ("ground_truth", "adjudicated", "majority", "unresolved")
+# `single` (one annotator's answer, flagged) comes last so the older class indices keep their meaning.
+DECIDED_BY: tuple[str, ...] = ("ground_truth", "adjudicated", "majority", "unresolved", "single")
 
 TABLES: tuple[str, ...] = ("annotations", "gold")
 
@@ -62,6 +63,8 @@ def features(taxonomy: Taxonomy, table: str = "annotations") -> Any:
                 "created_at": string,
                 "updated_at": string,
                 "ground_truth": Value("bool"),
+                # Labelled in the pilot round, by every member (docs/team.md).
+                "pilot": Value("bool"),
                 "original": string,
                 "result": string,
             }
@@ -93,6 +96,7 @@ def features(taxonomy: Taxonomy, table: str = "annotations") -> Any:
                 "topics": labels["topics"],
                 "stance_provenance": {target: stance_provenance for target in taxonomy.target_ids},
                 "topic_provenance": {topic: topic_provenance for topic in taxonomy.topic_ids},
+                "pilot": Value("bool"),
             }
         )
     raise ValueError(f"unknown table {table!r} (one of {', '.join(TABLES)})")
