@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "studio",
     "push",
     "pull",
+    "status",
     "agreement",
     "gold",
     "adjudicate",

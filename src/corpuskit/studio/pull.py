@@ -133,7 +133,7 @@ def _summarise(folder: Path, tables: Tables, changed: bool, meta: dict[str, Any]
     )
 
 
-def _add_emails(client: StudioClient, tables: Tables) -> None:
+def add_emails(client: StudioClient, tables: Tables) -> None:
     """The export endpoint names annotators by id only; the server's user list gives their emails."""
     rows = [*tables.annotations, *tables.drafts]
     rows += [p["value"] for p in tables.problems if p["code"] == "invalid-annotation"]
@@ -344,7 +344,7 @@ def pull(
                     raise StudioError(
                         f"project {project_id}: the export is truncated or not valid JSON"
                     ) from exc
-                _add_emails(client, tables)
+                add_emails(client, tables)
             finally:
                 body.unlink(missing_ok=True)
         meta = {

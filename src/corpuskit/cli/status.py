@@ -1,0 +1,103 @@
+"""`corpuskit status`: how far the annotation team is (read-only)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+DESCRIPTION = """\
+Show the progress of the corpus's Label Studio project under its overlap design: per annotator the
+submitted and skipped documents and the median time per document; how many documents have 0, 1,
+... annotators; how many are complete (as many annotators as the design asks for; a pilot document
+when every active member has labelled it); the annotations still to make and the annotator-hours
+they take at the median time; agreement (Krippendorff's alpha) on the complete documents so far;
+and the tasks marked stale by push. Reads one export of the project and changes nothing.
+"""
+
+EPILOG = """\
+examples:
+  corpuskit status
+  corpuskit status --format json | jq .remaining_annotations
+  corpuskit status --project 7
+
+With --format json one object goes to stdout:
+  {"format": "corpuskit.status/1", "project": {"id", "title", "server"}, "design": {...},
+   "documents", "pilot_documents", "documents_by_annotators": {"0": n, "1": n, ...}, "complete",
+   "remaining_annotations", "median_lead_time", "estimated_annotator_hours",
+   "annotators": [{"annotator", "submitted", "skipped", "median_lead_time"}],
+   "agreement": {"documents", "questions": {"stance.<target>"|"topics": {"alpha", "items"}}},
+   "stale": [doc ids]}
+exit codes: 0 shown, 2 server unreachable, token refused or no such project.
+"""
+
+
+def register(subparsers: Any) -> None:
+    from corpuskit.cli.main import HelpFormatter
+
+    parser = subparsers.add_parser(
+        "status",
+        help="annotation progress: per annotator, per document, what is left (read-only)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "--project", type=int, metavar="ID", help="Label Studio project id (default: by title)"
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.set_defaults(func=run)
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def render_text(data: dict[str, Any]) -> str:
+    project, design = data["project"], data["design"]
+    k = design["annotators_per_document"]
+    lines = [
+        f"project {project['id']} {project['title']!r} at {project['server']}",
+        f"design: {k} annotators per document on a share of {design['overlap_share']:g}, "
+        f"the rest 1; queue {design['sampling']}, blind",
+        f"documents: {data['documents']}"
+        + (f" ({data['pilot_documents']} in the pilot round)" if data["pilot_documents"] else "")
+        + f"; complete: {data['complete']}",
+        "documents by annotators so far: "
+        + (", ".join(f"{n}: {c}" for n, c in data["documents_by_annotators"].items()) or "none"),
+        f"remaining annotations: {data['remaining_annotations']} "
+        f"(about {_num(data['estimated_annotator_hours'])} annotator-hours at the median "
+        f"{_num(data['median_lead_time'])} s per document)",
+    ]
+    if data["annotators"]:
+        lines.append("annotators:")
+        width = max(len(a["annotator"]) for a in data["annotators"])
+        for a in data["annotators"]:
+            lines.append(
+                f"  {a['annotator']:<{width}}  {a['submitted']:>5} submitted  {a['skipped']:>4} skipped  "
+                f"median {_num(a['median_lead_time'])} s"
+            )
+    else:
+        lines.append("annotators: nobody has submitted yet")
+    agreement = data["agreement"]
+    if agreement["questions"]:
+        shown = ", ".join(
+            f"{name} {_num(q['alpha'], 3)} ({q['items']} docs)" for name, q in agreement["questions"].items()
+        )
+        lines.append(f"agreement on {agreement['documents']} complete overlapped documents: alpha {shown}")
+    else:
+        lines.append("agreement: no complete document with two or more annotators yet")
+    if data["stale"]:
+        lines.append(f"stale (text changed after annotation): {', '.join(data['stale'][:20])}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from corpuskit.studio.progress import status
+
+    data = status(project=args.project).to_json()
+    if args.format == "json":
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(render_text(data))
+    return 0
