@@ -1,24 +1,32 @@
 """`corpuskit demo`: the main job end to end on the embedded Label Studio, with synthetic annotators.
 
-validate -> push -> three demo accounts annotate every document -> pull -> agreement and gold ->
+validate -> push -> three demo accounts sign up by invite and label from Label Studio's queue until
+it is empty (each document reaches `annotators_per_document` of them) -> pull -> agreement and gold ->
 release into `demo/releases/` -> load it back with `datasets`. The demo annotations are made by a
 deterministic rule, never by people: the accounts are called "DEMO annotator N (synthetic)", their
 e-mails are `demo-annotator-N@example.org`, the dataset card says so, and so does the summary.
 Everything lives in its own Label Studio project and under `demo/`, apart from the real corpus
 project, `annotations/` and `releases/`.
 
+The accounts ask the queue for their next task as a browser does (`corpuskit.studio.members`),
+never choosing tasks: the demo shows the same overlap and blindness a real team gets. Their
+passwords are generated and kept in the studio folder (mode 0600).
+
 Run twice, it changes nothing it doesn't need to: the server keeps running, push plans no change,
-existing demo annotations are kept, and a release is only built when its data would differ.
+the queue is empty for every account, and a release is only built when its data would differ.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +38,7 @@ DEMO_FOLDER = "demo"
 DEMO_PROJECT_TITLE = "corpuskit demo (synthetic annotations)"
 DEMO_ANNOTATORS = 3
 DEMO_VERSION = "0.1.0"
+DEMO_ACCOUNTS_FILE = "demo-accounts.json"
 
 # Words that make the synthetic annotators pick a topic or see a target discussed. Deliberately
 # crude: the point is a plausible, reproducible pattern of agreement and disagreement, not labels.
@@ -67,14 +76,27 @@ class DemoResult:
     release_built: bool
     loaded_rows: dict[str, int]
     shortfalls: list[str] = field(default_factory=list)
+    annotators_per_document: int = 2
+    by_annotators: dict[int, int] = field(default_factory=dict)  # documents by distinct annotators
 
     def summary_lines(self) -> list[str]:
         lines = [
             "corpuskit demo finished: the annotations below are SYNTHETIC demo data, not human labels.",
             f"  documents:    {self.documents}",
             f"  annotations:  {self.annotations} by {DEMO_ANNOTATORS} demo accounts "
-            f"({self.annotations_created} created in this run)",
+            f"({self.annotations_created} created in this run), each taken from Label Studio's queue",
         ]
+        k = self.annotators_per_document
+        reached = self.by_annotators.get(k, 0)
+        shown = ", ".join(f"{n} annotators: {c}" for n, c in sorted(self.by_annotators.items()))
+        if reached == self.documents:
+            lines.append(
+                f"  overlap:      every document reached {k} independent annotators through the queue"
+            )
+        else:
+            lines.append(
+                f"  overlap:      {reached} of {self.documents} documents reached {k} annotators ({shown})"
+            )
         for name, value in self.alpha.items():
             shown = "undefined (too few items or no variation)" if value is None else f"{value:.3f}"
             lines.append(f"  alpha {name}: {shown}")
@@ -174,57 +196,79 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _demo_users(client: Any) -> list[dict[str, Any]]:
-    """The three demo accounts, created on first use, named so nobody takes them for people."""
+def _demo_accounts(client: Any, data_dir: Path) -> list[Any]:
+    """The three demo accounts, logged in: signed up by invite on first use (password generated and
+    stored with mode 0600 beside the server's credentials), named so nobody takes them for people."""
+    from corpuskit.studio.members import log_in, sign_up
+    from corpuskit.studio.team import invite_link
+
+    path = data_dir / DEMO_ACCOUNTS_FILE
+    try:
+        stored: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        stored = {}
     body = client.request("GET", "/api/users", what="list users").json()
-    existing = {u.get("email"): u for u in body if isinstance(u, dict)}
-    users = []
+    taken = {u.get("email") for u in body if isinstance(u, dict)}
+    members = []
+    invite = None
     for n in range(1, DEMO_ANNOTATORS + 1):
         email = f"demo-annotator-{n}@example.org"
-        user = existing.get(email)
-        if user is None:
-            made = client.call(
-                f"create demo account {email}",
-                client.sdk.users.create,
-                email=email,
-                username=f"demo-annotator-{n}",
-                first_name=f"DEMO annotator {n}",
-                last_name="(synthetic)",
+        suffix = 1
+        # An account of that name made without a stored password (an older demo) cannot log in.
+        while email in taken and email not in stored:
+            suffix += 1
+            email = f"demo-annotator-{n}.{suffix}@example.org"
+        if email in stored:
+            member = log_in(client.url, email, stored[email])
+        else:
+            invite = invite or invite_link(client)
+            stored[email] = secrets.token_urlsafe(18)
+            _save_accounts(path, stored)
+            member = sign_up(invite, email, stored[email])
+            client.request(
+                "PATCH",
+                f"/api/users/{member.user_id}",
+                json={"first_name": f"DEMO annotator {n}", "last_name": "(synthetic)"},
+                what=f"name demo account {email}",
             )
-            user = {"id": int(made.id), "email": email}
-        users.append({"id": int(user["id"]), "email": email, "n": n})
-    return users
+        member.number = n
+        members.append(member)
+    return members
 
 
-def _annotate(
-    client: Any,
-    taxonomy: Any,
-    tasks: Sequence[Any],
-    done: set[tuple[str, int]],
-    users: Sequence[Mapping[str, Any]],
-    progress: bool,
+def _save_accounts(path: Path, stored: dict[str, str]) -> None:
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(stored, handle, indent=2)
+    os.replace(path.with_suffix(".tmp"), path)
+
+
+def _annotate_from_queue(
+    project_id: int, taxonomy: Any, members: Sequence[Any], budget: int, progress: bool
 ) -> int:
-    """Create the demo annotations that are missing; returns how many were created."""
+    """Each account in turn asks the queue for its next task and answers it, until every queue is
+    empty; returns how many annotations were made. `budget` bounds the loop (tasks x accounts)."""
     from tqdm import tqdm
 
     from corpuskit.taxonomy import row_to_result
 
-    todo = [(task, user) for task in tasks for user in users if (task.doc_id, int(user["id"])) not in done]
     created = 0
-    for task, user in tqdm(todo, desc="demo annotations", unit="ann", disable=not progress, file=sys.stderr):
-        text = str(task.data.get("text", ""))
-        stance, topics, spans = demo_answer(str(task.doc_id), text, int(user["n"]), taxonomy)
-        result = row_to_result(taxonomy, {"stance": stance, "topics": topics, "spans": spans}, text)
-        client.call(
-            f"create a demo annotation on task {task.id}",
-            client.sdk.annotations.create,
-            id=task.id,
-            result=result,
-            completed_by=int(user["id"]),
-            lead_time=round(20 + 100 * _pick(str(task.doc_id), str(user["n"]), "lead"), 1),
-            retry=False,
-        )
-        created += 1
+    active = list(members)
+    with tqdm(desc="demo annotations", unit="ann", disable=not progress, file=sys.stderr) as bar:
+        while active and created < budget:
+            for member in list(active):
+                task = member.next_task(project_id)
+                if task is None:
+                    active.remove(member)
+                    continue
+                data = task.get("data") or {}
+                doc_id, text = str(data.get("doc_id")), str(data.get("text", ""))
+                stance, topics, spans = demo_answer(doc_id, text, member.number, taxonomy)
+                result = row_to_result(taxonomy, {"stance": stance, "topics": topics, "spans": spans}, text)
+                lead = round(20 + 100 * _pick(doc_id, str(member.number), "lead"), 1)
+                member.submit(int(task["id"]), project_id, result, lead)
+                created += 1
+                bar.update(1)
     return created
 
 
@@ -299,19 +343,20 @@ def run_demo(
 
     taxonomy = load_taxonomy(settings.path(settings.taxonomy))
     snapshot = settings.path(settings.annotations)
-    say(f"[4/{steps}] {DEMO_ANNOTATORS} demo accounts annotate every document (synthetic, deterministic)")
+    k = settings.annotators_per_document
+    say(
+        f"[4/{steps}] {DEMO_ANNOTATORS} demo accounts label from Label Studio's queue until it is empty "
+        f"({k} per document; synthetic, deterministic)"
+    )
     with StudioClient(connection(settings)) as client:
-        users = _demo_users(client)
-        demo_ids = {int(u["id"]) for u in users}
+        members = _demo_accounts(client, base.path(base.studio_dir))
         tasks = [t for t in read_tasks(client, project_id) if t.doc_id is not None]
-        done: set[tuple[str, int]] = set()
-        if (snapshot / "snapshot.json").is_file():
-            for row in read_snapshot(snapshot).annotations:
-                annotator = row.get("annotator") or {}
-                if annotator.get("id") in demo_ids:
-                    done.add((row["document_id"], int(annotator["id"])))
-        created = _annotate(client, taxonomy, tasks, done, users, progress)
-    say(f"        {created} created, {len(done)} already there")
+        try:
+            created = _annotate_from_queue(project_id, taxonomy, members, len(tasks) * len(members), progress)
+        finally:
+            for member in members:
+                member.close()
+    say(f"        {created} created in this run")
 
     say(f"[5/{steps}] pulling every annotation into {snapshot}")
     pulled = pull(project=project_id, settings=settings)
@@ -322,6 +367,14 @@ def run_demo(
 
     say(f"[6/{steps}] agreement and gold labels")
     result = agreement(snapshot, taxonomy=taxonomy)
+    people: dict[str, set[Any]] = {}
+    for row in read_snapshot(snapshot, tables=("annotations",)).annotations:
+        if not row.get("was_cancelled"):
+            people.setdefault(row["document_id"], set()).add((row.get("annotator") or {}).get("id"))
+    by_annotators: dict[int, int] = {}
+    for task in tasks:
+        n = len(people.get(str(task.doc_id), ()))
+        by_annotators[n] = by_annotators.get(n, 0) + 1
     write_gold(gold(snapshot, taxonomy=taxonomy), snapshot / "gold.jsonl")
     alpha = {c.name: c.alpha.value for c in result.stance}
     alpha["topics (MASI)"] = result.topic_set.alpha.value
@@ -343,6 +396,8 @@ def run_demo(
         release_built=built,
         loaded_rows=rows,
         shortfalls=shortfalls,
+        annotators_per_document=k,
+        by_annotators=by_annotators,
     )
 
 

@@ -26,6 +26,7 @@ class Member:
     email: str
     http: httpx.Client = field(repr=False)
     user_id: int | None = None
+    number: int = 0  # a caller's own numbering (the demo's account number)
 
     def _headers(self) -> dict[str, str]:
         return {"X-CSRFToken": self.http.cookies.get("csrftoken") or "", "Referer": f"{self.url}/"}
