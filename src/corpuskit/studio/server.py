@@ -301,7 +301,7 @@ def start(
     if port is None:
         preferred = _recorded_port(data_dir) or DEFAULT_PORT
         port = choose_port(data_dir)
-        if port != preferred and progress:
+        if port != preferred:  # said even without progress: later commands find it recorded
             print(
                 f"port {preferred} on {HOST} is taken (another corpus's server?); using {port}",
                 file=sys.stderr,
