@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
             "documents": result.documents,
             "annotations": result.annotations,
             "annotations_created": result.annotations_created,
+            "annotators_per_document": result.annotators_per_document,
+            "documents_by_annotators": {str(n): c for n, c in sorted(result.by_annotators.items())},
             "alpha": result.alpha,
             "release": str(result.release_folder),
             "release_built": result.release_built,
