@@ -281,3 +281,42 @@ def test_cli_gold_names_the_broken_line(
     monkeypatch.chdir(tmp_path)
     assert main(["gold"]) == 1
     assert "annotations.jsonl:7: not valid JSON" in capsys.readouterr().err
+
+
+def test_single_is_a_document_with_one_annotator_not_one_answer() -> None:
+    rows = [
+        row("alone", 1, "favor", aid=1),
+        # Two annotators; the second left the stance empty: one answer, but not a single-annotator document.
+        row("pair", 1, "favor", aid=2),
+        row("pair", 2, None, aid=3),
+    ]
+    decided = decide(rows)
+    alone, pair = decided["alone"].stance[T], decided["pair"].stance[T]
+    assert (alone.label, alone.decided_by, alone.flags) == ("favor", "single", ("single_annotator",))
+    assert (pair.label, pair.decided_by, pair.flags) == (None, "unresolved", ("single_annotator",))
+
+
+def test_the_gate_accepts_single_labels_only_where_the_design_meant_one_annotator() -> None:
+    from corpuskit.quality.agreement import compute_agreement
+    from corpuskit.quality.check import check_quality
+    from corpuskit.quality.design import OverlapDesign
+
+    ids = [f"doc-{i}" for i in range(40)]
+    half = OverlapDesign(annotators_per_document=2, overlap_share=0.5, seed="gate")
+    meant_single = [d for d in ids if not half.in_overlap(d)]
+    meant_pair = [d for d in ids if half.in_overlap(d)]
+    assert meant_single and meant_pair
+    rows = [row(d, 1, "favor", aid=i) for i, d in enumerate(ids)]
+    ratings = build_ratings(rows)
+    result = compute_gold(ratings)
+    agreement = compute_agreement(ratings, result, draws=10)
+    failing = {
+        f.where.split()[0]
+        for f in check_quality(agreement, result, 2, 0.0, half).items
+        if "design asks" in f.message
+    }
+    assert failing == set(meant_pair)  # the documents still waiting for their second annotator
+    one = OverlapDesign(annotators_per_document=1)
+    assert not any("design asks" in f.message for f in check_quality(agreement, result, 1, 0.0, one).items)
+    # Without a design every document is taken as meant for several annotators.
+    assert len(check_quality(agreement, result, 2, 0.0, None).items) >= len(ids)

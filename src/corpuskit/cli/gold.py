@@ -10,11 +10,13 @@ from typing import Any
 DESCRIPTION = """\
 Decide one gold label per document and stance target (and per topic), recording how it was
 decided: ground_truth (marked in Label Studio) > adjudicated (corpuskit adjudicate) > majority
-(more than half of at least two answers) > unresolved. Ties and single answers are never
-resolved silently. Writes SNAPSHOT/gold.jsonl (sorted, atomic) and prints a summary.
+(more than half of at least two answers) > single (the answer of a document only one annotator
+labelled, flagged single_annotator) > unresolved. Ties are never resolved silently. Writes
+SNAPSHOT/gold.jsonl (sorted, atomic) and prints a summary.
 
 With --check nothing is written: exit 1 when a stance target's alpha is below min_alpha, or a
-gold label is unresolved or decided by fewer than min_annotators ([tool.corpuskit] settings).
+gold label is unresolved, decided by fewer than min_annotators, or decided by a single annotator
+on a document the overlap design meant for more ([tool.corpuskit] settings, docs/team.md).
 """
 
 EPILOG = """\
@@ -110,8 +112,8 @@ def _check(args: argparse.Namespace) -> int:
         verdict = "passed" if result.ok else "FAILED"
         print(
             f"gold --check {verdict}: {len(result.targets)} targets below min_alpha {result.min_alpha:g}, "
-            f"{len(result.items)} of {result.checked_items} labels unresolved or below min_annotators "
-            f"{result.min_annotators}",
+            f"{len(result.items)} of {result.checked_items} labels unresolved, below min_annotators "
+            f"{result.min_annotators} or missing the annotators the design asks for",
             file=sys.stderr,
         )
     return 0 if result.ok else 1

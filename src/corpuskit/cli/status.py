@@ -12,7 +12,8 @@ submitted and skipped documents and the median time per document; how many docum
 ... annotators; how many are complete (as many annotators as the design asks for; a pilot document
 when every active member has labelled it); the annotations still to make and the annotator-hours
 they take at the median time; agreement (Krippendorff's alpha) on the complete documents so far;
-and the tasks marked stale by push. Reads one export of the project and changes nothing.
+and the tasks marked stale by push. Read-only: one export of the project (the GET export, which
+creates nothing on the server), one light read of every task's overlap and the user list.
 """
 
 EPILOG = """\

@@ -82,6 +82,12 @@ def run_start(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     running = server.start(data_dir, port=args.port, timeout=args.timeout, progress=True)
+    if args.port is not None and not running.url.endswith(f":{args.port}"):
+        print(
+            f"corpuskit: note: this corpus's server is already running at {running.url}; "
+            "--port applies at the next start (`corpuskit studio stop` first)",
+            file=sys.stderr,
+        )
     print(f"Label Studio is running at {running.url} (pid {running.pid})")
     print(f"log in as {running.username}; `corpuskit studio credentials` shows the password")
     return 0

@@ -280,7 +280,8 @@ def _annotator_figures(ratings: Ratings, stance: list[Coefficients], gold: Gold)
                         compared += 1
                         agreed += value == answers[who]
                 decision = gold_by_doc[doc].stance[target]
-                if decision.decided_by != "unresolved":
+                # A `single` label is this annotator's own answer: comparing with it proves nothing.
+                if decision.decided_by not in ("unresolved", "single"):
                     gold_compared += 1
                     gold_agreed += decision.label == answers[who]
         kappas = [p.kappa for c in stance for p in c.pairwise if who in (p.a, p.b) and p.kappa is not None]
@@ -313,7 +314,7 @@ def _gold_confusion(ratings: Ratings, gold: Gold) -> dict[str, dict[str, Confusi
         per: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
         for doc, answers in ratings.stance[target].items():
             decision = gold_by_doc[doc].stance[target]
-            if decision.decided_by == "unresolved" or not isinstance(decision.label, str):
+            if decision.decided_by in ("unresolved", "single") or not isinstance(decision.label, str):
                 continue
             for who, value in answers.items():
                 matrix = per.setdefault(who, np.zeros((len(labels), len(labels)), dtype=np.int64))

@@ -3,7 +3,7 @@
 Fails (each failure names the target or the document):
 - a stance target, or the topic sets (MASI), whose Krippendorff's alpha is below `min_alpha`, or
   undefined (no document with two answers, or no variation at all);
-- a gold label left `unresolved` (tie, no majority, single annotator, no votes);
+- a gold label left `unresolved` (tie, no majority, one answer on a document several labelled, no votes);
 - a gold label decided by `majority` with fewer than `min_annotators` answers;
 - a gold label decided by a `single` annotator on a document that the overlap design meant for k
   (in the overlap share, or a pilot document): its other annotators have not answered yet.
@@ -95,7 +95,7 @@ def check_quality(
                 votes = ", ".join(f"{k} {v}" for k, v in d.votes.items()) or "no votes"
                 check.items.append(Failure(where, f"unresolved ({why}; {votes})"))
             elif d.decided_by == "single" and (
-                design is None or row.pilot or design.in_overlap(row.document_id)
+                design is None or design.overlap_of(row.document_id, pilot=row.pilot) > 1
             ):
                 k = "every member" if row.pilot else f"{design.k if design else min_annotators} annotators"
                 check.items.append(Failure(where, f"one annotator so far; the design asks for {k}"))
@@ -117,7 +117,7 @@ def check_gold(
     draws: int = 200,
 ) -> CheckResult:
     """Check a snapshot against `min_annotators` / `min_alpha` (defaults: the `[tool.corpuskit]` settings)."""
-    from corpuskit.quality.context import resolve_inputs
+    from corpuskit.quality.context import recorded_design, resolve_inputs
 
     inputs = resolve_inputs(snapshot, rows=rows, adjudications=adjudications, taxonomy=taxonomy)
     min_annotators = inputs.settings.min_annotators if min_annotators is None else min_annotators
@@ -125,6 +125,4 @@ def check_gold(
     ratings = build_ratings(inputs.rows, inputs.taxonomy, source=inputs.source)
     gold = compute_gold(ratings, inputs.adjudications, min_annotators)
     result = compute_agreement(ratings, gold, draws=draws, source=inputs.source)
-    return check_quality(
-        result, gold, min_annotators, min_alpha, OverlapDesign.from_settings(inputs.settings)
-    )
+    return check_quality(result, gold, min_annotators, min_alpha, recorded_design(inputs))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corpuskit.errors import UsageError
+from corpuskit.quality.design import OverlapDesign
 from corpuskit.quality.ratings import TaxonomyLike, annotations_path, read_annotation_rows
 from corpuskit.settings import Settings, load_settings
 
@@ -26,6 +27,22 @@ class Inputs:
     adjudications: Mapping[str, Adjudication]
     taxonomy: TaxonomyLike | None
     settings: Settings
+
+
+def recorded_design(inputs: Inputs) -> OverlapDesign:
+    """The overlap design the snapshot records (the settings when it was pulled), else the
+    settings' own: the gate and the card then judge by the same design."""
+    import json
+
+    meta = inputs.snapshot / "snapshot.json" if inputs.snapshot is not None else None
+    if meta is not None and meta.is_file():
+        try:
+            design = json.loads(meta.read_text(encoding="utf-8")).get("design")
+        except (OSError, ValueError, AttributeError):
+            design = None
+        if isinstance(design, Mapping):
+            return OverlapDesign.from_json(design)
+    return OverlapDesign.from_settings(inputs.settings)
 
 
 def default_snapshot(settings: Settings) -> Path:

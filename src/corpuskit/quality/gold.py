@@ -33,10 +33,11 @@ GOLD_RULE = (
     "Each gold label is decided by the first rule that applies: (1) ground_truth: an annotation marked as "
     "ground truth in Label Studio; (2) adjudicated: the adjudicator's answer in the review project; "
     f"(3) majority: the value chosen by more than half of the annotators who answered, with at least "
-    f"{MIN_VOTES} answers; (4) single: the one answer of a document labelled by a single annotator, "
+    f"{MIN_VOTES} answers; (4) single: the answer of a document that only one annotator labelled, "
     "flagged 'single_annotator' and never counted in agreement. Otherwise the label is null and "
     "decided_by is 'unresolved', flagged 'tie' (two or more values share the most votes), "
-    "'no_majority' (the most votes are not more than half) or 'no_votes'. Ties are never resolved "
+    "'no_majority' (the most votes are not more than half), 'single_annotator' (one answer to this "
+    "question on a document that several annotators labelled) or 'no_votes'. Ties are never resolved "
     "silently. Cancelled annotations never vote; an annotator with several annotations of a document "
     "votes once, with the latest. Topics are decided one by one as present/absent among the annotators "
     "who answered the topics question."
@@ -176,7 +177,9 @@ def _decide(
     ground_truth: list[Any],
     adjudicated: Any,
     min_annotators: int,
+    annotators: int,
 ) -> tuple[Any, str, tuple[str, ...]]:
+    """One label's decision; `annotators` is how many labelled the document at all."""
     flags: list[str] = []
     distinct = list(dict.fromkeys(ground_truth))
     if len(distinct) == 1:
@@ -186,7 +189,7 @@ def _decide(
     if adjudicated is not None:
         return adjudicated, "adjudicated", tuple(flags)
     label, why = majority(votes, order)
-    if why == ("single_annotator",):
+    if why == ("single_annotator",) and annotators == 1:
         return next(iter(votes)), "single", (*flags, *why)
     if label is None:
         return None, "unresolved", (*flags, *why)
@@ -204,6 +207,7 @@ def decide_document(
 ) -> GoldRow:
     """The gold row of one document."""
     gts: list[Annotation] = ratings.ground_truth.get(document_id, [])
+    people = {a.annotator for a in ratings.annotations if a.document_id == document_id}
     stance: dict[str, Decision] = {}
     for target in ratings.targets:
         answers = ratings.stance[target].get(document_id, {})
@@ -212,7 +216,7 @@ def decide_document(
         votes = {v: counts[v] for v in order}
         gt_values = [a.stance[target] for a in gts if a.stance.get(target) is not None]
         adj = adjudication.stance.get(target) if adjudication else None
-        label, by, flags = _decide(votes, order, gt_values, adj, min_annotators)
+        label, by, flags = _decide(votes, order, gt_values, adj, min_annotators, len(people))
         stance[target] = Decision(label, by, len(answers), votes, item_agreement(list(votes.values())), flags)
     topics: dict[str, Decision] = {}
     sets = ratings.topic_sets.get(document_id, {})
@@ -223,7 +227,7 @@ def decide_document(
         adj_topic = (
             (topic in adjudication.topics) if adjudication and adjudication.topics is not None else None
         )
-        label, by, flags = _decide(votes, (PRESENT, ABSENT), gt_topic, adj_topic, min_annotators)
+        label, by, flags = _decide(votes, (PRESENT, ABSENT), gt_topic, adj_topic, min_annotators, len(people))
         if isinstance(label, str):
             label = label == PRESENT
         topics[topic] = Decision(label, by, len(sets), votes, item_agreement(list(votes.values())), flags)

@@ -91,8 +91,7 @@ def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOu
     """Gold rows and agreement from the quality module, and every shortfall against the thresholds."""
     from corpuskit.quality.agreement import compute_agreement
     from corpuskit.quality.check import check_quality
-    from corpuskit.quality.context import resolve_inputs
-    from corpuskit.quality.design import OverlapDesign
+    from corpuskit.quality.context import recorded_design, resolve_inputs
     from corpuskit.quality.gold import compute_gold
     from corpuskit.quality.ratings import build_ratings
 
@@ -121,9 +120,7 @@ def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOu
         "high": topic_set.alpha.high,
         "n_items": topic_set.pairable_items,
     }
-    check = check_quality(
-        result, gold, settings.min_annotators, settings.min_alpha, OverlapDesign.from_settings(settings)
-    )
+    check = check_quality(result, gold, settings.min_annotators, settings.min_alpha, recorded_design(inputs))
     shortfalls = [str(failure) for failure in check.targets]
     if check.items:
         examples = "; ".join(str(failure) for failure in check.items[:3])

@@ -377,10 +377,13 @@ def _join_gold(
         for item in pc.value_counts(decided).to_pylist():  # type: ignore[attr-defined]
             stats.decided_by[DECIDED_BY[item["values"]]] += item["counts"]
     stats.pilot_documents += sum(1 for pilot in batch.column("pilot").to_pylist() if pilot)
-    if inputs.taxonomy.target_ids:
-        first = inputs.taxonomy.target_ids[0]
-        counts = pc.struct_field(batch.column("stance_provenance"), [first, "n_annotators"])  # type: ignore[attr-defined]
-        for item in pc.value_counts(counts).to_pylist():  # type: ignore[attr-defined]
+    # The annotators who answered a document: the most that answered any one of its questions.
+    answered = [
+        pc.struct_field(batch.column("stance_provenance"), [target, "n_annotators"])  # type: ignore[attr-defined]
+        for target in inputs.taxonomy.target_ids
+    ]
+    if answered:
+        for item in pc.value_counts(pc.max_element_wise(*answered)).to_pylist():  # type: ignore[attr-defined]
             stats.documents_by_annotators[int(item["values"] or 0)] += item["counts"]
     topics = inputs.taxonomy.topic_ids
     flat = pc.list_flatten(batch.column("topics"))  # type: ignore[attr-defined]

@@ -108,11 +108,17 @@ def _design(design: Any, stats: Stats) -> list[str]:
     if isinstance(design, dict):
         k = design.get("annotators_per_document")
         share = design.get("overlap_share")
+        if isinstance(share, int | float) and share >= 1:
+            planned = f"Every document was to be labelled independently by {k} annotators"
+        else:
+            planned = (
+                f"Each document in a seeded overlap share of {_fmt(share)} was to be labelled "
+                f"independently by {k} annotators, each document outside it by one"
+            )
         lines.append(
-            f"Each document in a seeded overlap share of {_fmt(share)} was labelled independently by {k} "
-            "annotators, each document outside it by one; annotators took documents from Label Studio's "
-            f"queue ({literal(design.get('sampling', 'n/a'))} order) and could not see each other's answers "
-            "or model predictions there."
+            f"{planned}. Annotators took documents from Label Studio's queue "
+            f"({literal(design.get('sampling', 'n/a'))} order), which shows none of the other "
+            "annotators' answers and no model predictions."
         )
     else:
         lines.append("The snapshot does not record the overlap design it was collected under.")
@@ -129,8 +135,9 @@ def _design(design: Any, stats: Stats) -> list[str]:
     if stats.pilot_documents:
         lines.append("")
         lines.append(
-            f"{stats.pilot_documents} documents were labelled in a pilot round by every member before the "
-            "main round (column `pilot` in `annotations` and `gold`)."
+            f"{stats.pilot_documents} document{'s were' if stats.pilot_documents != 1 else ' was'} "
+            "labelled in a pilot round by every member before the main round (column `pilot` in "
+            "`annotations` and `gold`)."
         )
     return lines
 

@@ -354,8 +354,8 @@ def pull(
             "source": None,
             "exported_at": started,
             "taxonomy_version": taxonomy.version,
-            # The overlap design the project was pushed with (docs/team.md): the card states it and
-            # the quality gate tells designed single annotations from missing ones.
+            # The overlap design in the settings at pull time (docs/team.md): the card states it and
+            # the quality gate reads it to tell designed single annotations from missing ones.
             "design": OverlapDesign.from_settings(settings).to_json(),
         }
     changed = write_snapshot(folder, {name: tables.table(name) for name in TABLES}, meta)

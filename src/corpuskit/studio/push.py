@@ -1017,7 +1017,8 @@ def _push_locked(
         corpus_unchanged=replay is not None,
         design=design,
         design_repaired=design_repaired,
-        pilot=pilot_ids,
+        # A main round names the pilot documents already in the project (when it read the tasks).
+        pilot=pilot_ids or sorted({str(t.doc_id) for t in tasks if t.meta.get(PILOT)}),
     )
     if dry_run or project_id is None:
         return outcome
@@ -1053,7 +1054,12 @@ def _push_locked(
         )
         outcome.predictions += len(plan.predictions)
     if replay is None or design_repaired:
-        outcome.overlap_set = _apply_overlaps(client, project_id, design, state, view, new_ids, progress)
+        outcome.overlap_set, pilot_docs = _apply_overlaps(
+            client, project_id, design, state, view, new_ids, progress
+        )
+        outcome.pilot = outcome.pilot or pilot_docs
+    elif state is not None:
+        outcome.pilot = outcome.pilot or list(state.pilot)  # a replay reads no task: the record knows
     record = state or PushState(
         server=client.url,
         project_id=project_id,
@@ -1073,6 +1079,7 @@ def _push_locked(
         time_dependent=time_dependent,
         documents=n_documents,
         invalid=n_invalid,
+        pilot=sorted(outcome.pilot),
     )
     previous = state.watermark if state is not None else None
     _remember(client, settings, record, plan, view, new_ids, hashes, doomed, changed, previous)
@@ -1100,11 +1107,12 @@ def _apply_overlaps(
     view: dict[int, TaskView] | None,
     new_ids: dict[str, int] | None,
     progress: bool,
-) -> int:
-    """Set the overlap of every task that the design wants different from the project's k.
+) -> tuple[int, list[str]]:
+    """Set the overlap of every task that the design wants different from the project's k; returns
+    how many were set and the pilot documents found.
 
-    One light read of every task's overlap and marks; a PATCH only where it differs (none in the
-    default design, where every document gets k)."""
+    One light read of every task's overlap and marks; a PATCH only where it differs (in the default
+    design, where every document gets k, only after a pilot round or a change on the server)."""
     current = read_overlaps(client, project_id)
     doc_of: dict[int, str | None] = {}
     if view is not None:
@@ -1114,7 +1122,9 @@ def _apply_overlaps(
     doc_of.update((task_id, doc_id) for doc_id, task_id in (new_ids or {}).items())
     if any(task_id not in doc_of for task_id in current):
         doc_of.update((task.id, task.doc_id) for task in read_tasks(client, project_id))
-    return _patch_all(client, overlap_updates(design, current, doc_of), progress, "setting overlap")
+    patched = _patch_all(client, overlap_updates(design, current, doc_of), progress, "setting overlap")
+    pilot = sorted({str(doc_of.get(task_id)) for task_id, (_, meta) in current.items() if meta.get(PILOT)})
+    return patched, pilot
 
 
 # --- the local record -----------------------------------------------------------------------------

@@ -84,6 +84,7 @@ class PushState:
     documents: int
     invalid: int
     docs: dict[str, DocState] = field(default_factory=dict)
+    pilot: list[str] = field(default_factory=list)  # documents of a pilot round (meta.corpuskit_pilot)
 
     def task_ids(self) -> set[int]:
         ids = set(self.foreign)
@@ -125,6 +126,7 @@ def load_state(path: Path, server: str, project_id: int) -> PushState | None:
             documents=int(raw["documents"]),
             invalid=int(raw["invalid"]),
             docs=docs,
+            pilot=[str(doc_id) for doc_id in raw.get("pilot", [])],
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -49,9 +49,9 @@ def project_settings(design: OverlapDesign) -> dict[str, Any]:
 def pilot_sample(documents: Sequence[Mapping[str, Any]], n: int, seed: str) -> list[str]:
     """The ids of a seeded sample of `n` documents, stratified by source outlet and language.
 
-    Each stratum gets its share of `n` (largest remainder, at least one document for a stratum
-    while the sample has room), and within a stratum the documents come in a seeded order, so the
-    same corpus and seed always give the same pilot."""
+    Each stratum gets its share of `n` in proportion to its size (largest remainder, so a small
+    stratum may get none when `n` is small), and within a stratum the documents come in a seeded
+    order, so the same corpus and seed always give the same pilot."""
     if n < 1:
         raise UsageError("--pilot needs at least 1 document")
     strata: dict[tuple[str, str], list[str]] = {}
