@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -82,3 +83,46 @@ def test_admin_can_log_in(studio_server: StudioServer, chromium_page: Any, studi
     whoami = chromium_page.request.get(f"{studio_server.url}/api/current-user/whoami")
     assert whoami.ok
     assert whoami.json()["email"] == studio_server.username
+
+
+def test_a_second_corpus_starts_on_the_next_free_port_and_later_commands_find_it(
+    tmp_path: Path, studio_server: StudioServer
+) -> None:
+    """Another corpus's server holds the port this corpus used last: `studio start` takes the next
+    free one, says so, records it, and `studio status` (a later command) finds it there."""
+    taken = int(studio_server.url.rsplit(":", 1)[1])
+    root = tmp_path / "second"
+    data_dir = root / ".corpuskit" / "studio"
+    data_dir.mkdir(parents=True)
+    (data_dir / server.PORT_FILE).write_text(f"{taken}\n", encoding="utf-8")
+    (root / "pyproject.toml").write_text("[tool.corpuskit]\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
+    corpuskit = str(Path(sys.executable).parent / "corpuskit")
+    try:
+        started = subprocess.run(
+            [corpuskit, "studio", "start", "--timeout", "300"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert started.returncode == 0, started.stderr
+        assert f"port {taken} on 127.0.0.1 is taken" in started.stderr
+        running = server.status(data_dir)
+        assert running is not None and running.url != studio_server.url
+        port = int(running.url.rsplit(":", 1)[1])
+        assert f"running at {running.url}" in started.stdout
+        assert (data_dir / server.PORT_FILE).read_text(encoding="utf-8").strip() == str(port)
+        shown = subprocess.run(
+            [corpuskit, "studio", "status", "--format", "json"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert json.loads(shown.stdout)["url"] == running.url
+        assert server.is_healthy(studio_server.url)  # the first corpus's server is untouched
+    finally:
+        server.stop(data_dir)

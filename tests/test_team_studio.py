@@ -103,10 +103,30 @@ def test_three_annotators_following_the_queue_give_every_document_two_independen
     tmp_path: Path, server: StudioServer
 ) -> None:
     settings = _corpus(tmp_path, server, 20)
+    # A model's suggestions are in the project too: the queue must not show them either.
+    targets = load_taxonomy(settings.path(settings.taxonomy)).target_ids
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "document_id": f"gen-{i:05d}",
+                    "model_version": "m1",
+                    "stance": dict.fromkeys(targets, "favor"),
+                    "topics": [],
+                    "spans": [],
+                    "score": 0.5,
+                }
+            )
+            + "\n"
+            for i in range(20)
+        ),
+        encoding="utf-8",
+    )
     with _client(server) as client:
-        pushed = push(settings=settings, client=client, progress=False)
+        pushed = push(settings=settings, client=client, predictions=predictions, progress=False)
         project_id = pushed.project_id
-        assert project_id is not None and pushed.created == 20
+        assert project_id is not None and pushed.created == 20 and pushed.predictions == 20
         info = client.project(project_id)
         assert info["maximum_annotations"] == 2 and info["overlap_cohort_percentage"] == 100
         assert info["show_annotation_history"] is False and info["show_collab_predictions"] is False
