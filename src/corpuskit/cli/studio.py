@@ -23,9 +23,12 @@ examples:
   corpuskit studio open
   corpuskit studio credentials        # admin email, password, API token (keep them private)
   corpuskit studio invite             # the sign-up link to send to annotators
+  corpuskit studio backup backups/studio-$(date +%F).tar.gz   # safe while annotators label
+  corpuskit studio restore backups/studio-2026-11-30.tar.gz --into .corpuskit/studio
   corpuskit studio stop
 
-exit codes: 0 done, 2 the server could not start, is not running, is unreachable or refused the token.
+exit codes: 0 done, 1 a backup archive is damaged or not a corpuskit backup, 2 the server could not
+start, is not running, is unreachable or refused the token, or a restore target is in use.
 """
 
 
@@ -59,6 +62,22 @@ def register(subparsers: Any) -> None:
     creds = sub.add_parser("credentials", help="print the embedded server's admin login and API token")
     creds.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     creds.set_defaults(func=run_credentials)
+    back = sub.add_parser(
+        "backup",
+        help="write one archive of the server's database, data and settings (safe while labelling)",
+    )
+    back.add_argument("file", help="the archive to write (.tar, or .tar.gz to compress); never overwritten")
+    back.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    back.set_defaults(func=run_backup)
+    rest = sub.add_parser("restore", help="restore a backup into a new, empty studio folder")
+    rest.add_argument("file", help="the archive written by `corpuskit studio backup`")
+    rest.add_argument(
+        "--into",
+        metavar="DIR",
+        help="the studio folder to create (default: [tool.corpuskit] studio_dir); must be new or empty",
+    )
+    rest.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    rest.set_defaults(func=run_restore)
     invite = sub.add_parser("invite", help="print the sign-up link for annotators (Label Studio's invite)")
     invite.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     invite.set_defaults(func=run_invite)
@@ -189,4 +208,43 @@ def run_invite(args: argparse.Namespace) -> int:
             "note: the embedded server listens on 127.0.0.1 only: the link works for people on this machine.",
             file=sys.stderr,
         )
+    return 0
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from corpuskit.studio.backup import backup
+
+    _, data_dir = _data_dir()
+    result = backup(data_dir, Path(args.file))
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(
+            f"backed up the {result.mode} Label Studio in {data_dir} to {result.path} "
+            f"({result.files} files, {result.bytes} bytes, sha256 {result.sha256})"
+        )
+        print(
+            "the archive holds the admin token and the accounts: keep it private (mode 0600)", file=sys.stderr
+        )
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from corpuskit.studio.backup import restore
+
+    _, data_dir = _data_dir()
+    target = Path(args.into) if args.into else data_dir
+    result = restore(Path(args.file), target)
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(
+            f"restored the {result.mode} Label Studio backed up at {result.created_at} into {result.folder} "
+            f"({result.files} files checked against the manifest)"
+        )
+        print("start it with `corpuskit studio start`", file=sys.stderr)
     return 0
