@@ -72,7 +72,9 @@ def pilot_sample(documents: Sequence[Mapping[str, Any]], n: int, seed: str) -> l
     return sorted(i for key in keys for i in strata[key][: quotas[key]])
 
 
-def read_overlaps(client: StudioClient, project_id: int) -> dict[int, tuple[int, dict[str, Any]]]:
+def read_overlaps(
+    client: StudioClient, project_id: int, *, page_size: int = 5000
+) -> dict[int, tuple[int, dict[str, Any]]]:
     """Task id -> (overlap, meta) for every task of the project, in light pages (no task data)."""
     found: dict[int, tuple[int, dict[str, Any]]] = {}
     page = 1
@@ -83,7 +85,7 @@ def read_overlaps(client: StudioClient, project_id: int) -> dict[int, tuple[int,
             params={
                 "project": project_id,
                 "page": page,
-                "page_size": 5000,
+                "page_size": page_size,
                 "fields": "task_only",
                 "include": "id,overlap,meta",
             },
@@ -92,7 +94,9 @@ def read_overlaps(client: StudioClient, project_id: int) -> dict[int, tuple[int,
         items = body.get("tasks", []) if isinstance(body, dict) else []
         for item in items:
             found[int(item["id"])] = (int(item.get("overlap") or 1), item.get("meta") or {})
-        if len(items) < 5000:
+        # Past the last page the server answers 404: stop at the total it announced.
+        total = body.get("total") if isinstance(body, dict) else None
+        if len(items) < page_size or (isinstance(total, int) and len(found) >= total):
             return found
         page += 1
 
