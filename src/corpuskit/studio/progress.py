@@ -1,8 +1,8 @@
 """How far the team is: per annotator, per document, what is left and how agreement looks so far.
 
-Read-only: one JSON export of the project (the GET export, which creates nothing on the server)
-and one light read of every task's overlap, whatever the project's size; the export goes through
-pull's converter, so annotators, skips and stale marks are read exactly as pull reads them.
+Read-only, whatever the project's size: one light read of every task's overlap and marks, and one
+JSON export of the tasks someone worked on (the GET export, which creates nothing on the server),
+converted by pull's converter so that annotators and skips are read exactly as pull reads them.
 """
 
 from __future__ import annotations
@@ -97,53 +97,49 @@ def _who(annotator: Any) -> str:
 
 
 def measure(
-    tasks: list[dict[str, Any]],
+    tasks: dict[int, tuple[int, dict[str, Any]]],
     annotations: list[dict[str, Any]],
-    overlaps: dict[int, int],
-    design: OverlapDesign,
     taxonomy: Any,
 ) -> dict[str, Any]:
-    """The progress figures from snapshot-shaped task and annotation rows (pure: no server)."""
+    """The progress figures from every task's (overlap, meta) and the snapshot-shaped annotation
+    rows of the tasks someone worked on (pure: no server)."""
     from corpuskit.quality.agreement import compute_agreement
     from corpuskit.quality.ratings import build_ratings
 
-    pilot = {t["document_id"] for t in tasks if isinstance(t.get("meta"), dict) and t["meta"].get(PILOT)}
-    stale = sorted(
-        {t["document_id"] for t in tasks if isinstance(t.get("meta"), dict) and t["meta"].get(STALE)}
-    )
-    wanted: dict[str, int] = {}
-    for task in tasks:
-        doc = task["document_id"]
-        overlap = overlaps.get(task["task_id"]) if task.get("task_id") is not None else None
-        wanted[doc] = max(wanted.get(doc, 0), overlap or design.overlap_of(doc, pilot=doc in pilot))
-    people: dict[str, set[str]] = defaultdict(set)
+    pilot = {task_id for task_id, (_, meta) in tasks.items() if meta.get(PILOT)}
+    stale_tasks = {task_id for task_id, (_, meta) in tasks.items() if meta.get(STALE)}
+    people: dict[int, set[str]] = defaultdict(set)
     submitted: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
     lead: dict[str, list[float]] = defaultdict(list)
+    document_of: dict[int, str] = {}
     for row in annotations:
         who = _who(row.get("annotator"))
+        if row.get("task_id") is not None:
+            document_of[int(row["task_id"])] = str(row["document_id"])
         if row.get("was_cancelled"):
             skipped[who] += 1
             continue
         submitted[who] += 1
-        people[row["document_id"]].add(who)
+        if row.get("task_id") is not None:
+            people[int(row["task_id"])].add(who)
         if isinstance(row.get("lead_time"), int | float):
             lead[who].append(float(row["lead_time"]))
     members = len(submitted)
     by_annotators: Counter[int] = Counter()
-    complete_docs: set[str] = set()
+    complete: set[int] = set()
     remaining = 0
-    for doc, overlap in wanted.items():
-        n = len(people.get(doc, ()))
-        need = max(members, 1) if doc in pilot else overlap
-        if doc not in pilot:
+    for task_id, (overlap, _) in tasks.items():
+        n = len(people.get(task_id, ()))
+        need = max(members, 1) if task_id in pilot else overlap
+        if task_id not in pilot:
             by_annotators[n] += 1
         if n >= need:
-            complete_docs.add(doc)
+            complete.add(task_id)
         remaining += max(0, need - n)
     every = [t for times in lead.values() for t in times]
-    complete_rows = [r for r in annotations if r["document_id"] in complete_docs]
-    ratings = build_ratings(complete_rows, taxonomy)
+    complete_docs = {document_of[task_id] for task_id in complete if task_id in document_of}
+    ratings = build_ratings([r for r in annotations if r["document_id"] in complete_docs], taxonomy)
     agreement: dict[str, dict[str, Any]] = {}
     overlapped = 0
     if ratings.annotations:
@@ -152,8 +148,9 @@ def measure(
         for c in [*result.stance, result.topic_set]:
             name = c.name if c is result.topic_set else f"stance.{c.name}"
             agreement[name] = {"alpha": c.alpha.value, "items": c.pairable_items}
+    stale = sorted(document_of.get(task_id, f"task {task_id}") for task_id in stale_tasks)
     return {
-        "documents": len(wanted),
+        "documents": len(tasks),
         "pilot_documents": len(pilot),
         "annotators": [
             AnnotatorProgress(
@@ -165,7 +162,7 @@ def measure(
             for who in sorted(set(submitted) | set(skipped))
         ],
         "by_annotators": dict(by_annotators),
-        "complete": len(complete_docs),
+        "complete": len(complete),
         "remaining": remaining,
         "median_lead_time": float(statistics.median(every)) if every else None,
         "agreement": agreement,
@@ -209,14 +206,14 @@ def status(
         os.close(fd)
         body = Path(name)
         try:
-            download_export(client, project_id, body, method="export")
+            # Only the tasks someone worked on: an untouched task is all in the overlap read.
+            download_export(client, project_id, body, method="export", all_tasks=False)
             tables = convert_export_file(body, taxonomy_mapper(taxonomy))
         finally:
             body.unlink(missing_ok=True)
         add_emails(client, tables)
-        overlaps = {task_id: overlap for task_id, (overlap, _) in read_overlaps(client, project_id).items()}
+        figures = measure(read_overlaps(client, project_id), tables.annotations, taxonomy)
         design = OverlapDesign.from_settings(settings)
-        figures = measure(tables.tasks, tables.annotations, overlaps, design, taxonomy)
         return Progress(
             project_id=project_id,
             project_title=str(info.get("title") or ""),

@@ -223,15 +223,16 @@ def find_project(client: StudioClient, title: str) -> dict[str, Any]:
     return found[0]
 
 
-def download_export(client: StudioClient, project_id: int, target: Path, method: str = "snapshot") -> None:
-    """Fetch the project's full JSON export (all tasks, annotated or not) into `target`."""
+def download_export(
+    client: StudioClient, project_id: int, target: Path, method: str = "snapshot", *, all_tasks: bool = True
+) -> None:
+    """Fetch the project's full JSON export (all tasks, annotated or not) into `target`.
+
+    `all_tasks=False` (the GET export only) leaves out the tasks nobody has worked on."""
     if method == "export":
+        params = {"exportType": "JSON", "download_all_tasks": "true" if all_tasks else "false"}
         _stream_to(
-            client,
-            f"/api/projects/{project_id}/export",
-            {"exportType": "JSON", "download_all_tasks": "true"},
-            target,
-            f"project {project_id} export",
+            client, f"/api/projects/{project_id}/export", params, target, f"project {project_id} export"
         )
         return
     if method != "snapshot":
