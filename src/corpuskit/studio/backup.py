@@ -41,7 +41,16 @@ EMBEDDED = "embedded"
 TEAM = "team"
 # Never archived: they describe a running process or are the live database itself.
 _SKIP_NAMES = {"server.json", "server.log", "port", "team.json"}
-_SKIP_SUFFIXES = (".sqlite3", ".sqlite3-wal", ".sqlite3-shm", ".sqlite3-journal", ".pid", ".lock", ".tmp")
+_SKIP_SUFFIXES = (
+    ".sqlite3",
+    ".moved-to-team",
+    ".sqlite3-wal",
+    ".sqlite3-shm",
+    ".sqlite3-journal",
+    ".pid",
+    ".lock",
+    ".tmp",
+)
 _SKIP_DIRS = {"postgres"}  # a team server's cluster: its content travels as the pg_dump
 
 
