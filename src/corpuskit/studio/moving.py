@@ -128,9 +128,12 @@ class MoveReport:
 
 
 def label_studio_dir() -> Path:
-    import label_studio
+    from importlib.util import find_spec
 
-    return Path(label_studio.__file__).parent
+    spec = find_spec("label_studio")
+    if spec is None or spec.origin is None:
+        raise StudioError("label-studio is not installed: install corpuskit with the 'studio' extra")
+    return Path(spec.origin).parent
 
 
 def _django(env: dict[str, str], script: str, what: str) -> str:
