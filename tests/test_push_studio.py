@@ -562,6 +562,7 @@ def test_studio_cli_on_the_embedded_server(corpus: Path, studio_server: StudioSe
     assert json.loads(status.stdout) == {
         "url": studio_server.url,
         "embedded": True,
+        "team": False,
         "token": "legacy",
         "user": studio_server.username,
     }

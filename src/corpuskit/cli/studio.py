@@ -1,4 +1,5 @@
-"""`corpuskit studio`: the embedded Label Studio server (start, stop, status, open, credentials)."""
+"""`corpuskit studio`: this corpus's Label Studio, embedded or team server (start, stop, status, open,
+credentials, invite, backup, restore)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,20 @@ from typing import Any
 DESCRIPTION = """\
 Run Label Studio for this corpus: a local server (SQLite, bound to 127.0.0.1) with its data,
 log and generated admin credentials under .corpuskit/studio/ ([tool.corpuskit] studio_dir).
-The admin password and API token are stored with mode 0600 and printed only by
-`corpuskit studio credentials`. To use a team server instead, set LABEL_STUDIO_URL and
-LABEL_STUDIO_API_KEY (a legacy token or a personal access token): `status` then checks that one.
+With `start --team --listen HOST:PORT`, a team server instead: Label Studio on PostgreSQL behind
+an HTTPS proxy (Caddy, its own CA or --cert/--key) listening on HOST:PORT only, sign-up by invite
+link only (docs/team-server.md). The admin password and API token are stored with mode 0600 and
+printed only by `corpuskit studio credentials`. To use a server run elsewhere, set
+LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (a legacy token or a personal access token): `status`
+then checks that one.
 """
 
 EPILOG = """\
 examples:
   corpuskit studio start              # wait until it answers, print where to open it
   corpuskit studio start --port 8081
+  corpuskit studio start --team --listen 192.168.1.20:8443   # a team server (needs caddy, postgresql)
+  corpuskit studio start --team --listen annotate.lab.example.org:443 --cert fullchain.pem --key key.pem
   corpuskit studio status
   corpuskit studio open
   corpuskit studio credentials        # admin email, password, API token (keep them private)
@@ -37,13 +43,15 @@ def register(subparsers: Any) -> None:
 
     parser = subparsers.add_parser(
         "studio",
-        help="start, stop or check the embedded Label Studio",
+        help="start, stop or check this corpus's Label Studio (embedded or team server)",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=HelpFormatter,
     )
     sub = parser.add_subparsers(dest="studio_command", metavar="ACTION", required=True)
-    start = sub.add_parser("start", help="start the embedded server and wait until it answers")
+    start = sub.add_parser(
+        "start", help="start the embedded server (or with --team the team server) and wait until it answers"
+    )
     start.add_argument(
         "--port",
         type=int,
@@ -51,15 +59,33 @@ def register(subparsers: Any) -> None:
         help="port on 127.0.0.1 (default: the port used last, else 8080, else the next free one)",
     )
     start.add_argument("--timeout", type=float, default=180.0, help="seconds to wait (default: 180)")
+    start.add_argument(
+        "--team",
+        action="store_true",
+        help="start the team server: PostgreSQL + Label Studio + an HTTPS proxy, invite-only",
+    )
+    start.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="with --team: the address annotators open, the only one it listens on ([v6]:PORT for IPv6)",
+    )
+    start.add_argument(
+        "--cert",
+        metavar="FILE",
+        help="with --team: a PEM certificate (with its chain) for HOST instead of the server's own CA",
+    )
+    start.add_argument("--key", metavar="FILE", help="with --team and --cert: the certificate's private key")
     start.set_defaults(func=run_start)
-    stop = sub.add_parser("stop", help="stop the embedded server this corpus started")
+    stop = sub.add_parser(
+        "stop", help="stop this corpus's server (embedded, or every process of the team server)"
+    )
     stop.set_defaults(func=run_stop)
     status = sub.add_parser("status", help="is the server up, and does it accept the token?")
     status.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     status.set_defaults(func=run_status)
     open_ = sub.add_parser("open", help="open the server in a web browser")
     open_.set_defaults(func=run_open)
-    creds = sub.add_parser("credentials", help="print the embedded server's admin login and API token")
+    creds = sub.add_parser("credentials", help="print this corpus's server's admin login and API token")
     creds.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     creds.set_defaults(func=run_credentials)
     back = sub.add_parser(
@@ -91,15 +117,22 @@ def _data_dir() -> Any:
 
 
 def run_start(args: argparse.Namespace) -> int:
+    from corpuskit.errors import UsageError
     from corpuskit.studio import server
 
     settings, data_dir = _data_dir()
+    if args.team and args.port is not None:
+        raise UsageError("--port is the embedded server's; the team server listens on --listen HOST:PORT")
+    if not args.team and (args.listen or args.cert or args.key):
+        raise UsageError("--listen, --cert and --key are for the team server: add --team")
     if settings.label_studio_url:
         print(
             f"corpuskit: note: LABEL_STUDIO_URL is set ({settings.label_studio_url}); "
             "push and pull use that server, not this one",
             file=sys.stderr,
         )
+    if args.team:
+        return _start_team(args, data_dir)
     running = server.start(data_dir, port=args.port, timeout=args.timeout, progress=True)
     if args.port is not None and not running.url.endswith(f":{args.port}"):
         print(
@@ -112,13 +145,58 @@ def run_start(args: argparse.Namespace) -> int:
     return 0
 
 
+def _start_team(args: argparse.Namespace, data_dir: Any) -> int:
+    from pathlib import Path
+
+    from corpuskit.errors import UsageError
+    from corpuskit.studio import teamserver
+
+    if not args.listen:
+        raise UsageError(
+            "--team needs --listen HOST:PORT: the address annotators open, e.g. 192.168.1.20:8443"
+        )
+    host, port = teamserver.parse_listen(args.listen)
+    team = teamserver.start(
+        data_dir,
+        host,
+        port,
+        cert=Path(args.cert) if args.cert else None,
+        key=Path(args.key) if args.key else None,
+        timeout=args.timeout,
+        progress=True,
+    )
+    pids = ", ".join(f"{name} pid {entry.pid}" for name, entry in team.processes.items())
+    print(f"the team server is running at {team.url} ({pids})")
+    print(f"it listens on {team.listen} only (HTTPS); Label Studio and PostgreSQL listen on 127.0.0.1")
+    if team.ca_file is not None:
+        print(f"CA certificate: {team.ca_file}")
+        print(f"CA fingerprint (SHA-256): {team.fingerprint}")
+        print(
+            "annotators trust this CA once: send them the certificate file, and the fingerprint by another\n"
+            "channel; they check that it matches before importing the file into their browser or system\n"
+            "as a trusted certificate authority (docs/team-server.md)"
+        )
+    else:
+        print(f"certificate: {team.certificate}")
+        print(f"certificate fingerprint (SHA-256): {team.fingerprint}")
+        print("browsers trust it when they trust its issuer (docs/team-server.md)")
+    print(
+        f"log in as {team.server.username}; `corpuskit studio credentials` shows the password, "
+        "`corpuskit studio invite` the sign-up link"
+    )
+    return 0
+
+
 def run_stop(args: argparse.Namespace) -> int:
     from corpuskit.studio import server
 
     _, data_dir = _data_dir()
     running = server.status(data_dir)
     if server.stop(data_dir) and running is not None:
-        print(f"stopped Label Studio (pid {running.pid})")
+        if running.mode == server.TEAM:
+            print(f"stopped the team server at {running.url} (Caddy, Label Studio and PostgreSQL)")
+        else:
+            print(f"stopped Label Studio (pid {running.pid})")
     else:
         print("no embedded Label Studio is running")
     return 0
@@ -137,15 +215,15 @@ def run_status(args: argparse.Namespace) -> int:
     info = {
         "url": conn.url,
         "embedded": conn.embedded,
+        "team": conn.team,
         "token": conn.kind,
         "user": user.get("email"),
     }
     if args.format == "json":
         print(json.dumps(info, indent=2))
     else:
-        where = "embedded server" if conn.embedded else "remote server"
         kind = "personal access token" if conn.kind == "pat" else "legacy token"
-        print(f"Label Studio at {conn.url} ({where}) is up; the {kind} is accepted for {info['user']}")
+        print(f"Label Studio at {conn.url} ({conn.where}) is up; the {kind} is accepted for {info['user']}")
     return 0
 
 
@@ -193,7 +271,12 @@ def run_invite(args: argparse.Namespace) -> int:
     with StudioClient(conn, attempts=2) as client:
         link = invite_link(client)
     if args.format == "json":
-        print(json.dumps({"invite_url": link, "server": conn.url, "embedded": conn.embedded}, indent=2))
+        print(
+            json.dumps(
+                {"invite_url": link, "server": conn.url, "embedded": conn.embedded, "team": conn.team},
+                indent=2,
+            )
+        )
         return 0
     print(link)
     print(
@@ -206,6 +289,12 @@ def run_invite(args: argparse.Namespace) -> int:
     if conn.embedded:
         print(
             "note: the embedded server listens on 127.0.0.1 only: the link works for people on this machine.",
+            file=sys.stderr,
+        )
+    if conn.ca_file is not None:
+        print(
+            f"note: annotators' browsers must trust the team server's CA first: {conn.ca_file}\n"
+            "(`corpuskit studio start --team` printed its fingerprint; docs/team-server.md).",
             file=sys.stderr,
         )
     return 0

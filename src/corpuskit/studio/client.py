@@ -1,7 +1,8 @@
 """Talking to Label Studio: which server, which token, and requests that survive transient failures.
 
 The server is the one named by `LABEL_STUDIO_URL` + `LABEL_STUDIO_API_KEY` (or the same keys in
-`[tool.corpuskit]`), else the embedded server started by `corpuskit studio start`. Two kinds of
+`[tool.corpuskit]`), else the server `corpuskit studio start` runs for this corpus: the embedded
+one, or the team server (its public HTTPS URL, trusting the team server's own CA). Two kinds of
 token work: the legacy token (`Authorization: Token …`) and a personal access token, which is a JWT
 refresh token exchanged at `/api/token/refresh/` for short-lived access tokens (`Bearer …`).
 
@@ -18,12 +19,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from corpuskit.errors import StudioError, UsageError
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from corpuskit.settings import Settings
@@ -89,15 +93,31 @@ def token_kind(token: str) -> str:
 
 @dataclass(frozen=True)
 class Connection:
-    """Where Label Studio is and how to authenticate; `embedded` if corpuskit runs it."""
+    """Where Label Studio is and how to authenticate: `embedded` for the embedded server, `team`
+    for this corpus's team server, whose certificate `ca_file` (its own CA) signs."""
 
     url: str
     token: str = field(repr=False)
     embedded: bool = False
+    team: bool = False
+    ca_file: Path | None = None
 
     @property
     def kind(self) -> str:
         return token_kind(self.token)
+
+    @property
+    def where(self) -> str:
+        return "team server" if self.team else "embedded server" if self.embedded else "remote server"
+
+
+def tls_verify(ca_file: str | os.PathLike[str] | None) -> ssl.SSLContext | bool:
+    """httpx's `verify`: trust `ca_file` (a private CA's certificate), else the default CAs."""
+    if ca_file is None:
+        return True
+    import ssl
+
+    return ssl.create_default_context(cafile=os.fspath(ca_file))
 
 
 def connection(settings: Settings, *, warn: bool = True) -> Connection:
@@ -119,12 +139,23 @@ def connection(settings: Settings, *, warn: bool = True) -> Connection:
         return Connection(url=url.rstrip("/"), token=token)
     from corpuskit.studio import server
 
-    running = server.status(settings.path(settings.studio_dir))
+    data_dir = settings.path(settings.studio_dir)
+    running = server.status(data_dir)
     if running is None:
         raise StudioError(
             "no Label Studio server: run `corpuskit studio start`, "
             "or set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY for a remote one"
         )
+    if running.mode == server.TEAM:
+        from corpuskit.studio import teamserver
+
+        team = teamserver.status(data_dir)
+        if team is not None and not team.all_alive:
+            raise StudioError(
+                f"this corpus's team server at {running.url} is partly down "
+                f"({', '.join(team.down)} not running): `corpuskit studio stop`, then start it again"
+            )
+        return Connection(url=running.url, token=running.token, team=True, ca_file=running.ca_file)
     return Connection(url=running.url, token=running.token, embedded=True)
 
 
@@ -202,7 +233,12 @@ class StudioClient:
         if self._http is None:
             import httpx
 
-            self._http = httpx.Client(base_url=self.url, timeout=self.timeout, follow_redirects=False)
+            self._http = httpx.Client(
+                base_url=self.url,
+                timeout=self.timeout,
+                follow_redirects=False,
+                verify=tls_verify(self.conn.ca_file),
+            )
         return self._http
 
     def request(self, method: str, path: str, *, what: str, **kwargs: Any) -> httpx.Response:
@@ -223,6 +259,7 @@ class StudioClient:
             except httpx.TimeoutException:
                 problem = f"{what}: Label Studio at {self.url} did not answer in time"
             except httpx.TransportError as exc:
+                self._raise_if_untrusted(exc, what)
                 problem = f"{what}: cannot reach Label Studio at {self.url} ({type(exc).__name__})"
             else:
                 if response.status_code not in TRANSIENT_STATUS:
@@ -239,6 +276,17 @@ class StudioClient:
             time.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+    def _raise_if_untrusted(self, exc: Exception, what: str) -> None:
+        """A certificate this client does not trust is no transient fault: say so at once."""
+        if "CERTIFICATE_VERIFY_FAILED" not in str(exc):
+            return
+        hint = (
+            f"it is not signed by the team server's CA {self.conn.ca_file}"
+            if self.conn.ca_file is not None
+            else "set SSL_CERT_FILE to the certificate of the CA that signed it"
+        )
+        raise StudioError(f"{what}: Label Studio at {self.url}: its TLS certificate is not trusted ({hint})")
 
     def _raise_for_status(self, status: int, detail: str, what: str) -> None:
         if status < 400:
@@ -303,6 +351,7 @@ class StudioClient:
             except httpx.TimeoutException:
                 problem = f"{what}: Label Studio at {self.url} did not answer in time"
             except httpx.TransportError as exc:
+                self._raise_if_untrusted(exc, what)
                 problem = f"{what}: cannot reach Label Studio at {self.url} ({type(exc).__name__})"
             if attempt == attempts:
                 raise TransientStudioError(self.scrub(f"{problem} after {attempt} attempt(s)")) from None

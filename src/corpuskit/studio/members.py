@@ -8,6 +8,7 @@ cookie is used, never the admin's token, so the server answers as it answers tha
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -81,10 +82,14 @@ class Member:
         self.http.close()
 
 
-def _client(url: str) -> httpx.Client:
+def _client(url: str, verify: str | os.PathLike[str] | None) -> httpx.Client:
     import httpx
 
-    return httpx.Client(base_url=url.rstrip("/"), timeout=60.0, follow_redirects=True)
+    from corpuskit.studio.client import tls_verify
+
+    return httpx.Client(
+        base_url=url.rstrip("/"), timeout=60.0, follow_redirects=True, verify=tls_verify(verify)
+    )
 
 
 def _form(
@@ -94,9 +99,10 @@ def _form(
     token = member_http.cookies.get("csrftoken")
     if not token:
         raise StudioError(f"{what}: Label Studio at {url} set no CSRF cookie on {urlsplit(page).path}")
-    return member_http.post(
-        page, data={**fields, "csrfmiddlewaretoken": token}, headers={"Referer": f"{url.rstrip('/')}{page}"}
-    )
+    # Referer and Origin as a browser sends them: behind a TLS proxy, Django accepts the form only
+    # when the server trusts its public origin (CSRF_TRUSTED_ORIGINS).
+    headers = {"Referer": f"{url.rstrip('/')}{page}", "Origin": url.rstrip("/")}
+    return member_http.post(page, data={**fields, "csrfmiddlewaretoken": token}, headers=headers)
 
 
 def _whoami(member: Member, what: str) -> Member:
@@ -108,20 +114,25 @@ def _whoami(member: Member, what: str) -> Member:
     return member
 
 
-def sign_up(invite_url: str, email: str, password: str) -> Member:
-    """Create an account through an invite link (as the sign-up form does) and return its session."""
+def sign_up(
+    invite_url: str, email: str, password: str, *, verify: str | os.PathLike[str] | None = None
+) -> Member:
+    """Create an account through an invite link (as the sign-up form does) and return its session.
+
+    `verify` is the CA certificate to trust over HTTPS (a team server's own CA); default: the usual CAs."""
     parts = urlsplit(invite_url)
     url = f"{parts.scheme}://{parts.netloc}"
     page = f"{parts.path}?{parts.query}" if parts.query else parts.path
-    http = _client(url)
+    http = _client(url, verify)
     what = f"sign up {email}"
     _form(http, page, {"email": email, "password": password}, url, what)
     return _whoami(Member(url=url, email=email, http=http), what)
 
 
-def log_in(url: str, email: str, password: str) -> Member:
-    """Log an existing member in (as the login form does) and return the session."""
-    http = _client(url)
+def log_in(url: str, email: str, password: str, *, verify: str | os.PathLike[str] | None = None) -> Member:
+    """Log an existing member in (as the login form does) and return the session (`verify`: as
+    for `sign_up`)."""
+    http = _client(url, verify)
     what = f"log {email} in"
     _form(http, "/user/login/", {"email": email, "password": password}, url, what)
     return _whoami(Member(url=url.rstrip("/"), email=email, http=http), what)

@@ -3,13 +3,15 @@
 Everything lives in one data folder (by default `.corpuskit/studio/`):
 
 - `credentials.json` (mode 0600): the admin's email, password and API token, generated on first start;
-- `server.json`: pid, process start time and port of the running server (the pid file);
+- `server.json`: pid, process start time and port of the running server (the pid file); its `mode`
+  says which server runs: `embedded` (this module) or `team` (`teamserver`, which records more);
 - `port`: the port this corpus's server last used, tried first at the next start;
 - `server.log`: the server's stdout and stderr;
 - `label-studio/`: Label Studio's own data (SQLite database, uploads).
 
 The server binds to 127.0.0.1 only (`--internal-host`; `--host` does not set the bind address) and
-runs in its own process group, so `stop` ends it with its children and nothing else.
+runs in its own process group, so `stop` ends it with its children and nothing else. `status` and
+`stop` answer for whichever server the folder runs, the embedded one or the team server.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import socket
+import ssl
+import stat
 import subprocess
 import sys
 import time
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from corpuskit.errors import EnvironmentProblem, StudioError
+from corpuskit.studio import postgres, processes
 
 DEFAULT_PORT = 8080
 HOST = "127.0.0.1"
@@ -37,12 +41,17 @@ CREDENTIALS_FILE = "credentials.json"
 PID_FILE = "server.json"
 LOG_FILE = "server.log"
 LS_DATA = "label-studio"
+# A team server's own folders (teamserver): its PostgreSQL cluster, whose presence marks a team
+# server's folder, and Caddy's configuration, certificates and log.
+POSTGRES_DIR = "postgres"
+CADDY_DIR = "caddy"
+DATABASE_FILE = "database.json"
 PORT_FILE = "port"
+EMBEDDED = "embedded"
+TEAM = "team"
+LABEL_STUDIO_MARKER = (b"label-studio", b"label_studio")
 # How far past the preferred port `start` looks for a free one (several corpora on one machine).
 PORT_SEARCH = 100
-
-# Servers this process started, kept so that the Popen objects live (and reap) as long as they run.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 # Label Studio options that must not phone home or wait on the network at start-up: the PyPI
 # version check (it has hung for minutes offline), analytics and Sentry error reports.
@@ -65,6 +74,10 @@ class StudioServer:
     password: str = field(repr=False)
     pid: int | None
     data_dir: Path
+    # The CA certificate that signs the server's TLS certificate (a team server's own CA), if the
+    # client must be told to trust it.
+    ca_file: Path | None = None
+    mode: str = EMBEDDED
 
 
 @dataclass(frozen=True)
@@ -74,7 +87,7 @@ class Credentials:
     token: str = field(repr=False)
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Atomically write a file that only the owner may read."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -89,13 +102,19 @@ def _write_private(path: Path, text: str) -> None:
         raise
 
 
-def _prepare_dir(data_dir: Path) -> Path:
+def prepare_dir(data_dir: Path) -> Path:
+    """The studio folder, created if needed and private to its owner (mode 0700)."""
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     # The folder holds the credentials and Label Studio's database (which stores API tokens in
-    # clear): a folder that existed before, or was loosened since, is made private again.
-    if data_dir.stat().st_mode & 0o077:
-        os.chmod(data_dir, 0o700)
+    # clear): a folder that existed before, or was loosened since, is made private again. Only a
+    # team server run by root keeps group `postgres` passing through (mode 0710) to the cluster's
+    # own folder (postgres.allow_passage).
+    info = data_dir.stat()
+    keep = 0o010 if info.st_gid == postgres.passage_gid() else 0
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077 & ~keep:
+        os.chmod(data_dir, 0o700 | (mode & keep))
     return data_dir
 
 
@@ -113,7 +132,7 @@ def load_credentials(data_dir: Path) -> Credentials | None:
 
 def ensure_credentials(data_dir: Path) -> Credentials:
     """Load the admin credentials, generating and storing them (mode 0600) on first use."""
-    data_dir = _prepare_dir(data_dir)
+    data_dir = prepare_dir(data_dir)
     existing = load_credentials(data_dir)
     if existing is not None:
         path = data_dir / CREDENTIALS_FILE
@@ -125,7 +144,7 @@ def ensure_credentials(data_dir: Path) -> Credentials:
         password=secrets.token_urlsafe(18),
         token=secrets.token_hex(20),
     )
-    _write_private(
+    write_private(
         data_dir / CREDENTIALS_FILE,
         json.dumps({"username": creds.username, "password": creds.password, "token": creds.token}, indent=2)
         + "\n",
@@ -133,47 +152,40 @@ def ensure_credentials(data_dir: Path) -> Credentials:
     return creds
 
 
-def _proc_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (tells a reused pid from ours)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def _is_label_studio(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"label-studio" in cmdline or b"label_studio" in cmdline
-
-
-def _read_pid_file(data_dir: Path) -> dict[str, Any] | None:
+def read_record(data_dir: Path) -> dict[str, Any] | None:
+    """The pid file (`server.json`) of the folder, whichever server wrote it, or None."""
     try:
         data = json.loads((Path(data_dir) / PID_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
+    return data if isinstance(data, dict) else None
+
+
+def record_mode(record: dict[str, Any]) -> str:
+    """`embedded` or `team`: which server a pid file records (files without a mode are embedded)."""
+    return str(record.get("mode") or EMBEDDED)
+
+
+def write_record(data_dir: Path, record: dict[str, Any]) -> None:
+    write_private(Path(data_dir) / PID_FILE, json.dumps(record, indent=2) + "\n")
 
 
 def _owned_pid(record: dict[str, Any]) -> int | None:
     """The recorded pid if that process is still the Label Studio we started, else None."""
-    pid = int(record["pid"])
-    if not _is_label_studio(pid):
-        return None
-    started = record.get("start_time")
-    if started is not None and _proc_start_time(pid) != started:
-        return None
-    return pid
+    recorded = processes.Recorded.from_json(record, LABEL_STUDIO_MARKER)
+    return recorded.pid if recorded is not None and recorded.owned() else None
 
 
-def is_healthy(url: str, timeout: float = 2.0) -> bool:
-    """Whether Label Studio at `url` answers its health check."""
+def _context(ca_file: Path | None) -> ssl.SSLContext | None:
+    return ssl.create_default_context(cafile=str(ca_file)) if ca_file is not None else None
+
+
+def is_healthy(url: str, timeout: float = 2.0, ca_file: Path | None = None) -> bool:
+    """Whether Label Studio at `url` answers its health check (over HTTPS: trusting `ca_file`)."""
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as response:
+        with urllib.request.urlopen(
+            f"{url.rstrip('/')}/health", timeout=timeout, context=_context(ca_file)
+        ) as response:
             return bool(response.status == 200)
     except (OSError, ValueError):
         return False
@@ -247,15 +259,21 @@ def _server_env(data_dir: Path, creds: Credentials) -> dict[str, str]:
     return env
 
 
-def _log_tail(data_dir: Path, creds: Credentials, lines: int = 5) -> str:
+def log_tail(path: Path, secrets_: list[str], lines: int = 5) -> str:
+    """The last lines of a log, on one line, with every secret replaced by `***`."""
     try:
-        text = (data_dir / LOG_FILE).read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
     tail = " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
-    for secret in (creds.token, creds.password):
-        tail = tail.replace(secret, "***")
+    for secret in secrets_:
+        if secret:
+            tail = tail.replace(secret, "***")
     return tail
+
+
+def _log_tail(data_dir: Path, creds: Credentials, lines: int = 5) -> str:
+    return log_tail(data_dir / LOG_FILE, [creds.token, creds.password], lines)
 
 
 def _server(data_dir: Path, creds: Credentials, port: int, pid: int | None) -> StudioServer:
@@ -270,16 +288,46 @@ def _server(data_dir: Path, creds: Credentials, port: int, pid: int | None) -> S
 
 
 def status(data_dir: Path) -> StudioServer | None:
-    """The embedded server recorded in `data_dir` if its process is still running, else None."""
+    """The server recorded in `data_dir` if it is still running, else None: the embedded server,
+    or the team server (its public URL and CA) while any of its processes runs."""
     data_dir = Path(data_dir).resolve()
-    record = _read_pid_file(data_dir)
+    record = read_record(data_dir)
     if record is None:
+        return None
+    if record_mode(record) == TEAM:
+        from corpuskit.studio import teamserver
+
+        team = teamserver.status(data_dir)
+        return team.server if team is not None and team.any_alive else None
+    if not isinstance(record.get("pid"), int):
         return None
     pid = _owned_pid(record)
     creds = load_credentials(data_dir)
     if pid is None or creds is None:
         return None
     return _server(data_dir, creds, int(record["port"]), pid)
+
+
+def launch(
+    data_dir: Path, creds: Credentials, port: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start Label Studio on 127.0.0.1:`port` in its own process group, its output appended to
+    `server.log`; `env` adds to (and wins over) the embedded server's environment."""
+    executable = _label_studio_executable()
+    (data_dir / LS_DATA).mkdir(exist_ok=True, mode=0o700)
+    command = [executable, "start", "--no-browser", "--port", str(port), "--internal-host", HOST]
+    with open(processes.open_log(data_dir / LOG_FILE), "ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=data_dir,
+            env={**_server_env(data_dir, creds), **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    processes.adopt(process)
+    return process
 
 
 def start(
@@ -292,11 +340,22 @@ def start(
 
     Without `port`, the port it used last (else 8080) or, when another program holds that one,
     the next free port; the choice is recorded and said. A `port` given is used or refused."""
-    data_dir = _prepare_dir(data_dir)
+    data_dir = prepare_dir(data_dir)
     running = status(data_dir)
+    if running is not None and running.mode == TEAM:
+        raise StudioError(
+            f"this corpus's team server is running at {running.url}; "
+            "stop it first (`corpuskit studio stop`) to start the embedded server"
+        )
     if running is not None:
         _wait_healthy(running, timeout, progress, data_dir, None)
         return running
+    if (data_dir / POSTGRES_DIR).is_dir():
+        raise StudioError(
+            f"{data_dir} holds a team server (its data is in PostgreSQL, {POSTGRES_DIR}/): "
+            "start it with `corpuskit studio start --team --listen HOST:PORT`, "
+            "or give the embedded server another studio_dir"
+        )
     creds = ensure_credentials(data_dir)
     if port is None:
         preferred = _recorded_port(data_dir) or DEFAULT_PORT
@@ -308,38 +367,58 @@ def start(
             )
     elif _port_in_use(port):
         raise StudioError(f"port {port} on {HOST} is already in use; choose another with --port")
-    executable = _label_studio_executable()
-    (data_dir / LS_DATA).mkdir(exist_ok=True, mode=0o700)
-    command = [executable, "start", "--no-browser", "--port", str(port), "--internal-host", HOST]
-    with open(data_dir / LOG_FILE, "ab") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=data_dir,
-            env=_server_env(data_dir, creds),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    _CHILDREN[process.pid] = process
+    process = launch(data_dir, creds, port)
     (data_dir / PORT_FILE).write_text(f"{port}\n", encoding="utf-8")
-    _write_private(
-        data_dir / PID_FILE,
-        json.dumps(
-            {"pid": process.pid, "start_time": _proc_start_time(process.pid), "port": port, "host": HOST}
-        )
-        + "\n",
+    write_record(
+        data_dir,
+        {
+            "mode": EMBEDDED,
+            "pid": process.pid,
+            "start_time": processes.start_time(process.pid),
+            "port": port,
+            "host": HOST,
+        },
     )
     server = _server(data_dir, creds, port, process.pid)
     try:
         _wait_healthy(server, timeout, progress, data_dir, process)
     except BaseException:
-        _terminate_group(process.pid)
-        process.wait()
-        _CHILDREN.pop(process.pid, None)
+        processes.terminate(process.pid)
+        processes.forget(process.pid)
         (data_dir / PID_FILE).unlink(missing_ok=True)
         raise
     return server
+
+
+def wait_healthy(
+    url: str,
+    timeout: float,
+    *,
+    log: Path,
+    secrets_: list[str],
+    process: subprocess.Popen[bytes] | None = None,
+    ca_file: Path | None = None,
+    progress: bool = False,
+    started: float | None = None,
+) -> None:
+    """Wait until Label Studio answers `url`/health; a StudioError if `process` exits or time runs out."""
+    began = time.monotonic() if started is None else started
+    last_note = time.monotonic()
+    while True:
+        if process is not None and process.poll() is not None:
+            raise StudioError(
+                f"Label Studio exited with code {process.returncode} while starting; "
+                f"{log}: {log_tail(log, secrets_)}"
+            )
+        if is_healthy(url, timeout=2.0, ca_file=ca_file):
+            return
+        now = time.monotonic()
+        if now - began > timeout:
+            raise StudioError(f"Label Studio did not answer {url}/health within {timeout:.0f} s; see {log}")
+        if progress and now - last_note >= 10:
+            print(f"  still waiting for Label Studio ({now - began:.0f} s)", file=sys.stderr)
+            last_note = now
+        time.sleep(0.5)
 
 
 def _wait_healthy(
@@ -349,100 +428,40 @@ def _wait_healthy(
     data_dir: Path,
     process: subprocess.Popen[bytes] | None,
 ) -> None:
-    creds = Credentials(server.username, server.password, server.token)
-    began = time.monotonic()
-    last_note = began
     if progress:
         print(f"starting Label Studio at {server.url} (log: {data_dir / LOG_FILE})", file=sys.stderr)
-    while True:
-        if process is not None and process.poll() is not None:
-            raise StudioError(
-                f"Label Studio exited with code {process.returncode} while starting; "
-                f"{data_dir / LOG_FILE}: {_log_tail(data_dir, creds)}"
-            )
-        if is_healthy(server.url, timeout=2.0):
-            if progress:
-                print(f"Label Studio is ready at {server.url}", file=sys.stderr)
-            return
-        now = time.monotonic()
-        if now - began > timeout:
-            raise StudioError(
-                f"Label Studio did not answer {server.url}/health within {timeout:.0f} s; "
-                f"see {data_dir / LOG_FILE}"
-            )
-        if progress and now - last_note >= 10:
-            print(f"  still waiting for Label Studio ({now - began:.0f} s)", file=sys.stderr)
-            last_note = now
-        time.sleep(0.5)
-
-
-def _terminate_group(pid: int, grace: float = 20.0) -> None:
-    """SIGTERM the process group led by `pid`, then SIGKILL whatever is left after `grace` seconds."""
-    try:
-        pgid = os.getpgid(pid)
-    except ProcessLookupError:
-        return
-    # Only signal a group the server leads (it was started in its own session); never ours.
-    target_group = pgid == pid and pgid != os.getpgrp()
-    try:
-        if target_group:
-            os.killpg(pgid, signal.SIGTERM)
-        else:
-            os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            break
-        time.sleep(0.2)
-    try:
-        if target_group:
-            os.killpg(pgid, signal.SIGKILL)
-        elif _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        # Reap it if it is our child, so it does not linger as a zombie.
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    state = _proc_state(pid)
-    return state not in {"Z", "X"}
-
-
-def _proc_state(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[0]
+    wait_healthy(
+        server.url,
+        timeout,
+        log=data_dir / LOG_FILE,
+        secrets_=[server.token, server.password],
+        process=process,
+        progress=progress,
+    )
+    if progress:
+        print(f"Label Studio is ready at {server.url}", file=sys.stderr)
 
 
 def stop(data_dir: Path) -> bool:
-    """Stop the embedded server recorded in `data_dir`; True if it was running.
+    """Stop the server recorded in `data_dir` (the embedded one, or every process of the team
+    server); True if it was running.
 
-    Only the recorded pid is signalled, and only while it is still the Label Studio process
-    corpuskit started (same command, same start time)."""
+    Only the recorded pids are signalled, and only while each is still the process corpuskit
+    started (same command, same start time)."""
     data_dir = Path(data_dir).resolve()
-    record = _read_pid_file(data_dir)
+    record = read_record(data_dir)
     if record is None:
+        return False
+    if record_mode(record) == TEAM:
+        from corpuskit.studio import teamserver
+
+        return teamserver.stop(data_dir)
+    if not isinstance(record.get("pid"), int):
+        (data_dir / PID_FILE).unlink(missing_ok=True)
         return False
     pid = _owned_pid(record)
     if pid is not None:
-        _terminate_group(pid)
-    child = _CHILDREN.pop(int(record["pid"]), None)
-    if child is not None:
-        child.wait()
+        processes.terminate(pid)
+    processes.forget(int(record["pid"]))
     (data_dir / PID_FILE).unlink(missing_ok=True)
     return pid is not None
