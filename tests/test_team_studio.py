@@ -284,6 +284,7 @@ def test_status_and_invite_on_the_command_line(tmp_path: Path, server: StudioSer
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
     assert data["project"]["id"] == project_id and data["documents"] == 3
+    assert data["project"]["server_kind"] == "remote server"  # LABEL_STUDIO_URL names it
     assert data["documents_by_annotators"] == {"0": 2, "1": 1}
     assert data["complete"] == 0 and data["remaining_annotations"] == 5
     (who,) = data["annotators"]

@@ -23,7 +23,7 @@ examples:
   corpuskit status --project 7
 
 With --format json one object goes to stdout:
-  {"format": "corpuskit.status/1", "project": {"id", "title", "server"}, "design": {...},
+  {"format": "corpuskit.status/1", "project": {"id", "title", "server", "server_kind"}, "design": {...},
    "documents", "pilot_documents", "documents_by_annotators": {"0": n, "1": n, ...}, "complete",
    "remaining_annotations", "median_lead_time", "estimated_annotator_hours",
    "annotators": [{"annotator", "submitted", "skipped", "median_lead_time"}],
@@ -58,7 +58,7 @@ def render_text(data: dict[str, Any]) -> str:
     project, design = data["project"], data["design"]
     k = design["annotators_per_document"]
     lines = [
-        f"project {project['id']} {project['title']!r} at {project['server']}",
+        f"project {project['id']} {project['title']!r} at {project['server']} ({project['server_kind']})",
         f"design: {k} annotators per document on a share of {design['overlap_share']:g}, "
         f"the rest 1; queue {design['sampling']}, blind",
         f"documents: {data['documents']}"

@@ -25,7 +25,7 @@ import shutil
 import sqlite3
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,16 +126,42 @@ def server_mode(data_dir: Path) -> str:
     return TEAM if (data_dir / "postgres").is_dir() else EMBEDDED
 
 
-def backup(
-    data_dir: Path,
-    target: Path,
-    *,
-    dump_postgres: Callable[[Path, Path], None] | None = None,
-) -> BackupResult:
-    """Write a backup archive of the studio folder `data_dir` to `target` (never overwritten).
+def _dump_team(data_dir: Path, target: Path) -> None:
+    """pg_dump the team server's database: from the running cluster, else from the cluster started
+    for the dump alone (and stopped again)."""
+    from corpuskit.studio import postgres, server, teamserver
 
-    `dump_postgres(data_dir, file)` writes a team server's database dump; the embedded server's
-    SQLite database is copied here."""
+    password = teamserver.load_database_password(data_dir)
+    if password is None:
+        raise StudioError(f"{data_dir / server.DATABASE_FILE}: missing; this team server cannot be read")
+    running = teamserver.status(data_dir)
+    if running is not None and running.database is not None and running.alive.get(teamserver.POSTGRES):
+        postgres.dump(running.database.port, password, target)
+        return
+    cluster = postgres.start(data_dir / server.POSTGRES_DIR, server.free_port(), password)
+    try:
+        postgres.dump(cluster.port, password, target)
+    finally:
+        postgres.stop(cluster.recorded())
+
+
+def _restore_team(staging: Path, dump: Path) -> None:
+    """A fresh cluster in the staging folder, loaded with the dump, then stopped."""
+    from corpuskit.studio import postgres, server, teamserver
+
+    password = teamserver.load_database_password(staging)
+    if password is None:
+        raise DataError(f"{server.DATABASE_FILE}: missing from the backup; its database cannot be restored")
+    postgres.allow_passage(staging)
+    cluster = postgres.start(staging / server.POSTGRES_DIR, server.free_port(), password)
+    try:
+        postgres.restore_dump(cluster.port, password, dump)
+    finally:
+        postgres.stop(cluster.recorded())
+
+
+def backup(data_dir: Path, target: Path) -> BackupResult:
+    """Write a backup archive of the studio folder `data_dir` to `target` (never overwritten)."""
     from corpuskit.studio import server
 
     data_dir = Path(data_dir).resolve()
@@ -157,10 +183,8 @@ def backup(
             _copy_sqlite(data_dir / server.LS_DATA / SQLITE_NAME, copy)
             database.append((f"{DATABASE_DIR}/{SQLITE_NAME}", copy))
         else:
-            if dump_postgres is None:
-                raise StudioError(f"{data_dir}: a team server's database needs its PostgreSQL dump")
             dump = work / "labelstudio.dump"
-            dump_postgres(data_dir, dump)
+            _dump_team(data_dir, dump)
             database.append((f"{DATABASE_DIR}/labelstudio.dump", dump))
         members = [*database, *((p.relative_to(data_dir).as_posix(), p) for p in _files(data_dir))]
         manifest: dict[str, Any] = {
@@ -221,22 +245,18 @@ def read_manifest(source: Path) -> dict[str, Any]:
     return manifest
 
 
-def restore(
-    source: Path,
-    data_dir: Path,
-    *,
-    restore_postgres: Callable[[Path, Path], None] | None = None,
-) -> RestoreResult:
+def restore(source: Path, data_dir: Path) -> RestoreResult:
     """Restore an archive into `data_dir`, which must be new or empty and have no server running.
 
     Every member is checked against the manifest in a staging folder first; the staging folder
     becomes `data_dir` only when all of them match (and, for a team server, the database was
-    loaded into a fresh cluster by `restore_postgres(staging, dump)`)."""
-    from corpuskit.studio import server
+    loaded into a fresh cluster)."""
+    from corpuskit.studio import server, teamserver
 
     source = Path(source).resolve()
     data_dir = Path(data_dir).resolve()
-    if server.status(data_dir) is not None:
+    team = teamserver.status(data_dir)
+    if server.status(data_dir) is not None or (team is not None and team.any_alive):
         raise UsageError(f"{data_dir}: a Label Studio server is running on this folder; stop it first")
     if data_dir.exists() and any(data_dir.iterdir()):
         raise UsageError(f"{data_dir}: not empty; restore into a new folder (nothing was changed)")
@@ -277,9 +297,7 @@ def restore(
             (staging / server.LS_DATA).mkdir(exist_ok=True, mode=0o700)
             os.replace(database / SQLITE_NAME, staging / server.LS_DATA / SQLITE_NAME)
         elif mode == TEAM:
-            if restore_postgres is None:
-                raise StudioError(f"{source}: a team server's backup needs PostgreSQL to restore into")
-            restore_postgres(staging, database / "labelstudio.dump")
+            _restore_team(staging, database / "labelstudio.dump")
         else:
             raise DataError(f"{source}: {MANIFEST}: unknown server kind {mode!r}")
         shutil.rmtree(database)

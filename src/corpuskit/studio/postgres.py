@@ -303,3 +303,65 @@ def stop(recorded: processes.Recorded, grace: float = 60.0) -> bool:
     # SIGKILL only if it is still there after `grace`.
     processes.terminate(recorded.pid, grace, sig=signal.SIGINT, group=False)
     return True
+
+
+def _client_env(password: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    env["PGPASSWORD"] = password
+    return env
+
+
+def dump(port: int, password: str, target: Path) -> None:
+    """`pg_dump` Label Studio's database (custom format, one consistent snapshot: writers go on)."""
+    done = subprocess.run(
+        [
+            pg_binary("pg_dump"),
+            "-h",
+            HOST,
+            "-p",
+            str(port),
+            "-U",
+            SUPERUSER,
+            "-Fc",
+            "-f",
+            str(target),
+            DATABASE,
+        ],
+        env=_client_env(password),
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise EnvironmentProblem(f"pg_dump failed ({done.returncode}): {_last_line(done.stderr, password)}")
+
+
+def restore_dump(port: int, password: str, source: Path) -> None:
+    """Load a `dump` into the (empty) database of the cluster on `port`; any error stops it."""
+    done = subprocess.run(
+        [
+            pg_binary("pg_restore"),
+            "-h",
+            HOST,
+            "-p",
+            str(port),
+            "-U",
+            SUPERUSER,
+            "-d",
+            DATABASE,
+            "--no-owner",
+            "--exit-on-error",
+            "--single-transaction",
+            str(source),
+        ],
+        env=_client_env(password),
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise EnvironmentProblem(
+            f"pg_restore failed ({done.returncode}): {_last_line(done.stderr, password)}"
+        )

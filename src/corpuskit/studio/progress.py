@@ -50,6 +50,7 @@ class Progress:
     project_title: str
     server: str
     design: OverlapDesign
+    server_kind: str  # "embedded server", "team server" or "remote server"
     documents: int
     pilot_documents: int
     annotators: list[AnnotatorProgress]
@@ -72,7 +73,12 @@ class Progress:
         hours = self.hours
         return {
             "format": FORMAT,
-            "project": {"id": self.project_id, "title": self.project_title, "server": self.server},
+            "project": {
+                "id": self.project_id,
+                "title": self.project_title,
+                "server": self.server,
+                "server_kind": self.server_kind,
+            },
             "design": self.design.to_json(),
             "documents": self.documents,
             "pilot_documents": self.pilot_documents,
@@ -219,6 +225,7 @@ def status(
             project_title=str(info.get("title") or ""),
             server=client.url,
             design=design,
+            server_kind=client.conn.where,
             **figures,
         )
     finally:

@@ -338,10 +338,14 @@ def start(
             f"this corpus's embedded server is running at {embedded.url}; "
             "stop it first (`corpuskit studio stop`) to start the team server"
         )
-    if (data_dir / server.LS_DATA / "label_studio.sqlite3").exists():
+    # A corpus that started on the embedded server moves up: its SQLite data goes into the new
+    # cluster whole (corpuskit.studio.moving), once.
+    sqlite = data_dir / server.LS_DATA / "label_studio.sqlite3"
+    moving_up = sqlite.exists()
+    if moving_up and postgres.initialized(data_dir / server.POSTGRES_DIR):
         raise StudioError(
-            f"{data_dir} holds an embedded server's data (SQLite); the team server keeps its data in "
-            "PostgreSQL and would start empty beside it: give the team server its own studio_dir"
+            f"{data_dir} holds both an embedded server's data (SQLite) and a team server's cluster; "
+            f"move {sqlite} away if the team server's data is the one to keep"
         )
     # Every program is there before anything starts.
     caddy.executable()
@@ -374,6 +378,15 @@ def start(
         started[POSTGRES] = cluster.recorded()
         record["processes"][POSTGRES] = {**cluster.recorded().to_json(), "port": cluster.port}
         server.write_record(data_dir, record)
+        if moving_up:
+            from corpuskit.studio.moving import move_up
+
+            _say(progress, "moving the embedded server's data into PostgreSQL (about 30 s)")
+            embedded_env = server._server_env(data_dir, creds)
+            report = move_up(
+                embedded_env, {**embedded_env, **label_studio_env(cluster, url)}, sqlite, data_dir
+            )
+            _say(True, report.summary())
 
         internal = server.free_port()
         record["internal_port"] = internal
@@ -396,6 +409,12 @@ def start(
     except BaseException:
         _stop_all(started)
         (data_dir / server.PID_FILE).unlink(missing_ok=True)
+        if moving_up and sqlite.exists():
+            # The move did not finish: the SQLite data is untouched, the half-filled cluster goes,
+            # so that the next start moves again from the beginning.
+            import shutil
+
+            shutil.rmtree(data_dir / server.POSTGRES_DIR, ignore_errors=True)
         raise
     _say(progress, f"the team server is ready at {url} ({time.monotonic() - began:.0f} s)")
     found = status(data_dir)
