@@ -105,12 +105,17 @@ def _form(
     return member_http.post(page, data={**fields, "csrfmiddlewaretoken": token}, headers=headers)
 
 
-def _whoami(member: Member, what: str) -> Member:
-    response = member.http.get("/api/current-user/whoami")
-    if response.status_code != 200:
-        member.close()
-        raise StudioError(f"{what}: Label Studio at {member.url} did not log {member.email} in")
-    member.user_id = int(response.json()["id"])
+def _session(http: httpx.Client, member: Member, page: str, fields: dict[str, str], what: str) -> Member:
+    """Submit the form, then ask who is logged in; the connection is closed on any failure."""
+    try:
+        _form(http, page, fields, member.url, what)
+        response = http.get("/api/current-user/whoami")
+        if response.status_code != 200:
+            raise StudioError(f"{what}: Label Studio at {member.url} did not log {member.email} in")
+        member.user_id = int(response.json()["id"])
+    except BaseException:
+        http.close()
+        raise
     return member
 
 
@@ -124,15 +129,13 @@ def sign_up(
     url = f"{parts.scheme}://{parts.netloc}"
     page = f"{parts.path}?{parts.query}" if parts.query else parts.path
     http = _client(url, verify)
-    what = f"sign up {email}"
-    _form(http, page, {"email": email, "password": password}, url, what)
-    return _whoami(Member(url=url, email=email, http=http), what)
+    fields = {"email": email, "password": password}
+    return _session(http, Member(url=url, email=email, http=http), page, fields, f"sign up {email}")
 
 
 def log_in(url: str, email: str, password: str, *, verify: str | os.PathLike[str] | None = None) -> Member:
     """Log an existing member in (as the login form does) and return the session (`verify`: as
     for `sign_up`)."""
     http = _client(url, verify)
-    what = f"log {email} in"
-    _form(http, "/user/login/", {"email": email, "password": password}, url, what)
-    return _whoami(Member(url=url.rstrip("/"), email=email, http=http), what)
+    member = Member(url=url.rstrip("/"), email=email, http=http)
+    return _session(http, member, "/user/login/", {"email": email, "password": password}, f"log {email} in")

@@ -187,6 +187,9 @@ def is_healthy(url: str, timeout: float = 2.0, ca_file: Path | None = None) -> b
             f"{url.rstrip('/')}/health", timeout=timeout, context=_context(ca_file)
         ) as response:
             return bool(response.status == 200)
+    except urllib.error.HTTPError as error:
+        error.close()  # a proxy's 502 while Label Studio starts: the answer holds the connection
+        return False
     except (OSError, ValueError):
         return False
 
