@@ -158,10 +158,14 @@ def test_stop_leaves_a_foreign_process_alone(tmp_path: Path) -> None:
         other.wait()
 
 
-def test_start_refuses_a_folder_with_an_embedded_servers_data(tmp_path: Path) -> None:
+def test_start_refuses_a_folder_with_both_servers_data(tmp_path: Path) -> None:
+    # An embedded server's SQLite data alone moves up at the first start (test_team_operations);
+    # beside a team server's cluster it is ambiguous which data to keep.
     (tmp_path / server.LS_DATA).mkdir(parents=True)
     (tmp_path / server.LS_DATA / "label_studio.sqlite3").write_bytes(b"")
-    with pytest.raises(StudioError, match="embedded server's data"):
+    (tmp_path / server.POSTGRES_DIR / "data").mkdir(parents=True)
+    (tmp_path / server.POSTGRES_DIR / "data" / "PG_VERSION").write_text("15\n", encoding="utf-8")
+    with pytest.raises(StudioError, match="holds both an embedded server's data"):
         teamserver.start(tmp_path, "127.0.0.2", 8443, progress=False)
     with pytest.raises(UsageError, match="--cert and --key go together"):
         teamserver.start(tmp_path, "127.0.0.2", 8443, cert=tmp_path / "cert.pem", progress=False)

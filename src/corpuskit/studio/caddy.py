@@ -119,15 +119,6 @@ def launch(
         "XDG_DATA_HOME": str(folder / "data"),
         "XDG_CONFIG_HOME": str(folder / "config"),
     }
-    with open(processes.open_log(folder / LOG), "ab") as log:
-        process = subprocess.Popen(
-            [binary, "run", "--config", str(config), "--adapter", "caddyfile"],
-            cwd=folder,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    processes.adopt(process)
-    return process
+    return processes.spawn(
+        [binary, "run", "--config", str(config), "--adapter", "caddyfile"], folder, env, folder / LOG
+    )

@@ -305,63 +305,28 @@ def stop(recorded: processes.Recorded, grace: float = 60.0) -> bool:
     return True
 
 
-def _client_env(password: str) -> dict[str, str]:
+def _client(program: str, args: list[str], password: str) -> None:
+    """Run one of PostgreSQL's client programs against Label Studio's database on 127.0.0.1."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
     env["PGPASSWORD"] = password
-    return env
+    done = subprocess.run(
+        [pg_binary(program), "-h", HOST, "-U", SUPERUSER, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise EnvironmentProblem(f"{program} failed ({done.returncode}): {_last_line(done.stderr, password)}")
 
 
 def dump(port: int, password: str, target: Path) -> None:
     """`pg_dump` Label Studio's database (custom format, one consistent snapshot: writers go on)."""
-    done = subprocess.run(
-        [
-            pg_binary("pg_dump"),
-            "-h",
-            HOST,
-            "-p",
-            str(port),
-            "-U",
-            SUPERUSER,
-            "-Fc",
-            "-f",
-            str(target),
-            DATABASE,
-        ],
-        env=_client_env(password),
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise EnvironmentProblem(f"pg_dump failed ({done.returncode}): {_last_line(done.stderr, password)}")
+    _client("pg_dump", ["-p", str(port), "-Fc", "-f", str(target), DATABASE], password)
 
 
 def restore_dump(port: int, password: str, source: Path) -> None:
     """Load a `dump` into the (empty) database of the cluster on `port`; any error stops it."""
-    done = subprocess.run(
-        [
-            pg_binary("pg_restore"),
-            "-h",
-            HOST,
-            "-p",
-            str(port),
-            "-U",
-            SUPERUSER,
-            "-d",
-            DATABASE,
-            "--no-owner",
-            "--exit-on-error",
-            "--single-transaction",
-            str(source),
-        ],
-        env=_client_env(password),
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise EnvironmentProblem(
-            f"pg_restore failed ({done.returncode}): {_last_line(done.stderr, password)}"
-        )
+    args = ["-p", str(port), "-d", DATABASE, "--no-owner", "--exit-on-error", "--single-transaction"]
+    _client("pg_restore", [*args, str(source)], password)

@@ -69,6 +69,23 @@ def adopt(process: subprocess.Popen[bytes]) -> None:
     _CHILDREN[process.pid] = process
 
 
+def spawn(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start a server in its own session (so it is stopped with its children), its output appended
+    to `log` (mode 0600), and keep its Popen (`adopt`)."""
+    with open(open_log(log), "ab") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    adopt(process)
+    return process
+
+
 def forget(pid: int) -> None:
     """Reap a server this process started, once it has been stopped."""
     child = _CHILDREN.pop(pid, None)

@@ -319,18 +319,9 @@ def launch(
     executable = _label_studio_executable()
     (data_dir / LS_DATA).mkdir(exist_ok=True, mode=0o700)
     command = [executable, "start", "--no-browser", "--port", str(port), "--internal-host", HOST]
-    with open(processes.open_log(data_dir / LOG_FILE), "ab") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=data_dir,
-            env={**_server_env(data_dir, creds), **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    processes.adopt(process)
-    return process
+    return processes.spawn(
+        command, data_dir, {**_server_env(data_dir, creds), **(env or {})}, data_dir / LOG_FILE
+    )
 
 
 def start(
