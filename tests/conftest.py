@@ -49,15 +49,22 @@ def studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudioSe
 
 
 @pytest.fixture(scope="session")
-def _browser() -> Iterator[Any]:
+def playwright_session() -> Iterator[Any]:
+    """The one Playwright of the session (a second sync Playwright in the same thread is refused);
+    tests that need a browser with other launch options launch it from here."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def _browser(playwright_session: Any) -> Iterator[Any]:
+    browser = playwright_session.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 @pytest.fixture

@@ -250,11 +250,9 @@ def test_an_annotator_joins_by_invite_labels_over_https_and_pull_returns_her_ans
 
 @pytest.mark.browser
 def test_the_annotator_logs_in_with_a_browser_over_https(
-    team: Team, annotator: tuple[str, str], studio_login: Any
+    team: Team, annotator: tuple[str, str], studio_login: Any, playwright_session: Any
 ) -> None:
     """Secure cookies, the CSRF-trusted origin and the HttpOnly CSRF cookie let a real browser log in."""
-    from playwright.sync_api import sync_playwright
-
     from conftest import CHROMIUM, CHROMIUM_ARGS
 
     # Chromium trusts the team server's CA for this run only: the intermediate's public key is pinned.
@@ -269,22 +267,21 @@ def test_the_annotator_logs_in_with_a_browser_over_https(
 
     pin = base64.b64encode(hashlib.sha256(spki).digest()).decode()
     email, password = annotator
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"]
-        )
-        try:
-            page = browser.new_context().new_page()
-            page.set_default_timeout(30_000)
-            studio_login(page, team.url, email, password)
-            # Asked from the page itself (Playwright's own request client does not honour the pin).
-            whoami = page.evaluate("fetch('/api/current-user/whoami').then(r => r.json())")
-            assert whoami["email"] == email
-            cookies = {c["name"]: c for c in page.context.cookies(team.url)}
-            assert cookies["sessionid"]["secure"] and cookies["csrftoken"]["secure"]
-            assert cookies["csrftoken"]["httpOnly"]
-        finally:
-            browser.close()
+    browser = playwright_session.chromium.launch(
+        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"]
+    )
+    try:
+        page = browser.new_context().new_page()
+        page.set_default_timeout(30_000)
+        studio_login(page, team.url, email, password)
+        # Asked from the page itself (Playwright's own request client does not honour the pin).
+        whoami = page.evaluate("fetch('/api/current-user/whoami').then(r => r.json())")
+        assert whoami["email"] == email
+        cookies = {c["name"]: c for c in page.context.cookies(team.url)}
+        assert cookies["sessionid"]["secure"] and cookies["csrftoken"]["secure"]
+        assert cookies["csrftoken"]["httpOnly"]
+    finally:
+        browser.close()
 
 
 def test_the_secrets_stay_private(team: Team) -> None:
