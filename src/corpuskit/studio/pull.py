@@ -201,6 +201,7 @@ def _stream_to(client: StudioClient, url: str, params: dict[str, Any], target: P
                     raise StudioError(f"{what}: the export was cut off ({written} of {expected} bytes)")
                 return
         except (_Retry, httpx.TransportError) as exc:
+            client._raise_if_untrusted(exc, what)  # an untrusted certificate is no transient fault
             if attempt == client.attempts:
                 detail = "server busy" if isinstance(exc, _Retry) else type(exc).__name__
                 raise StudioError(client.scrub(f"{what}: the export failed: {detail}")) from None
