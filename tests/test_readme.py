@@ -24,6 +24,20 @@ def test_cli_reference_is_current() -> None:
     assert block == gen_cli_reference.render(), "README CLI reference is stale: run `make docs`"
 
 
+def test_settings_reference_is_current() -> None:
+    from corpuskit.settings import settings_reference
+
+    text = gen_cli_reference.SETTINGS_DOC.read_text(encoding="utf-8")
+    assert text == settings_reference(), "docs/settings.md is stale: run `make docs`"
+    # Every setting is described there.
+    from dataclasses import fields
+
+    from corpuskit.settings import Settings
+
+    described = {f.name for f in fields(Settings)} - {"root", "extra"}
+    assert all(f"| `{name}` |" in text for name in described)
+
+
 def test_every_command_has_an_example() -> None:
     from corpuskit.cli.main import build_parser
 

@@ -6,7 +6,9 @@ pyproject.toml with a `[tool.corpuskit]` table (or the working directory if ther
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -15,36 +17,81 @@ from typing import Any
 from corpuskit.errors import UsageError
 
 
+def _doc(default: Any, text: str, **kwargs: Any) -> Any:
+    """A setting's default and its one description (docs/settings.md is generated from these)."""
+    return field(default=default, metadata={"doc": text}, **kwargs)
+
+
 @dataclass(frozen=True)
 class Settings:
     root: Path
-    raw: str = "raw"
-    schema: str = "schema/document.schema.json"
-    taxonomy: str = "schema/taxonomy.yaml"
-    language: str = "en"
-    # IANA time zone in which the raw text format's clock times are read; None keeps them
-    # explicitly without an offset (see docs/raw-format.md).
-    raw_timezone: str | None = None
-    # How far in the future a published date may lie before it is an error (clock skew, time zones).
-    future_tolerance_hours: float = 36.0
-    near_duplicate_threshold: float = 0.8
-    annotations: str = "annotations"
-    releases: str = "releases"
-    studio_dir: str = ".corpuskit/studio"
-    label_studio_url: str | None = None
-    label_studio_api_key: str | None = field(default=None, repr=False)
-    project_title: str | None = None
-    min_annotators: int = 2
-    # The overlap design (docs/team.md): every document in the overlap share reaches this many
-    # independent annotators through Label Studio's queue; the rest get one.
-    annotators_per_document: int = 2
-    overlap_share: float = 1.0
-    # Seeds which documents are in the overlap share and which make up a pilot round.
-    overlap_seed: str = "corpuskit"
-    # The order of Label Studio's queue: "sequential" (the push order) or "uniform" (random).
-    queue_sampling: str = "sequential"
-    min_alpha: float = 0.667
-    split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    raw: str = _doc(
+        "raw", "the folder of raw documents (`.txt`, `.json`, `.jsonl`), [raw-format.md](raw-format.md)"
+    )
+    schema: str = _doc(
+        "schema/document.schema.json", "the document JSON Schema, [validation.md](validation.md)"
+    )
+    taxonomy: str = _doc(
+        "schema/taxonomy.yaml", "targets, stance values and topics, [taxonomy.md](taxonomy.md)"
+    )
+    guidelines: str = _doc(
+        "docs/annotation-guidelines.md",
+        "the annotation guidelines: the project's instructions in Label Studio, checked by "
+        "`taxonomy check`, hashed into a release's card (a missing default file means none)",
+    )
+    language: str = _doc("en", "the language of documents that do not state one")
+    raw_timezone: str | None = _doc(
+        None,
+        "IANA time zone in which the raw format's clock times are read; unset keeps them without an "
+        "offset ([raw-format.md](raw-format.md))",
+    )
+    future_tolerance_hours: float = _doc(
+        36.0, "how far in the future a published date may lie before it is an error (clock skew, time zones)"
+    )
+    near_duplicate_threshold: float = _doc(
+        0.8, "estimated (MinHash) Jaccard similarity from which two documents are reported as near-duplicates"
+    )
+    annotations: str = _doc("annotations", "the pulled snapshot folder, [snapshots.md](snapshots.md)")
+    releases: str = _doc("releases", "where releases are built, [releases.md](releases.md)")
+    studio_dir: str = _doc(
+        ".corpuskit/studio",
+        "the embedded or team server's data, logs and credentials, [studio.md](studio.md)",
+    )
+    label_studio_url: str | None = _doc(
+        None, "a team's own Label Studio; the `LABEL_STUDIO_URL` environment variable wins over it"
+    )
+    label_studio_api_key: str | None = _doc(
+        None,
+        "environment only (`LABEL_STUDIO_API_KEY`): refused in pyproject.toml, "
+        "where a token would be committed",
+        repr=False,
+    )
+    project_title: str | None = _doc(
+        None,
+        "the Label Studio project push creates and pull finds "
+        "(3 to 50 characters; default: the taxonomy's title)",
+    )
+    min_annotators: int = _doc(
+        2, "release gate: fewest answers behind a majority gold label, [quality.md](quality.md)"
+    )
+    annotators_per_document: int = _doc(
+        2, "k: independent annotators for each document in the overlap share (1 to 100), [team.md](team.md)"
+    )
+    overlap_share: float = _doc(
+        1.0, "the share of documents that get k annotators (0 to 1); the rest get one"
+    )
+    overlap_seed: str = _doc(
+        "corpuskit", "seeds which documents are in the overlap share and which make up a pilot round"
+    )
+    queue_sampling: str = _doc(
+        "sequential", "the order of Label Studio's queue: `sequential` (push order) or `uniform` (random)"
+    )
+    min_alpha: float = _doc(
+        0.667, "release gate: lowest Krippendorff's alpha per stance target and for the topic sets"
+    )
+    split_ratios: tuple[float, float, float] = _doc(
+        (0.8, 0.1, 0.1), "train, validation and test shares of a release"
+    )
     extra: dict[str, Any] = field(default_factory=dict)
 
     def path(self, relative: str) -> Path:
@@ -52,6 +99,8 @@ class Settings:
 
 
 _ENV = {"label_studio_url": "LABEL_STUDIO_URL", "label_studio_api_key": "LABEL_STUDIO_API_KEY"}
+# Never read from pyproject.toml: a file that is committed.
+_ENV_ONLY = {"label_studio_api_key": "LABEL_STUDIO_API_KEY"}
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -85,10 +134,20 @@ def load_settings(start: Path | None = None) -> Settings:
     extra: dict[str, Any] = {}
     for key, value in table.items():
         name = key.replace("-", "_")
+        if name in _ENV_ONLY:
+            raise UsageError(
+                f"{pyproject}: [tool.corpuskit] {key}: an API token does not belong in a committed file; "
+                f"remove it and set {_ENV_ONLY[name]} in the environment"
+            )
         if name in known:
             values[name] = tuple(value) if name == "split_ratios" else value
         else:
             extra[key] = value
+            print(
+                f"corpuskit: warning: {pyproject}: [tool.corpuskit] {key}: not a corpuskit setting, ignored "
+                "(docs/settings.md lists them)",
+                file=sys.stderr,
+            )
     for name, env in _ENV.items():
         if os.environ.get(env):
             values[name] = os.environ[env]
@@ -116,3 +175,31 @@ def _check(settings: Settings, pyproject: Path) -> None:
         )
     if not isinstance(settings.overlap_seed, str | int) or isinstance(settings.overlap_seed, bool):
         raise UsageError(f"{where} overlap_seed = {settings.overlap_seed!r}: expected a string or a number")
+
+
+def settings_reference() -> str:
+    """docs/settings.md, generated from the settings' definitions (`make docs`; a test checks it)."""
+    lines = [
+        "# Settings: `[tool.corpuskit]`",
+        "",
+        "<!-- generated by scripts/gen_cli_reference.py from corpuskit.settings; do not edit -->",
+        "",
+        "A corpus repository keeps its settings in `pyproject.toml` under `[tool.corpuskit]`; corpuskit",
+        "finds the nearest folder at or above the working directory whose `pyproject.toml` has that table.",
+        "Paths are relative to that folder; keys may use `-` or `_`. `LABEL_STUDIO_URL` and",
+        "`LABEL_STUDIO_API_KEY` come from the environment. A key corpuskit does not know is a warning",
+        "naming it and the file; a value out of range is an error naming the key (exit 2).",
+        "",
+        "| key | default | what it sets |",
+        "|---|---|---|",
+    ]
+    for f in fields(Settings):
+        if "doc" not in f.metadata:
+            continue
+        default = (
+            "unset"
+            if f.default is None
+            else f"`{json.dumps(list(f.default) if isinstance(f.default, tuple) else f.default)}`"
+        )
+        lines.append(f"| `{f.name}` | {default} | {f.metadata['doc']} |")
+    return "\n".join(lines) + "\n"

@@ -89,8 +89,9 @@ def register(subparsers: Any) -> None:
     check.add_argument(
         "--guidelines",
         metavar="FILE",
-        default="docs/annotation-guidelines.md",
-        help="annotation guidelines that must describe every label ('' to skip; default: %(default)s)",
+        default=None,
+        help="annotation guidelines that must describe every label ('' to skip; "
+        "default: [tool.corpuskit] guidelines)",
     )
     check.add_argument("--format", choices=("text", "json"), default="text")
 
@@ -157,7 +158,13 @@ def _schema(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from corpuskit.taxonomy.check import check_taxonomy
 
-    report = check_taxonomy(_taxonomy_path(args), guidelines=args.guidelines or None)
+    guidelines = args.guidelines
+    if guidelines is None:
+        from corpuskit.settings import load_settings
+
+        settings = load_settings()
+        guidelines = str(settings.path(settings.guidelines))
+    report = check_taxonomy(_taxonomy_path(args), guidelines=guidelines or None)
     if args.format == "json":
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:

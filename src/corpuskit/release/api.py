@@ -35,8 +35,6 @@ from corpuskit.release.versions import bump as next_version
 from corpuskit.release.versions import normalize
 from corpuskit.settings import Settings, load_settings
 
-GUIDELINES = "docs/annotation-guidelines.md"
-
 
 @dataclass
 class ReleaseResult:
@@ -199,7 +197,7 @@ def release(
             "builds anyway and says so in the card)"
         )
     write_report = report_writer(quality.result)
-    guidelines = settings.root / GUIDELINES
+    guidelines = settings.path(settings.guidelines)
     inputs = ReleaseInputs(
         documents=iter_valid_documents(settings=settings, result=validation.result),
         annotations=iter_jsonl(folder / "annotations.jsonl"),

@@ -643,10 +643,9 @@ def _guidelines(settings: Settings, taxonomy: Taxonomy) -> str:
     from corpuskit.taxonomy import guidelines_html
     from corpuskit.taxonomy.guidelines import DEFAULT_GUIDELINES
 
-    configured = settings.extra.get("guidelines")
-    path = settings.path(str(configured or DEFAULT_GUIDELINES))
-    if configured is None and not path.is_file():
-        return guidelines_html(taxonomy, None)
+    path = settings.path(settings.guidelines)
+    if settings.guidelines == DEFAULT_GUIDELINES and not path.is_file():
+        return guidelines_html(taxonomy, None)  # the default file is optional; a named one is not
     return guidelines_html(taxonomy, path)
 
 
