@@ -250,3 +250,16 @@ def test_existing_version_is_never_overwritten(released: tuple[Path, Path, str])
     with pytest.raises(ReleaseError, match="already exists"):
         build(root, "1.0.0")
     assert file_hashes(folder) == before
+
+
+@pytest.mark.parametrize("command", [["verify", "9.9.9"], ["diff", "9.9.8", "9.9.9"]])
+def test_no_such_release_exits_2_as_the_help_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    from corpuskit.cli.main import main
+
+    (tmp_path / "pyproject.toml").write_text("[tool.corpuskit]\n", encoding="utf-8")
+    (tmp_path / "releases").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(command) == 2
+    assert "no such release" in capsys.readouterr().err

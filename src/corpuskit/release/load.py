@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from corpuskit.errors import ReleaseError
+from corpuskit.errors import ReleaseError, UsageError
 from corpuskit.release.manifest import Verification, verify_folder
 from corpuskit.release.versions import is_version, normalize, version_dir
 
@@ -28,7 +28,8 @@ def resolve_release(version: str | Path, releases: str | Path | None = None) -> 
         return candidate
     folder = version_dir(releases_folder(releases), normalize(str(version)))
     if not folder.is_dir():
-        raise ReleaseError(f"{folder}: no such release")
+        # A release that is not there is a usage error (exit 2), as `verify` and `diff` promise.
+        raise UsageError(f"{folder}: no such release")
     return folder
 
 
