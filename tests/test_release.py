@@ -256,8 +256,6 @@ def test_existing_version_is_never_overwritten(released: tuple[Path, Path, str])
 def test_no_such_release_exits_2_as_the_help_says(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
-    from corpuskit.cli.main import main
-
     (tmp_path / "pyproject.toml").write_text("[tool.corpuskit]\n", encoding="utf-8")
     (tmp_path / "releases").mkdir()
     monkeypatch.chdir(tmp_path)
