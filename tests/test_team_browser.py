@@ -29,6 +29,7 @@ from corpuskit.studio.push import push
 from corpuskit.studio.team import invite_link
 from corpuskit.taxonomy import load_taxonomy
 from corpuskit.validation.api import iter_valid_documents
+from test_e2e_annotator import choices, pick
 
 if TYPE_CHECKING:
     from corpuskit.studio.server import StudioServer
@@ -154,18 +155,6 @@ def open_queue(page: Any, url: str, project_id: int) -> dict[str, Any] | None:
     instructions.get_by_role("button", name="Close modal").click()
     instructions.wait_for(state="hidden")
     return shown_task(page, answer.value)
-
-
-def choices(page: Any, header: str) -> Any:
-    """The choice block that follows a header of the labelling config (stance blocks share labels)."""
-    return page.locator(
-        f"xpath=//h3[normalize-space()={json.dumps(header, ensure_ascii=False)}]"
-        "/following-sibling::div[contains(@class, 'lsf-choices')][1]"
-    )
-
-
-def pick(block: Any, label: str) -> None:
-    block.locator(f"label:has(input[name={json.dumps(label, ensure_ascii=False)}])").click()
 
 
 def expect_checked(page: Any, count: int) -> None:
