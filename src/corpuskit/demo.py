@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import secrets
 import shutil
@@ -199,6 +198,7 @@ def _say(message: str) -> None:
 def _demo_accounts(client: Any, data_dir: Path) -> list[Any]:
     """The three demo accounts, logged in: signed up by invite on first use (password generated and
     stored with mode 0600 beside the server's credentials), named so nobody takes them for people."""
+    from corpuskit.studio import server
     from corpuskit.studio.members import log_in, sign_up
     from corpuskit.studio.team import invite_link
 
@@ -223,7 +223,7 @@ def _demo_accounts(client: Any, data_dir: Path) -> list[Any]:
         else:
             invite = invite or invite_link(client)
             stored[email] = secrets.token_urlsafe(18)
-            _save_accounts(path, stored)
+            server.write_private(path, json.dumps(stored, indent=2) + "\n")
             member = sign_up(invite, email, stored[email])
             client.request(
                 "PATCH",
@@ -234,13 +234,6 @@ def _demo_accounts(client: Any, data_dir: Path) -> list[Any]:
         member.number = n
         members.append(member)
     return members
-
-
-def _save_accounts(path: Path, stored: dict[str, str]) -> None:
-    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(stored, handle, indent=2)
-    os.replace(path.with_suffix(".tmp"), path)
 
 
 def _annotate_from_queue(

@@ -149,11 +149,10 @@ def _django(env: dict[str, str], script: str, what: str) -> str:
         check=False,
     )
     if done.returncode != 0:
+        from corpuskit.studio.client import scrub
+
         secrets = [v for k, v in env.items() if "PASSWORD" in k or "TOKEN" in k or "SECRET" in k]
-        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-        for secret in secrets:
-            if secret:
-                tail = tail.replace(secret, "***")
+        tail = scrub(" | ".join(done.stderr.strip().splitlines()[-3:]), secrets)
         raise StudioError(f"moving the embedded server's data: {what} failed: {tail}")
     return done.stdout
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from corpuskit.errors import UsageError
@@ -49,4 +50,39 @@ def find_projects(client: StudioClient, title: str) -> list[dict[str, Any]]:
         found.extend(p for p in items if p.get("title") == title)
         if not (isinstance(body, dict) and body.get("next")):
             return found
+        page += 1
+
+
+def task_pages(
+    client: StudioClient,
+    project_id: int,
+    include: str,
+    *,
+    page_size: int = 5000,
+    query: str | None = None,
+    what: str = "read the tasks",
+) -> Iterator[list[dict[str, Any]]]:
+    """The project's tasks (only the fields in `include`) page by page, from the data manager's task
+    list, the fastest full read measured. It stops at the total the server announces: past the last
+    page the server answers 404."""
+    page, seen = 1, 0
+    while True:
+        params: dict[str, Any] = {
+            "project": project_id,
+            "page": page,
+            "page_size": page_size,
+            "fields": "task_only",
+            "include": include,
+        }
+        if query is not None:
+            params["query"] = query
+        body = client.request(
+            "GET", "/api/tasks", params=params, what=f"{what} of project {project_id}"
+        ).json()
+        items = body.get("tasks", []) if isinstance(body, dict) else []
+        yield items
+        seen += len(items)
+        total = body.get("total") if isinstance(body, dict) else None
+        if len(items) < page_size or (isinstance(total, int) and seen >= total):
+            return
         page += 1

@@ -76,29 +76,16 @@ def read_overlaps(
     client: StudioClient, project_id: int, *, page_size: int = 5000
 ) -> dict[int, tuple[int, dict[str, Any]]]:
     """Task id -> (overlap, meta) for every task of the project, in light pages (no task data)."""
-    found: dict[int, tuple[int, dict[str, Any]]] = {}
-    page = 1
-    while True:
-        body = client.request(
-            "GET",
-            "/api/tasks",
-            params={
-                "project": project_id,
-                "page": page,
-                "page_size": page_size,
-                "fields": "task_only",
-                "include": "id,overlap,meta",
-            },
-            what=f"read the overlap of the tasks of project {project_id}",
-        ).json()
-        items = body.get("tasks", []) if isinstance(body, dict) else []
-        for item in items:
-            found[int(item["id"])] = (int(item.get("overlap") or 1), item.get("meta") or {})
-        # Past the last page the server answers 404: stop at the total it announced.
-        total = body.get("total") if isinstance(body, dict) else None
-        if len(items) < page_size or (isinstance(total, int) and len(found) >= total):
-            return found
-        page += 1
+    from corpuskit.studio.project import task_pages
+
+    pages = task_pages(
+        client, project_id, "id,overlap,meta", page_size=page_size, what="read the overlap of the tasks"
+    )
+    return {
+        int(item["id"]): (int(item.get("overlap") or 1), item.get("meta") or {})
+        for items in pages
+        for item in items
+    }
 
 
 def overlap_updates(
