@@ -131,7 +131,7 @@ STAGES = [
         present=("croissant.json",),
         absent=("manifest.json",),
     ),
-    Stage("fsync", B, "_fsync_tree", present=("manifest.json",)),
+    Stage("fsync", B, "fsync_tree", present=("manifest.json",)),
     Stage("rename into place", "os", "rename", dest_suffix=f"v{NEXT}", present=("manifest.json",)),
 ]
 # The rename is the commit point: killed after it, the release is there and complete.

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from corpuskit import __version__
 from corpuskit.errors import UsageError
+from corpuskit.files import create_new
 
 if TYPE_CHECKING:
     from corpuskit.taxonomy.model import Label, Target, Taxonomy
@@ -98,24 +99,6 @@ def _template_taxonomy() -> Taxonomy:
         return load_taxonomy(path)
 
 
-def _create(path: Path, data: bytes) -> bool:
-    """Write `path` atomically unless it exists (never clobbers): False when it was already there."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        # link() fails if the target exists, so a file created meanwhile is never replaced.
-        os.link(tmp, path)
-    except FileExistsError:
-        return False
-    finally:
-        tmp.unlink(missing_ok=True)
-    return True
-
-
 def init(directory: str | os.PathLike[str], *, force: bool = False, language: str = "en") -> InitResult:
     """Scaffold a corpus repository in `directory` (created if missing).
 
@@ -141,5 +124,5 @@ def init(directory: str | os.PathLike[str], *, force: bool = False, language: st
             if "@LABELS@" in text:
                 text = text.replace("@LABELS@", labels_markdown(_template_taxonomy()))
             data = text.encode("utf-8")
-        (result.created if _create(root / relative, data) else result.kept).append(relative)
+        (result.created if create_new(root / relative, data) else result.kept).append(relative)
     return result

@@ -12,8 +12,6 @@ otherwise the label is null and `decided_by` is `unresolved`, with a flag saying
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from corpuskit.errors import DataError
+from corpuskit.files import atomic_write
 from corpuskit.quality.ratings import Annotation, Ratings, TaxonomyLike, build_ratings, read_rows
 from corpuskit.quality.stats import item_agreement
 from corpuskit.taxonomy.features import DECIDED_BY
@@ -273,18 +272,9 @@ def gold(
 
 def write_jsonl_atomic(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
     """Write rows as JSONL through a temporary file in the same folder, fsync, then replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(
+        path, ((json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n").encode() for row in rows)
+    )
 
 
 def write_gold(result: Gold, path: Path) -> Path:

@@ -6,7 +6,6 @@ when it is complete and checked, so an interrupted or refused build leaves no ve
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -18,9 +17,10 @@ from types import FrameType
 from typing import Any
 
 from corpuskit.errors import EnvironmentProblem, ReleaseError
+from corpuskit.files import fsync_dir, fsync_tree
 from corpuskit.release.inputs import file_sha256
 from corpuskit.release.readback import iter_batches, shard_files
-from corpuskit.release.shards import DEFAULT_SHARD_BYTES, ROW_GROUP_ROWS, SortedShardWriter, fsync_file
+from corpuskit.release.shards import DEFAULT_SHARD_BYTES, ROW_GROUP_ROWS, SortedShardWriter
 from corpuskit.release.splits import SPLITS, SplitAssigner
 from corpuskit.release.tables import (
     CONFIGS,
@@ -138,9 +138,9 @@ def build_release(inputs: ReleaseInputs, releases: Path, version: str) -> Path:
             stats = _write_tables(inputs, work)
             _check_snapshot_covers_corpus(inputs, work, stats)
             _write_metadata(inputs, work, stats, version, releases)
-            _fsync_tree(work)
+            fsync_tree(work)
             os.rename(work, target)
-            _fsync_dir(releases)
+            fsync_dir(releases)
         except _Interrupted as exc:
             shutil.rmtree(work, ignore_errors=True)
             raise ReleaseError(f"release v{version} interrupted; nothing was written") from exc
@@ -445,21 +445,3 @@ def _write_metadata(inputs: ReleaseInputs, work: Path, stats: Stats, version: st
     write_card(work, inputs, stats, version)
     write_croissant(work, inputs, stats, version)
     write_manifest(work, inputs, stats, version)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in sorted(folder.rglob("*"), reverse=True):
-        if path.is_file():
-            fsync_file(path)
-        else:
-            _fsync_dir(path)
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -11,11 +11,12 @@ carry the final count (`train-00000-of-00003.parquet`), so they are renamed once
 from __future__ import annotations
 
 import heapq
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from corpuskit.files import fsync_file
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -34,14 +35,6 @@ PARQUET_OPTIONS: dict[str, Any] = {
     "version": "2.6",
     "data_page_version": "1.0",
 }
-
-
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass

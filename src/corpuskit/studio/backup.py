@@ -29,9 +29,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from corpuskit.errors import DataError, StudioError, UsageError
+from corpuskit.files import atomic_write
 
 FORMAT = "corpuskit.studio-backup/1"
 MANIFEST = "manifest.json"
@@ -194,18 +195,17 @@ def backup(data_dir: Path, target: Path) -> BackupResult:
             "label_studio": _label_studio_version(),
             "files": {},
         }
-        partial = work / "archive.tmp"
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz" if compress else "w") as tar:
-            for name, path in members:
-                # Hashed from the bytes added: a media file changing meanwhile cannot disagree.
-                data = path.read_bytes()
-                manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-                _add(tar, name, data)
-            _add(tar, MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
-        with open(partial, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(partial, target)
+
+        def write(raw: IO[bytes]) -> None:
+            with tarfile.open(fileobj=raw, mode="w:gz" if compress else "w") as tar:
+                for name, path in members:
+                    # Hashed from the bytes added: a media file changing meanwhile cannot disagree.
+                    data = path.read_bytes()
+                    manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+                    _add(tar, name, data)
+                _add(tar, MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+
+        atomic_write(target, write, mode=0o600)
     size = target.stat().st_size
     return BackupResult(target, mode, len(members), size, _sha256(target))
 

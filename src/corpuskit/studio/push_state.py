@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from corpuskit.files import atomic_write
 
 FORMAT = 1
 STATE_DIR = ".corpuskit/push-state"
@@ -141,17 +142,7 @@ def save_state(path: Path, state: PushState) -> None:
         **{f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "docs"},
         "docs": {doc_id: [d.outcome, d.hash, d.clean, *d.tasks] for doc_id, d in sorted(state.docs.items())},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(orjson.dumps(body))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, orjson.dumps(body))
 
 
 def forget_state(path: Path) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from corpuskit.errors import EnvironmentProblem, StudioError
+from corpuskit.files import atomic_write_text
 from corpuskit.studio import postgres, processes
 
 DEFAULT_PORT = 8080
@@ -89,17 +90,7 @@ class Credentials:
 
 def write_private(path: Path, text: str) -> None:
     """Atomically write a file that only the owner may read."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text, mode=0o600)
 
 
 def prepare_dir(data_dir: Path) -> Path:

@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from corpuskit.errors import DataError, UsageError
+from corpuskit.files import atomic_write, fsync_dir
 
 Row = dict[str, Any]
 
@@ -68,21 +69,6 @@ class Snapshot:
 def jsonl_bytes(rows: Iterable[Row]) -> bytes:
     """One row per line, keys sorted at every depth, UTF-8, a newline after each row."""
     return b"".join(orjson.dumps(row, option=_OPTIONS) + b"\n" for row in rows)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 _RENAME_EXCHANGE = 2
@@ -152,11 +138,11 @@ def write_snapshot(folder: Path, tables: Mapping[str, list[Row]], meta: Mapping[
         if folder.is_dir():
             _carry_over(folder, staging)
         for name, data in files.items():
-            _write(staging / f"{name}.jsonl", data)
+            atomic_write(staging / f"{name}.jsonl", data)
         # snapshot.json is written last: a folder without it is never taken for a snapshot.
-        _write(staging / META, orjson.dumps(full, option=_OPTIONS | orjson.OPT_INDENT_2) + b"\n")
+        atomic_write(staging / META, orjson.dumps(full, option=_OPTIONS | orjson.OPT_INDENT_2) + b"\n")
         os.chmod(staging, 0o755)
-        _fsync_dir(staging)
+        fsync_dir(staging)
         if not folder.exists():
             os.replace(staging, folder)
         elif _exchange(staging, folder):
@@ -166,7 +152,7 @@ def write_snapshot(folder: Path, tables: Mapping[str, list[Row]], meta: Mapping[
             os.replace(folder, old)
             os.replace(staging, folder)
             shutil.rmtree(old)
-        _fsync_dir(parent)
+        fsync_dir(parent)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -8,14 +8,13 @@ run's corpus, replaced atomically; a file of another version or shape is ignored
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from corpuskit.files import atomic_write
 from corpuskit.validation.signatures import NUM_PERM, VERSION, Signatures, signatures
 
 _DTYPE = np.dtype([("key", "<u8"), ("check", "<u8"), ("signature", "<u2", (NUM_PERM,))])
@@ -63,17 +62,7 @@ class SignatureCache:
             start += len(block)
         records.sort(order="key", kind="stable")
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=folder, prefix=".signatures-", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    np.save(out, records, allow_pickle=False)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temporary, folder / _NAME)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            atomic_write(folder / _NAME, lambda out: np.save(out, records, allow_pickle=False))
         except OSError:
             # A cache that cannot be written only makes the next run slower.
             return
