@@ -22,11 +22,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# The synthetic release inputs are the tests' own (tests/support/synthetic.py).
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 mode, n, out = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
-from corpuskit.release import synthetic as s
+sys.path.insert(0, sys.argv[4])
+from support import synthetic as s
 from corpuskit.release.tables import LabelIndex, annotation_row, document_row, features_of, gold_row
 taxonomy = s.SyntheticTaxonomy()
 start = time.perf_counter()
@@ -66,7 +70,7 @@ print(json.dumps({"mode": mode, "documents": n, "seconds": seconds, "peak_rss_mb
 def measure(mode: str, n: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-release-") as tmp:
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, mode, str(n), str(Path(tmp) / "out")],
+            [sys.executable, "-c", CHILD, mode, str(n), str(Path(tmp) / "out"), str(TESTS)],
             capture_output=True,
             text=True,
             check=False,

@@ -19,7 +19,7 @@ from corpuskit.quality.agreement import FORMAT, compute_agreement
 from corpuskit.quality.ratings import build_ratings
 from corpuskit.quality.report import format_table, write_report
 from corpuskit.quality.stats import masi_distance
-from corpuskit.quality.synthetic import VALUES, generate_rows
+from support.synthetic import VALUES, generate_rows
 
 T = "rnk_military_cooperation"
 

@@ -13,7 +13,7 @@ from corpuskit.cli.main import main
 from corpuskit.quality.check import check_gold
 from corpuskit.quality.gold import GOLD_RULE, MIN_VOTES, compute_gold, gold, write_gold
 from corpuskit.quality.ratings import build_ratings
-from corpuskit.quality.synthetic import generate_rows
+from support.synthetic import generate_rows
 
 T = "rnk_military_cooperation"
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from corpuskit.cli.main import main
-from corpuskit.release import synthetic
 from corpuskit.release.build import ReleaseInputs, build_release
 from corpuskit.release.inputs import file_sha256
 from corpuskit.release.splits import SPLITS, SplitAssigner, split_of_key
+from support import synthetic
 from test_release_support import add_articles, make_corpus, write_snapshot
 
 RATIOS = (0.6, 0.2, 0.2)
@@ -235,7 +235,8 @@ def test_shards_are_sorted_and_bytes_do_not_depend_on_arrival_order(tmp_path: Pa
 SLOW_BUILD = """
 import sys
 from pathlib import Path
-from corpuskit.release import synthetic as s
+sys.path.insert(0, sys.argv[2])
+from support import synthetic as s
 from corpuskit.release.build import ReleaseInputs, build_release
 n = 200_000
 inputs = ReleaseInputs(documents=s.document_rows(n), annotations=s.annotation_rows(n),
@@ -245,7 +246,7 @@ build_release(inputs, Path(sys.argv[1]), "2.0.0")
 
 
 def start_and_interrupt(releases: Path, sig: int) -> None:
-    process = subprocess.Popen([sys.executable, "-c", SLOW_BUILD, str(releases)], stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-c", SLOW_BUILD, str(releases), str(Path(__file__).parent)], stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     # Wait until the build has written Parquet into its temporary folder: truly mid-build.
     while time.monotonic() < deadline:

@@ -1,22 +1,32 @@
-"""Seeded, generated release inputs of any size (for the benchmark and for tests of scale).
+"""Seeded synthetic annotation data for tests and benchmarks (never shipped in the library).
 
-Documents are news-sized (about 3.5 KB of text), streamed one at a time; their `content_sha256` is
-derived from the id (not the text) so the snapshot's task list is free to generate. Each document gets
-`annotations_per_document` annotations and one gold row. Everything is a generator, so a million
-documents never sit in memory at once.
+Two generators share one vocabulary (the targets, stance values and topics of the repository's own
+taxonomy, `schema/taxonomy.yaml`):
+
+- `generate_rows` gives annotation rows with known disagreement: each document gets a true value per
+  stance target and a true topic set; each annotator copies the true value with probability
+  `accuracy[annotator]`, otherwise picks one of the other values uniformly; each topic is flipped with
+  probability `topic_noise`. Rows follow docs/data-model.md.
+- `document_rows`, `annotation_rows`, `gold_rows`, `task_keys` give release inputs of any size:
+  news-sized documents (about 3.5 KB of text), streamed one at a time; their `content_sha256` is derived
+  from the id (not the text) so the snapshot's task list is free to generate. Everything is a
+  generator, so a million documents never sit in memory at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 TARGETS = ("rnk_military_cooperation", "ukraine_military_aid")
 VALUES = ("favor", "against", "neutral", "unrelated")
 TOPICS = ("military_cooperation", "arms_transfers", "troop_deployment", "sanctions_un_resolutions")
+
 _WORDS = [
     *[
         "Seoul",
@@ -154,3 +164,70 @@ def task_keys(n_documents: int) -> Iterator[tuple[str, str]]:
     """(document_id, content_sha256) of every document, in id order, as a snapshot would list them."""
     for i in range(n_documents):
         yield document_id(i), synthetic_sha256(document_id(i))
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    rows: list[dict[str, Any]]
+    truth: dict[str, dict[str, Any]]  # document -> {"stance": {target: value}, "topics": [...]}
+
+
+def generate_rows(
+    n_items: int = 50,
+    accuracy: Sequence[float] = (0.9, 0.8, 0.6),
+    *,
+    targets: Sequence[str] = TARGETS,
+    values: Sequence[str] = VALUES,
+    topics: Sequence[str] = TOPICS,
+    topic_noise: float = 0.1,
+    coverage: float = 1.0,
+    cancel_rate: float = 0.0,
+    seed: int = 0,
+    taxonomy_version: str = "1.0.0",
+) -> Synthetic:
+    """Rows for `n_items` documents annotated by `len(accuracy)` annotators (ids 1..n)."""
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, Any]] = []
+    truth: dict[str, dict[str, Any]] = {}
+    annotation_id = 0
+    for i in range(n_items):
+        doc = f"doc_{i:04d}"
+        true_stance = {t: values[int(rng.integers(len(values)))] for t in targets}
+        true_topics = {t for t in topics if rng.random() < 0.4}
+        truth[doc] = {"stance": true_stance, "topics": sorted(true_topics)}
+        for who, acc in enumerate(accuracy, start=1):
+            if rng.random() >= coverage:
+                continue
+            annotation_id += 1
+            stance: dict[str, str | None] = {}
+            for t in targets:
+                if rng.random() < acc:
+                    stance[t] = true_stance[t]
+                else:
+                    others = [v for v in values if v != true_stance[t]]
+                    stance[t] = others[int(rng.integers(len(others)))]
+            chosen = sorted(t for t in topics if (t in true_topics) != (rng.random() < topic_noise))
+            cancelled = bool(rng.random() < cancel_rate)
+            rows.append(
+                {
+                    "document_id": doc,
+                    "content_sha256": "0" * 64,
+                    "task_id": i + 1,
+                    "annotation_id": annotation_id,
+                    "annotator": {"id": who, "email": f"annotator{who}@example.org"},
+                    "taxonomy_version": taxonomy_version,
+                    "stance": {t: None for t in targets} if cancelled else stance,
+                    "topics": [] if cancelled else chosen,
+                    "spans": [],
+                    "note": None,
+                    "lead_time": float(10 + who * 5 + int(rng.integers(0, 10))),
+                    "created_at": f"2024-11-02T10:{who:02d}:00Z",
+                    "updated_at": f"2024-11-02T10:{who:02d}:00Z",
+                    "was_cancelled": cancelled,
+                    "ground_truth": False,
+                    "original": None,
+                    "result": [],
+                }
+            )
+    rows.sort(key=lambda r: (r["document_id"], r["annotation_id"]))
+    return Synthetic(rows, truth)
