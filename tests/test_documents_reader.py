@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corpuskit.diagnostics import Diagnostic, Severity
 from corpuskit.documents.model import FIELDS, content_sha256
 from corpuskit.documents.reader import MAX_RECORD_BYTES, SourceRecord, iter_files, read_file
 from corpuskit.errors import UsageError
-from corpuskit.validation.diagnostics import Diagnostic, Severity
 
 DATA = Path(__file__).parent / "data" / "documents"
 GOOD_TEXT = "Title\nStandfirst.\n- Asia\nBody paragraph.\n"

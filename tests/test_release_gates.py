@@ -246,7 +246,9 @@ build_release(inputs, Path(sys.argv[1]), "2.0.0")
 
 
 def start_and_interrupt(releases: Path, sig: int) -> None:
-    process = subprocess.Popen([sys.executable, "-c", SLOW_BUILD, str(releases), str(Path(__file__).parent)], stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_BUILD, str(releases), str(Path(__file__).parent)], stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     # Wait until the build has written Parquet into its temporary folder: truly mid-build.
     while time.monotonic() < deadline:

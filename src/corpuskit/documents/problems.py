@@ -1,7 +1,8 @@
 """ReadError: a located problem found while turning bytes into a document.
 
 The documents package reports problems with this small value so that it does not depend on
-the validation package; `corpuskit.documents.reader` turns each one into a `Diagnostic`.
+the located problem values of other packages; `corpuskit.documents.reader` turns each one into a
+`Diagnostic` (`corpuskit.diagnostics`, the value every check returns).
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from corpuskit.diagnostics import Diagnostic, Severity
 from corpuskit.documents import decoding, jsonrecords, rawtext
 from corpuskit.documents.problems import ReadError
 from corpuskit.errors import UsageError
-from corpuskit.validation.diagnostics import Diagnostic, Severity
 
 SUFFIXES: frozenset[str] = frozenset({".txt", ".json", ".jsonl"})
 

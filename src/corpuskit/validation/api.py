@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from corpuskit.diagnostics import Diagnostic, Severity
 from corpuskit.errors import UsageError
 from corpuskit.settings import Settings, load_settings
 from corpuskit.validation.crossrecord import Entries, check_corpus
-from corpuskit.validation.diagnostics import Diagnostic, Severity
 
 # A chunk of work for one worker: about this many bytes of input (one big file is one chunk).
 _CHUNK_BYTES = 4 * 1024 * 1024

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from corpuskit.validation.diagnostics import Diagnostic, Severity
+from corpuskit.diagnostics import Diagnostic, Severity
 from corpuskit.validation.signatures import NUM_PERM, Signatures, bands_for, empty, estimate_jaccard
 
 # A band key shared by more documents than this is checked as a star around its first document:

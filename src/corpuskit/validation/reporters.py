@@ -10,8 +10,8 @@ import json
 from collections.abc import Callable
 from typing import TextIO
 
+from corpuskit.diagnostics import Diagnostic
 from corpuskit.validation.api import ValidationResult
-from corpuskit.validation.diagnostics import Diagnostic
 
 JSON_VERSION = 1
 

@@ -19,8 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from corpuskit.diagnostics import Diagnostic, Severity
 from corpuskit.errors import UsageError
-from corpuskit.validation.diagnostics import Diagnostic, Severity
 
 DATETIME_FORMAT = "corpuskit-datetime"
 DEFAULT_SCHEMA = "schema/document.schema.json"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from corpuskit.validation.diagnostics import Diagnostic, Severity
+from corpuskit.diagnostics import Diagnostic, Severity
 from corpuskit.validation.schema_check import line_for, parse_datetime
 
 # Offsets in use world-wide span UTC-12:00 to UTC+14:00.
