@@ -34,6 +34,7 @@ demo: env
 lint: env
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/lint-imports
 
 typecheck: env
 	$(BIN)/mypy
@@ -47,4 +48,4 @@ docs: env
 	$(BIN)/python scripts/gen_cli_reference.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .corpuskit .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .corpuskit .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
