@@ -133,9 +133,12 @@ def _extra(source: Mapping[str, Any], row: Row, columns: Mapping[str, str], skip
 def annotator_of(completed_by: Any) -> tuple[dict[str, Any], str | None]:
     """`completed_by` in any of its export shapes -> ({id, email}, problem or None).
 
-    Real exports hold a full user object, an email-only object, a bare user id, or nothing."""
+    Real exports hold a full user object, an email-only object, a bare user id, an email address
+    (a draft's `user` in Label Studio 1.23's exports), or nothing."""
     if completed_by is None:
         return {"id": None, "email": None}, None
+    if isinstance(completed_by, str) and "@" in completed_by:
+        return {"id": None, "email": completed_by}, None
     if isinstance(completed_by, bool):
         return {"id": None, "email": None}, f"completed_by {completed_by!r} is not a user"
     if isinstance(completed_by, int):
