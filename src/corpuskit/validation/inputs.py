@@ -21,6 +21,10 @@ SETTINGS_FILE = "pyproject.toml"
 PIN_FILES = (".pre-commit-config.yaml", ".github/workflows/validate.yml")
 
 
+def _escape(path: str) -> str:
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", path)
+
+
 @dataclass(frozen=True)
 class Watched:
     """Paths relative to the corpus root, POSIX style; folders end with '/'."""
@@ -30,9 +34,7 @@ class Watched:
 
     def hook_files(self) -> str:
         """The regular expression for the pre-commit hook's `files` (paths from the repository top)."""
-        alternatives = [
-            re.escape(p) if p.endswith("/") else f"{re.escape(p)}$" for p in (self.raw, *self.inputs)
-        ]
+        alternatives = [_escape(p) if p.endswith("/") else f"{_escape(p)}$" for p in (self.raw, *self.inputs)]
         return f"^({'|'.join(alternatives)})"
 
     def workflow_paths(self) -> list[str]:
