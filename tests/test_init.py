@@ -212,3 +212,26 @@ def test_a_file_in_place_of_the_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("", encoding="utf-8")
     with pytest.raises(UsageError, match="exists and is not a directory"):
         init(tmp_path / "taken", source=SOURCE)
+
+
+def test_a_corpuskit_installed_from_git_pins_its_own_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from corpuskit.scaffold import installed_source
+
+    class Installed:
+        def __init__(self, direct_url: str | None) -> None:
+            self.direct_url = direct_url
+
+        def read_text(self, name: str) -> str | None:
+            return self.direct_url if name == "direct_url.json" else None
+
+    pip_record = (
+        '{"url": "https://github.com/news-lab/corpuskit", "vcs_info": '
+        '{"vcs": "git", "requested_revision": "v0.1.0", "commit_id": "' + "a" * 40 + '"}}'
+    )
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Installed(pip_record))
+    assert installed_source() == SOURCE
+    editable = '{"url": "file:///work/corpuskit", "dir_info": {"editable": true}}'
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Installed(editable))
+    assert installed_source() is None
