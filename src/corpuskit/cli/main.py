@@ -78,6 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"corpuskit: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        from corpuskit.extras import missing_extra
+
+        # The light core lacks what the studio, release and report extras bring: say which to install.
+        missing = missing_extra(exc, command=args.command)
+        if missing is None or args.debug:
+            raise
+        print(f"corpuskit: error: {missing}", file=sys.stderr)
+        return missing.exit_code
     except KeyboardInterrupt:
         print("corpuskit: interrupted", file=sys.stderr)
         return 130

@@ -14,6 +14,10 @@ check each document against schema/document.schema.json and the date and content
 then check the whole corpus for duplicate ids, identical content under two ids (errors) and
 near-duplicates (warnings, with their estimated similarity).
 
+--changed-since and --staged narrow the report to some files, but a change to the schema, the
+taxonomy, the settings (pyproject.toml) or the corpuskit pin (.pre-commit-config.yaml, the
+workflow) checks every document, and the summary says why.
+
 Text diagnostics and the summary go to stderr; --format json and github write to stdout.
 """
 
@@ -23,9 +27,11 @@ examples:
   corpuskit validate raw/2024/ extra.jsonl
   corpuskit validate --format json > report.json
   corpuskit validate --format github --changed-since origin/main
+  corpuskit validate --staged      # what the next commit holds (the pre-commit hook)
 
 exit codes: 0 no errors (warnings allowed), 1 errors found (or warnings with --strict),
-2 usage or environment error (missing path, unknown git ref, unreadable schema).
+2 usage or environment error (missing path, unknown git ref, unreadable schema); with
+--format json, one object {"version", "ok": false, "error": {"exit_code", "message"}} on stdout.
 """
 
 
@@ -47,6 +53,12 @@ def register(subparsers: Any) -> None:
         help="report per-document problems only for files added or changed since GIT_REF "
         "(cross-record checks still see the whole corpus)",
     )
+    parser.add_argument(
+        "--staged",
+        action="store_true",
+        help="report only on the staged files among PATHS (default: all staged files); the corpus "
+        "is what git tracks in the raw folder plus them, untracked files are left out",
+    )
     parser.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
     parser.add_argument(
@@ -58,15 +70,24 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from corpuskit.errors import CorpuskitError, UsageError
     from corpuskit.validation.api import validate
-    from corpuskit.validation.reporters import REPORTERS, summary_line
+    from corpuskit.validation.reporters import REPORTERS, report_json_error, summary_line
 
-    result = validate(
-        args.paths or None,
-        changed_since=args.changed_since,
-        cache=not args.no_cache,
-        progress=not args.quiet and sys.stderr.isatty(),
-    )
+    try:
+        if args.staged and args.changed_since:
+            raise UsageError("--staged and --changed-since: choose one")
+        result = validate(
+            args.paths or None,
+            changed_since=args.changed_since,
+            staged=args.staged,
+            cache=not args.no_cache,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
+    except CorpuskitError as exc:
+        if args.format == "json":
+            report_json_error(exc, sys.stdout)
+        raise
     out = sys.stderr if args.format == "text" else sys.stdout
     REPORTERS[args.format](result, out)
     if not args.quiet and args.format != "json":
