@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from corpuskit.cli.options import ExitCodes, add_command, add_format
+
 DESCRIPTION = """\
 Create a corpus repository in DIR: pyproject.toml with [tool.corpuskit], schema/ (document schema,
 taxonomy and its schema), raw/ with one fictional example article, docs/annotation-guidelines.md,
@@ -17,27 +19,26 @@ A DIR that is not empty is refused unless --force; existing files are never over
 --force the missing files are added and the existing ones listed as kept).
 """
 
-EPILOG = """\
-examples:
-  corpuskit init my-corpus
-  corpuskit init . --force
-  corpuskit init corpus-de --language de
+EXAMPLES = ("corpuskit init my-corpus", "corpuskit init . --force", "corpuskit init corpus-de --language de")
 
+NOTES = """\
 The paths of the files created go to stdout (one per line; with --format json an object
-{"root", "created": [paths], "kept": [paths]}).
-exit codes: 0 created, 2 DIR is not empty (without --force), not a directory, or a bad option.
+{"root", "created": [paths], "kept": [paths]}); the next step goes to stderr.
 """
+EXIT_CODES = ExitCodes(
+    ok="created", usage="DIR is not empty (without --force), not a directory, or a bad option"
+)
 
 
 def register(subparsers: Any) -> None:
-    from corpuskit.cli.main import HelpFormatter
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "init",
         help="scaffold a new corpus repository",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        notes=NOTES,
+        exit_codes=EXIT_CODES,
     )
     parser.add_argument("directory", metavar="DIR", help="where to create the repository (made if missing)")
     parser.add_argument(
@@ -46,7 +47,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--language", default="en", metavar="TAG", help="BCP 47 language of the documents (default: en)"
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_format(parser)
     parser.set_defaults(func=run)
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from corpuskit.cli.main import HelpFormatter
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_quiet
 
 DESCRIPTION = """\
 Read every .txt, .json and .jsonl file under PATHS (default: the raw folder of the corpus),
@@ -17,30 +17,30 @@ near-duplicates (warnings, with their estimated similarity).
 Text diagnostics and the summary go to stderr; --format json and github write to stdout.
 """
 
-EPILOG = """\
-examples:
-  corpuskit validate
-  corpuskit validate raw/2024/ extra.jsonl
-  corpuskit validate --format json > report.json
-  corpuskit validate --format github --changed-since origin/main
-
-exit codes: 0 no errors (warnings allowed), 1 errors found (or warnings with --strict),
-2 usage or environment error (missing path, unknown git ref, unreadable schema).
-"""
+EXAMPLES = (
+    "corpuskit validate",
+    "corpuskit validate raw/2024/ extra.jsonl",
+    "corpuskit validate --format json > report.json",
+    "corpuskit validate --format github --changed-since origin/main",
+)
+EXIT_CODES = ExitCodes(
+    ok="no errors (warnings allowed)",
+    data="errors found (or warnings with --strict)",
+    usage="usage or environment error (missing path, unknown git ref, unreadable schema)",
+)
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "validate",
         help="check raw documents and the corpus as a whole",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        exit_codes=EXIT_CODES,
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the raw folder)")
-    parser.add_argument(
-        "--format", choices=("text", "json", "github"), default="text", help="output format (default: text)"
-    )
+    add_format(parser, choices=("text", "json", "github"))
     parser.add_argument(
         "--changed-since",
         metavar="GIT_REF",
@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
         "(cross-record checks still see the whole corpus)",
     )
     parser.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
+    add_quiet(parser, help="no progress bar and no summary line")
     parser.add_argument(
         "--no-cache",
         action="store_true",
