@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from corpuskit.cli.options import ExitCodes, add_command, add_format
+
 DESCRIPTION = """\
 Create a corpus repository in DIR: pyproject.toml with [tool.corpuskit], schema/ (document schema,
 taxonomy and its schema), raw/ with one fictional example article, docs/annotation-guidelines.md,
@@ -22,28 +24,32 @@ A DIR that is not empty is refused unless --force; existing files are never over
 --force the missing files are added and the existing ones listed as kept).
 """
 
-EPILOG = """\
-examples:
-  corpuskit init my-corpus --repo https://github.com/news-lab/corpuskit --rev v0.1.0
-  corpuskit init . --force --repo https://github.com/news-lab/corpuskit --rev v0.1.0
-  corpuskit init corpus-de --language de
+EXAMPLES = (
+    "corpuskit init my-corpus --repo https://github.com/news-lab/corpuskit --rev v0.1.0",
+    "corpuskit init . --force --repo https://github.com/news-lab/corpuskit --rev v0.1.0",
+    "corpuskit init corpus-de --language de",
+)
 
+NOTES = """\
 The paths of the files created go to stdout (one per line; with --format json an object
-{"root", "created": [paths], "kept": [paths]}).
-exit codes: 0 created, 2 DIR is not empty (without --force), not a directory, a bad option, or no
---repo/--rev where init cannot ask or tell.
+{"root", "created": [paths], "kept": [paths]}); the next step goes to stderr.
 """
+EXIT_CODES = ExitCodes(
+    ok="created",
+    usage="DIR is not empty (without --force), not a directory, a bad option, or no --repo/--rev where "
+    "init cannot ask or tell",
+)
 
 
 def register(subparsers: Any) -> None:
-    from corpuskit.cli.main import HelpFormatter
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "init",
         help="scaffold a new corpus repository",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        notes=NOTES,
+        exit_codes=EXIT_CODES,
     )
     parser.add_argument("directory", metavar="DIR", help="where to create the repository (made if missing)")
     parser.add_argument(
@@ -56,7 +62,7 @@ def register(subparsers: Any) -> None:
         "--repo", metavar="URL", help="git repository (URL or folder) to install corpuskit from"
     )
     parser.add_argument("--rev", metavar="REV", help="tag or commit of --repo to pin")
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_format(parser)
     parser.set_defaults(func=run)
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from corpuskit.cli.main import HelpFormatter
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_quiet
 
 DESCRIPTION = """\
 Read every .txt, .json and .jsonl file under PATHS (default: the raw folder of the corpus),
@@ -21,32 +21,35 @@ workflow) checks every document, and the summary says why.
 Text diagnostics and the summary go to stderr; --format json and github write to stdout.
 """
 
-EPILOG = """\
-examples:
-  corpuskit validate
-  corpuskit validate raw/2024/ extra.jsonl
-  corpuskit validate --format json > report.json
-  corpuskit validate --format github --changed-since origin/main
-  corpuskit validate --staged      # what the next commit holds (the pre-commit hook)
-
-exit codes: 0 no errors (warnings allowed), 1 errors found (or warnings with --strict),
-2 usage or environment error (missing path, unknown git ref, unreadable schema); with
---format json, one object {"version", "ok": false, "error": {"exit_code", "message"}} on stdout.
+EXAMPLES = (
+    "corpuskit validate",
+    "corpuskit validate raw/2024/ extra.jsonl",
+    "corpuskit validate --format json > report.json",
+    "corpuskit validate --format github --changed-since origin/main",
+    "corpuskit validate --staged      # what the next commit holds (the pre-commit hook)",
+)
+NOTES = """\
+With --format json, a usage or environment error is one object
+{"version", "ok": false, "error": {"exit_code", "message"}} on stdout.
 """
+EXIT_CODES = ExitCodes(
+    ok="no errors (warnings allowed)",
+    data="errors found (or warnings with --strict)",
+    usage="usage or environment error (missing path, unknown git ref, unreadable schema)",
+)
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "validate",
         help="check raw documents and the corpus as a whole",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        exit_codes=EXIT_CODES,
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the raw folder)")
-    parser.add_argument(
-        "--format", choices=("text", "json", "github"), default="text", help="output format (default: text)"
-    )
+    add_format(parser, choices=("text", "json", "github"))
     parser.add_argument(
         "--changed-since",
         metavar="GIT_REF",
@@ -60,7 +63,7 @@ def register(subparsers: Any) -> None:
         "is what git tracks in the raw folder plus them, untracked files are left out",
     )
     parser.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
+    add_quiet(parser, help="no progress bar and no summary line")
     parser.add_argument(
         "--no-cache",
         action="store_true",
