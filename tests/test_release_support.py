@@ -129,7 +129,7 @@ def write_snapshot(
 
     `disagree` makes every annotator pick a different value (gold below threshold); `stale` names a
     document whose annotations carry an older content hash."""
-    from corpuskit.studio.snapshot import write_snapshot as write
+    from corpuskit.snapshot import write_snapshot as write
 
     docs = documents(root) if docs is None else docs
     tasks, annotations = [], []

@@ -11,7 +11,6 @@ otherwise the label is null and `decided_by` is `unresolved`, with a flag saying
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from corpuskit.errors import DataError
-from corpuskit.files import atomic_write
 from corpuskit.quality.ratings import Annotation, Ratings, TaxonomyLike, build_ratings, read_rows
 from corpuskit.quality.stats import item_agreement
+from corpuskit.snapshot import write_jsonl
 from corpuskit.taxonomy.features import DECIDED_BY
 
 # A majority needs at least this many answers: a single annotator's answer is never gold by itself.
@@ -270,14 +269,6 @@ def gold(
     return compute_gold(ratings, inputs.adjudications, min_annotators)
 
 
-def write_jsonl_atomic(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Write rows as JSONL through a temporary file in the same folder, fsync, then replace."""
-    atomic_write(
-        path, ((json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n").encode() for row in rows)
-    )
-
-
 def write_gold(result: Gold, path: Path) -> Path:
-    """Write `gold.jsonl` (sorted by document id, atomically) and return its path."""
-    write_jsonl_atomic(path, (row.to_json() for row in sorted(result.rows, key=lambda r: r.document_id)))
-    return path
+    """Write `gold.jsonl` (sorted by document id, atomically, in the snapshot's JSONL) and return its path."""
+    return write_jsonl(path, (row.to_json() for row in sorted(result.rows, key=lambda r: r.document_id)))

@@ -20,20 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corpuskit.errors import ReleaseError
+from corpuskit.errors import DataError, ReleaseError
 from corpuskit.release.build import ReleaseInputs, build_release
 from corpuskit.release.inputs import (
     ValidationOutcome,
     file_sha256,
     git_state,
-    iter_jsonl,
     load_taxonomy,
+    snapshot_rows,
     validate_corpus,
 )
 from corpuskit.release.shards import DEFAULT_SHARD_BYTES
 from corpuskit.release.versions import bump as next_version
 from corpuskit.release.versions import normalize
 from corpuskit.settings import Settings, load_settings
+
+# The snapshot tables a release streams.
+RELEASED_TABLES = ("tasks", "annotations")
 
 
 @dataclass
@@ -62,19 +65,14 @@ def check_validation(settings: Settings) -> ValidationOutcome:
 
 
 def snapshot_meta(folder: Path) -> dict[str, Any]:
-    """The snapshot's metadata, after checking the tables the release streams against their hashes."""
-    from corpuskit.studio.snapshot import read_snapshot
+    """The snapshot's metadata, after checking the tables the release streams against their hashes
+    (before anything is built: the streams check them again as they are read)."""
+    from corpuskit.snapshot import verify_tables
 
-    meta = dict(read_snapshot(folder, tables=()).meta)
-    for name in ("tasks.jsonl", "annotations.jsonl"):
-        path = folder / name
-        if not path.is_file():
-            raise ReleaseError(f"{path}: missing from the snapshot; run `corpuskit pull`")
-        if meta.get("files", {}).get(name) != file_sha256(path):
-            raise ReleaseError(
-                f"{path}: does not match the SHA-256 in snapshot.json (edited by hand or damaged)"
-            )
-    return meta
+    try:
+        return verify_tables(folder, RELEASED_TABLES)
+    except DataError as exc:
+        raise ReleaseError(str(exc)) from None
 
 
 @dataclass
@@ -149,8 +147,8 @@ def report_writer(result: Any) -> Callable[[Path], Any] | None:
     return write_into
 
 
-def _tasks(folder: Path) -> Iterator[tuple[str, str]]:
-    for row in iter_jsonl(folder / "tasks.jsonl"):
+def _tasks(folder: Path, meta: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for row in snapshot_rows(folder, "tasks", meta):
         if row.get("document_id") and row.get("content_sha256"):
             yield row["document_id"], row["content_sha256"]
 
@@ -200,9 +198,9 @@ def release(
     guidelines = settings.path(settings.guidelines)
     inputs = ReleaseInputs(
         documents=iter_valid_documents(settings=settings, result=validation.result),
-        annotations=iter_jsonl(folder / "annotations.jsonl"),
+        annotations=snapshot_rows(folder, "annotations", meta),
         gold=iter(quality.gold),
-        tasks=_tasks(folder),
+        tasks=_tasks(folder, meta),
         taxonomy=taxonomy,
         snapshot=meta,
         split_ratios=tuple(settings.split_ratios),  # type: ignore[arg-type]
