@@ -205,7 +205,11 @@ def decide_document(
 ) -> GoldRow:
     """The gold row of one document."""
     gts: list[Annotation] = ratings.ground_truth.get(document_id, [])
-    people = {a.annotator for a in ratings.annotations if a.document_id == document_id}
+    if n_annotations is None:
+        n_annotations = sum(1 for a in ratings.annotations if a.document_id == document_id)
+    # Counted annotations are one per annotator (each one's latest), so they number the people; a
+    # scan of every annotation per document made gold quadratic in the snapshot's size.
+    people = n_annotations
     stance: dict[str, Decision] = {}
     for target in ratings.targets:
         answers = ratings.stance[target].get(document_id, {})
@@ -214,7 +218,7 @@ def decide_document(
         votes = {v: counts[v] for v in order}
         gt_values = [a.stance[target] for a in gts if a.stance.get(target) is not None]
         adj = adjudication.stance.get(target) if adjudication else None
-        label, by, flags = _decide(votes, order, gt_values, adj, min_annotators, len(people))
+        label, by, flags = _decide(votes, order, gt_values, adj, min_annotators, people)
         stance[target] = Decision(label, by, len(answers), votes, item_agreement(list(votes.values())), flags)
     topics: dict[str, Decision] = {}
     sets = ratings.topic_sets.get(document_id, {})
@@ -225,12 +229,10 @@ def decide_document(
         adj_topic = (
             (topic in adjudication.topics) if adjudication and adjudication.topics is not None else None
         )
-        label, by, flags = _decide(votes, (PRESENT, ABSENT), gt_topic, adj_topic, min_annotators, len(people))
+        label, by, flags = _decide(votes, (PRESENT, ABSENT), gt_topic, adj_topic, min_annotators, people)
         if isinstance(label, str):
             label = label == PRESENT
         topics[topic] = Decision(label, by, len(sets), votes, item_agreement(list(votes.values())), flags)
-    if n_annotations is None:
-        n_annotations = sum(1 for a in ratings.annotations if a.document_id == document_id)
     return GoldRow(document_id, n_annotations, stance, topics, document_id in ratings.pilot_documents)
 
 
