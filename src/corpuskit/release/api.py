@@ -85,10 +85,8 @@ class QualityOutcome:
 
 def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOutcome:
     """Gold rows and agreement from the quality module, and every shortfall against the thresholds."""
-    from corpuskit.quality.agreement import compute_agreement
-    from corpuskit.quality.check import check_quality
+    from corpuskit.quality.check import assess
     from corpuskit.quality.context import recorded_design, resolve_inputs
-    from corpuskit.quality.gold import compute_gold
     from corpuskit.quality.ratings import build_ratings
 
     inputs = resolve_inputs(folder, taxonomy=taxonomy, settings=settings)
@@ -98,8 +96,15 @@ def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOu
     with contextlib.suppress(ValueError):
         source = Path(source).relative_to(settings.root).as_posix()
     ratings = build_ratings(inputs.rows, inputs.taxonomy, source=source)
-    gold = compute_gold(ratings, inputs.adjudications, settings.min_annotators)
-    result = compute_agreement(ratings, gold, source=source)
+    assessment = assess(
+        ratings,
+        min_annotators=settings.min_annotators,
+        min_alpha=settings.min_alpha,
+        adjudications=inputs.adjudications,
+        design=recorded_design(inputs),
+        source=source,
+    )
+    gold, result, check = assessment.gold, assessment.agreement, assessment.check
     agreement = {
         f"stance.{c.name}": {
             "alpha": c.alpha.value,
@@ -116,7 +121,6 @@ def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOu
         "high": topic_set.alpha.high,
         "n_items": topic_set.pairable_items,
     }
-    check = check_quality(result, gold, settings.min_annotators, settings.min_alpha, recorded_design(inputs))
     shortfalls = [str(failure) for failure in check.targets]
     if check.items:
         examples = "; ".join(str(failure) for failure in check.items[:3])
