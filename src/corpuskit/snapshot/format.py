@@ -7,8 +7,7 @@ UTF-8, no spaces, so that a changed row is a changed line in `git diff`. The row
 `docs/data-model.md` in code.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: TypedDict must see `NotRequired` to tell optional keys.
 from collections.abc import Iterable, Mapping
 from typing import Any, NotRequired, TypedDict
 
