@@ -1,5 +1,5 @@
 """A small corpus repository for release tests: the seed articles, extra generated articles, and an
-annotation snapshot written through the pull module's own snapshot writer."""
+annotation snapshot written through corpuskit.snapshot's writer (the one pull uses)."""
 
 from __future__ import annotations
 

@@ -112,7 +112,7 @@ def verify_tables(folder: str | os.PathLike[str], tables: Iterable[str] = TABLES
         try:
             digest = file_sha256(file)
         except FileNotFoundError as exc:
-            raise DataError(f"{file}: missing from the snapshot") from exc
+            raise DataError(f"{file}: missing from the snapshot; run `corpuskit pull`") from exc
         if digest != _expected(meta, file):
             raise _mismatch(file)
     return meta
@@ -161,7 +161,7 @@ def iter_table(
     try:
         handle = file.open("rb")
     except FileNotFoundError as exc:
-        raise DataError(f"{file}: missing from the snapshot") from exc
+        raise DataError(f"{file}: missing from the snapshot; run `corpuskit pull`") from exc
     with handle:
         for number, line in enumerate(handle, start=1):
             digest.update(line)
