@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from corpuskit import snapshot as snap
 from corpuskit.cli.main import main
 from corpuskit.errors import DataError, UsageError
-from corpuskit.studio import snapshot as snap
 from corpuskit.studio.pull import pull
 
 ROOT = Path(__file__).resolve().parents[1]

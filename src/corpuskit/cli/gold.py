@@ -67,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
         return _check(args)
     from pathlib import Path
 
-    from corpuskit.quality.context import GOLD_FILE, default_snapshot
+    from corpuskit.quality.context import default_snapshot
     from corpuskit.quality.gold import gold, write_gold
     from corpuskit.settings import load_settings
+    from corpuskit.snapshot import GOLD_FILE
 
     result = gold(args.snapshot, adjudications=args.adjudications, min_annotators=args.min_annotators)
     folder = Path(args.snapshot) if args.snapshot else default_snapshot(load_settings())

@@ -204,9 +204,10 @@ def _diff(args: argparse.Namespace) -> int:
     annotations = args.annotations
     if annotations is None:
         from corpuskit.settings import load_settings
+        from corpuskit.snapshot import ANNOTATIONS_FILE
 
         settings = load_settings()
-        default = Path(settings.path(settings.annotations)) / "annotations.jsonl"
+        default = Path(settings.path(settings.annotations)) / ANNOTATIONS_FILE
         annotations = default if default.is_file() else None
     result = diff_files(args.old, args.new, annotations)
     if args.format == "json":
