@@ -8,7 +8,6 @@ module. Everything here is a thin call; the reading itself lives in those module
 from __future__ import annotations
 
 import hashlib
-import re
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -81,29 +80,11 @@ def validate_corpus(settings: Settings) -> ValidationOutcome:
     result = validate(settings=settings)
     errors = [str(d) for d in result.diagnostics if d.severity.value == "error"]
     return ValidationOutcome(
-        ok=result.ok, errors=errors, result=result, near_duplicates=near_duplicate_pairs(result)
+        ok=result.ok,
+        errors=errors,
+        result=result,
+        near_duplicates=[(str(a), str(b)) for a, b in result.near_duplicates],
     )
-
-
-_NEAR_DUPLICATE_OF = re.compile(r"near-duplicate of '([^']+)'")
-
-
-def near_duplicate_pairs(result: Any) -> list[tuple[str, str]]:
-    """Near-duplicate document pairs found by validation.
-
-    Taken from the result's `near_duplicates` pairs when it has them, else from its `near-duplicate`
-    diagnostics (reported on the later document, naming the earlier one)."""
-    pairs = getattr(result, "near_duplicates", None)
-    if pairs is not None:
-        return [(str(a), str(b)) for a, b in pairs]
-    out: list[tuple[str, str]] = []
-    for diagnostic in result.diagnostics:
-        if diagnostic.code != "near-duplicate" or diagnostic.document_id is None:
-            continue
-        match = _NEAR_DUPLICATE_OF.search(diagnostic.message)
-        if match:
-            out.append((match.group(1), diagnostic.document_id))
-    return out
 
 
 def require(path: Path, what: str) -> Path:
