@@ -12,9 +12,11 @@ from html import escape
 from pathlib import Path
 
 from corpuskit.errors import UsageError
+from corpuskit.settings import Settings
 from corpuskit.taxonomy.model import Taxonomy
 
-DEFAULT_GUIDELINES = "docs/annotation-guidelines.md"
+# The `guidelines` setting's default, declared once in corpuskit.settings.
+DEFAULT_GUIDELINES: str = Settings.guidelines
 
 
 def definitions_html(taxonomy: Taxonomy) -> str:
