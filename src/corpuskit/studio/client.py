@@ -278,12 +278,14 @@ class StudioClient:
             return f"Bearer {self._access}"
 
     def _refresh_access(self) -> None:
-        response = self._send(
-            "POST",
-            "/api/token/refresh/",
-            what="exchange the personal access token",
-            json={"refresh": self.conn.token},
-            auth=False,
+        response = self.retry(
+            lambda: self._send(
+                "POST",
+                "/api/token/refresh/",
+                what="exchange the personal access token",
+                json={"refresh": self.conn.token},
+                auth=False,
+            )
         )
         access = (
             response.json().get("access")
