@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corpuskit.errors import StudioError, UsageError
-from corpuskit.studio.client import NotFound
+from corpuskit.studio.client import NotFound, Transient
 
 if TYPE_CHECKING:
     from corpuskit.studio.client import StudioClient
@@ -189,16 +189,23 @@ class TasksAPI:
         more than the rest of the client side of a push."""
         import orjson
 
+        what = what or f"import tasks into project {project_id}"
         response = self.client.request(
             "POST",
             f"/api/projects/{project_id}/import",
             params={"return_task_ids": "true"},
             content=orjson.dumps(list(payloads)),
             headers={"Content-Type": "application/json"},
-            what=what or f"import tasks into project {project_id}",
+            what=what,
             retry=False,
         )
-        ids = _json(orjson.loads(response.content)).get("task_ids")
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise Transient(
+                f"{what}: Label Studio at {self.client.url} sent a cut-off or malformed answer"
+            ) from None
+        ids = _json(body).get("task_ids")
         if not isinstance(ids, list) or len(ids) != len(payloads) or not all(isinstance(i, int) for i in ids):
             return None
         return ids
