@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from corpuskit.studio.client import Connection, StudioClient
-from corpuskit.studio.project import find_projects
+from corpuskit.studio.gateway import Gateway
 from corpuskit.studio.push import read_tasks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ def client_for(url: str, token: str) -> StudioClient:
 
 def projects_titled(url: str, token: str, title: str) -> list[dict[str, Any]]:
     with client_for(url, token) as client:
-        return find_projects(client, title)
+        return Gateway(client).projects.find(title)
 
 
 def doc_counts(url: str, token: str, project_id: int) -> Counter[str]:
@@ -165,10 +165,8 @@ def make_annotated_project(url: str, token: str, title: str, count: int, *, seed
 
     taxonomy = load_taxonomy(REPO / "schema" / "taxonomy.yaml")
     with client_for(url, token) as client:
-        made = client.call(
-            "create", client.sdk.projects.create, title=title, label_config=label_config(taxonomy)
-        )
-        project = AnnotatedProject(int(made.id), [])
+        made = Gateway(client).projects.create({"title": title, "label_config": label_config(taxonomy)})
+        project = AnnotatedProject(made, [])
     add_annotated_tasks(url, token, project, f"{title.replace(' ', '-')}-0", count, random.Random(seed))
     return project
 
@@ -178,7 +176,7 @@ def add_annotated_tasks(
 ) -> None:
     payloads, notes = annotated_tasks(prefix, count, rng)
     with client_for(url, token) as client:
-        client.call("import", client.sdk.projects.import_tasks, project.id, request=payloads, retry=False)
+        Gateway(client).tasks.import_once(project.id, payloads)
     project.notes.extend(notes)
 
 

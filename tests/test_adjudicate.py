@@ -11,11 +11,11 @@ from corpuskit.quality.adjudicate import (
     annotator_label,
     merge_adjudications,
     needs_adjudication,
-    review_title,
 )
 from corpuskit.quality.gold import compute_gold
 from corpuskit.quality.ratings import build_ratings
 from corpuskit.settings import Settings
+from corpuskit.studio.review import review_title
 from corpuskit.taxonomy import load_taxonomy
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from corpuskit.quality.adjudicate import adjudicate, review_title
 from corpuskit.quality.gold import gold
 from corpuskit.settings import Settings
 from corpuskit.studio.client import Connection, StudioClient
 from corpuskit.studio.pull import pull
+from corpuskit.studio.review import adjudicate, review_title
 from corpuskit.taxonomy import label_config, load_taxonomy, row_to_result
 
 if TYPE_CHECKING:

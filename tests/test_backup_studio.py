@@ -23,11 +23,11 @@ from corpuskit.errors import DataError, UsageError
 from corpuskit.studio import server
 from corpuskit.studio.backup import FORMAT, MANIFEST, SQLITE_NAME, backup, read_manifest, restore
 from corpuskit.studio.client import Connection, StudioClient
+from corpuskit.studio.gateway import Gateway
 from corpuskit.studio.members import Member, sign_up
 from corpuskit.studio.pull import pull
 from corpuskit.studio.push import push
 from corpuskit.studio.server import StudioServer
-from corpuskit.studio.team import invite_link
 from test_push_studio import generate_jsonl, make_corpus
 from test_team_studio import _answer
 
@@ -62,7 +62,7 @@ def test_backup_restore_and_pull_give_the_same_snapshot(tmp_path: Path, studio_s
     with StudioClient(Connection(studio_server.url, studio_server.token)) as client:
         project_id = push(settings=settings, client=client, progress=False).project_id
         assert project_id is not None
-        link = invite_link(client)
+        link = Gateway(client).users.invite_link()
     tag = secrets.token_hex(3)
     alice = sign_up(link, f"alice-{tag}@example.org", secrets.token_urlsafe(12))
     bob = sign_up(link, f"bob-{tag}@example.org", secrets.token_urlsafe(12))

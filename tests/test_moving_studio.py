@@ -14,11 +14,11 @@ import pytest
 from corpuskit.settings import load_settings
 from corpuskit.studio import server
 from corpuskit.studio.client import Connection, StudioClient
+from corpuskit.studio.gateway import Gateway
 from corpuskit.studio.members import log_in, sign_up
 from corpuskit.studio.moving import MOVED_SUFFIX, move_up
 from corpuskit.studio.pull import pull
 from corpuskit.studio.push import push
-from corpuskit.studio.team import invite_link
 from postgres_support import query, start_cluster, stop_cluster
 from test_backup_studio import TABLES, _label
 from test_push_studio import generate_jsonl, make_corpus
@@ -37,7 +37,7 @@ def test_an_annotated_embedded_server_moves_to_postgresql_with_every_author(tmp_
         with StudioClient(Connection(running.url, running.token)) as client:
             project_id = push(settings=settings, client=client, progress=False).project_id
             assert project_id is not None
-            link = invite_link(client)
+            link = Gateway(client).users.invite_link()
         members = [sign_up(link, email, password) for email, password in people]
         try:
             for member in members:

@@ -207,24 +207,24 @@ def test_pull_keeps_a_foreign_tasks_escaping_doc_id_as_data(
     """A task put on the server by someone else, with data.doc_id '../../evil': pull writes only the
     snapshot's own files, inside the snapshot folder, and the id stays a value in the rows."""
     from corpuskit.studio.client import Connection, StudioClient
+    from corpuskit.studio.gateway import Gateway
     from corpuskit.studio.pull import pull
     from corpuskit.taxonomy import load_taxonomy
     from test_release_support import REPO
 
     taxonomy = load_taxonomy(REPO / "schema" / "taxonomy.yaml")
     with StudioClient(Connection(studio_server.url, studio_server.token)) as client:
-        project = client.call(
-            "create project",
-            client.sdk.projects.create,
-            title="paths test: foreign task",
-            label_config='<View><Text name="text" value="$text"/>'
-            '<Choices name="c" toName="text"><Choice value="a"/></Choices></View>',
+        studio = Gateway(client)
+        project_id = studio.projects.create(
+            {
+                "title": "paths test: foreign task",
+                "label_config": '<View><Text name="text" value="$text"/>'
+                '<Choices name="c" toName="text"><Choice value="a"/></Choices></View>',
+            }
         )
-        client.call(
-            "import",
-            client.sdk.projects.import_tasks,
-            id=project.id,
-            request=[
+        studio.tasks.import_once(
+            project_id,
+            [
                 {"doc_id": "../../evil", "text": "Planted."},
                 {"doc_id": "/etc/passwd", "text": "Also planted."},
             ],
@@ -233,7 +233,7 @@ def test_pull_keeps_a_foreign_tasks_escaping_doc_id_as_data(
     out = work / "annotations"
     work.mkdir()
     pull(
-        project=project.id,
+        project=project_id,
         out=out,
         settings=Settings(root=work),
         taxonomy=taxonomy,

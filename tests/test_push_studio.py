@@ -23,6 +23,7 @@ import pytest
 
 from corpuskit.settings import Settings, load_settings
 from corpuskit.studio.client import StudioClient
+from corpuskit.studio.gateway import Gateway
 from corpuskit.studio.push import STALE, push, read_tasks, task_data
 from corpuskit.studio.server import StudioServer, free_port
 from corpuskit.taxonomy import guidelines_html, label_config, load_taxonomy, row_to_result
@@ -151,7 +152,7 @@ def test_push_seeds_then_again_creates_nothing(
     project_id = first.project_id
     assert project_id is not None
 
-    project = client.project(project_id)
+    project = Gateway(client).projects.get(project_id)
     assert project["title"] == settings.project_title
     assert project["label_config"].strip() == label_config(taxonomy).strip()
     assert (
@@ -342,9 +343,7 @@ def test_killed_push_finishes_on_rerun(
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and process.poll() is None:
-            from corpuskit.studio.project import find_projects
-
-            found = find_projects(client, "push interrupted")
+            found = Gateway(client).projects.find("push interrupted")
             if found:
                 project_id = int(found[0]["id"])
                 if len(read_tasks(client, project_id)) >= 20:

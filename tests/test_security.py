@@ -228,12 +228,13 @@ def test_a_full_run_never_shows_the_token_or_the_password(
 @pytest.mark.studio
 def test_a_refused_token_is_not_in_the_error_or_its_traceback(studio_server: StudioServer) -> None:
     from corpuskit.errors import StudioError
-    from corpuskit.studio.client import Connection, StudioClient
+    from corpuskit.studio.client import AuthError, Connection, StudioClient
+    from corpuskit.studio.gateway import Gateway
     from corpuskit.studio.pull import pull
 
     client = StudioClient(Connection(url=studio_server.url, token=WRONG_TOKEN), attempts=1)
-    with pytest.raises(StudioError) as raised:
-        client.whoami()
+    with pytest.raises(AuthError) as raised:
+        Gateway(client).users.whoami()
     client.close()
     with pytest.raises(StudioError) as pulled:
         pull(settings=Settings(root=REPO), url=studio_server.url, token=WRONG_TOKEN, project=1)

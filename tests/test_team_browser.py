@@ -24,9 +24,9 @@ from corpuskit.quality.agreement import agreement
 from corpuskit.settings import load_settings
 from corpuskit.studio import members
 from corpuskit.studio.client import Connection, StudioClient
+from corpuskit.studio.gateway import Gateway
 from corpuskit.studio.pull import pull
 from corpuskit.studio.push import push
-from corpuskit.studio.team import invite_link
 from corpuskit.taxonomy import load_taxonomy
 from corpuskit.validation.api import iter_valid_documents
 from test_e2e_annotator import choices, pick
@@ -226,7 +226,7 @@ def test_two_annotators_by_invite_each_label_every_document_blind(
     assert pushed.created == 2
     project_id = pushed.project_id
     assert project_id is not None
-    project = client.project(project_id)
+    project = Gateway(client).projects.get(project_id)
     assert project["maximum_annotations"] == 2
     assert (project["show_annotation_history"], project["show_collab_predictions"]) == (False, False)
     tasks = client.request("GET", "/api/tasks", params={"project": project_id}, what="tasks").json()["tasks"]
@@ -234,7 +234,7 @@ def test_two_annotators_by_invite_each_label_every_document_blind(
     assert sorted(doc_of.values()) == sorted(titles)
 
     # 2. Two annotators join by the invite link, each in a browser of her own.
-    invite = invite_link(client)
+    invite = Gateway(client).users.invite_link()
     assert invite.startswith(f"{url}/user/signup")
     run = secrets.token_hex(4)
     team = {

@@ -30,10 +30,10 @@ from corpuskit.settings import Settings, load_settings
 from corpuskit.snapshot import read_snapshot
 from corpuskit.studio import server, teamserver
 from corpuskit.studio.client import StudioClient, connection
+from corpuskit.studio.gateway import Gateway
 from corpuskit.studio.members import Member, log_in, sign_up
 from corpuskit.studio.pull import pull
 from corpuskit.studio.push import push
-from corpuskit.studio.team import invite_link
 from test_push_studio import generate_jsonl, make_corpus
 from test_team_studio import _answer
 
@@ -112,7 +112,7 @@ def test_label_studio_killed_while_annotators_submit_over_https(tmp_path: Path) 
         with StudioClient(connection(settings)) as client:
             project_id = push(settings=settings, client=client, progress=False).project_id
             assert project_id is not None
-            link = invite_link(client)
+            link = Gateway(client).users.invite_link()
         people = [
             (f"fault{i}-{secrets.token_hex(3)}@example.org", secrets.token_urlsafe(12)) for i in range(2)
         ]

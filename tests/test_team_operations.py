@@ -25,10 +25,10 @@ from corpuskit.settings import load_settings
 from corpuskit.studio import postgres, server, teamserver
 from corpuskit.studio.backup import read_manifest
 from corpuskit.studio.client import Connection, StudioClient
+from corpuskit.studio.gateway import Gateway
 from corpuskit.studio.members import log_in, sign_up
 from corpuskit.studio.pull import pull
 from corpuskit.studio.push import push
-from corpuskit.studio.team import invite_link
 from test_backup_studio import TABLES, _label
 from test_push_studio import generate_jsonl, make_corpus
 
@@ -74,7 +74,7 @@ def test_move_up_back_up_while_labelling_restore_and_pull_the_same(tmp_path: Pat
             with StudioClient(Connection(embedded.url, embedded.token)) as client:
                 project_id = push(settings=settings, client=client, progress=False).project_id
                 assert project_id is not None
-                link = invite_link(client)
+                link = Gateway(client).users.invite_link()
             for email, password in people:
                 member = sign_up(link, email, password)
                 try:

@@ -24,12 +24,13 @@ from corpuskit.quality.gold import gold
 from corpuskit.settings import Settings, load_settings
 from corpuskit.snapshot import read_snapshot
 from corpuskit.studio.client import StudioClient
+from corpuskit.studio.gateway import Gateway
 from corpuskit.studio.members import Member, sign_up
 from corpuskit.studio.progress import status
 from corpuskit.studio.pull import pull
 from corpuskit.studio.push import push, read_tasks
 from corpuskit.studio.server import StudioServer
-from corpuskit.studio.team import invite_link, read_overlaps
+from corpuskit.studio.team import read_overlaps
 from corpuskit.taxonomy import load_taxonomy, row_to_result
 from test_push_studio import generate_jsonl, make_corpus
 
@@ -55,7 +56,7 @@ def _client(server: StudioServer) -> StudioClient:
 
 
 def _members(client: StudioClient, n: int) -> list[Member]:
-    link = invite_link(client)
+    link = Gateway(client).users.invite_link()
     tag = secrets.token_hex(3)
     return [sign_up(link, f"member{i}-{tag}@example.org", secrets.token_urlsafe(12)) for i in range(n)]
 
@@ -127,7 +128,7 @@ def test_three_annotators_following_the_queue_give_every_document_two_independen
         pushed = push(settings=settings, client=client, predictions=predictions, progress=False)
         project_id = pushed.project_id
         assert project_id is not None and pushed.created == 20 and pushed.predictions == 20
-        info = client.project(project_id)
+        info = Gateway(client).projects.get(project_id)
         assert info["maximum_annotations"] == 2 and info["overlap_cohort_percentage"] == 100
         assert info["show_annotation_history"] is False and info["show_collab_predictions"] is False
         members = _members(client, 3)
@@ -202,7 +203,7 @@ def test_an_overlap_share_is_seeded_stable_and_repaired(tmp_path: Path, server: 
         ]
         again = push(settings=settings, client=client, progress=False).summary()
         assert again["project"]["design_repaired"] == dry["project"]["design_repaired"]
-        info = client.project(project_id)
+        info = Gateway(client).projects.get(project_id)
         assert (info["maximum_annotations"], info["sampling"], info["show_annotation_history"]) == (
             2,
             "Sequential sampling",

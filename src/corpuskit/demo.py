@@ -199,16 +199,16 @@ def _demo_accounts(client: Any, data_dir: Path) -> list[Any]:
     """The three demo accounts, logged in: signed up by invite on first use (password generated and
     stored with mode 0600 beside the server's credentials), named so nobody takes them for people."""
     from corpuskit.studio import server
+    from corpuskit.studio.gateway import Gateway
     from corpuskit.studio.members import log_in, sign_up
-    from corpuskit.studio.team import invite_link
 
     path = data_dir / DEMO_ACCOUNTS_FILE
     try:
         stored: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         stored = {}
-    body = client.request("GET", "/api/users", what="list users").json()
-    taken = {u.get("email") for u in body if isinstance(u, dict)}
+    users = Gateway(client).users
+    taken = {u.get("email") for u in users.list()}
     members = []
     invite = None
     for n in range(1, DEMO_ANNOTATORS + 1):
@@ -221,14 +221,14 @@ def _demo_accounts(client: Any, data_dir: Path) -> list[Any]:
         if email in stored:
             member = log_in(client.url, email, stored[email])
         else:
-            invite = invite or invite_link(client)
+            invite = invite or users.invite_link()
             stored[email] = secrets.token_urlsafe(18)
             server.write_private(path, json.dumps(stored, indent=2) + "\n")
             member = sign_up(invite, email, stored[email])
-            client.request(
-                "PATCH",
-                f"/api/users/{member.user_id}",
-                json={"first_name": f"DEMO annotator {n}", "last_name": "(synthetic)"},
+            assert member.user_id is not None
+            users.update(
+                member.user_id,
+                {"first_name": f"DEMO annotator {n}", "last_name": "(synthetic)"},
                 what=f"name demo account {email}",
             )
         member.number = n

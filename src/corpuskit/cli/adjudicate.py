@@ -57,7 +57,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from corpuskit.quality.adjudicate import adjudicate
+    from corpuskit.studio.review import adjudicate
 
     result = adjudicate(args.snapshot, project=args.project, any_disagreement=args.any_disagreement)
     summary = result.summary()

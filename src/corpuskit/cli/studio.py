@@ -270,12 +270,13 @@ def run_stop(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     from corpuskit.studio.client import StudioClient, connection
+    from corpuskit.studio.gateway import Gateway
 
     settings, _ = _data_dir()
     conn = connection(settings)
     client = StudioClient(conn, attempts=2)
     try:
-        user = client.whoami()
+        user = Gateway(client).users.whoami()
     finally:
         client.close()
     info = {
@@ -330,12 +331,12 @@ def run_credentials(args: argparse.Namespace) -> int:
 
 def run_invite(args: argparse.Namespace) -> int:
     from corpuskit.studio.client import StudioClient, connection
-    from corpuskit.studio.team import invite_link
+    from corpuskit.studio.gateway import Gateway
 
     settings, _ = _data_dir()
     conn = connection(settings)
     with StudioClient(conn, attempts=2) as client:
-        link = invite_link(client)
+        link = Gateway(client).users.invite_link()
     if args.format == "json":
         print(
             json.dumps(

@@ -6,7 +6,8 @@ one, or the team server (its public HTTPS URL, trusting the team server's own CA
 token work: the legacy token (`Authorization: Token …`) and a personal access token, which is a JWT
 refresh token exchanged at `/api/token/refresh/` for short-lived access tokens (`Bearer …`).
 
-Every failure becomes one `StudioError` line; the token never appears in it.
+Every failure becomes one typed `StudioError` line carrying the HTTP status; the token never appears
+in it. `retrying` is the one back-off loop every request goes through.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,7 +36,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
+# The one set of statuses worth another try.
+TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 # The request budget; the environment can shorten it (tests, interactive use) or lengthen it (a
@@ -61,8 +64,73 @@ def env_number(name: str, default: float, *, minimum: float) -> float:
     return number
 
 
-class TransientStudioError(StudioError):
-    """The server could not be reached or was busy: the request may or may not have taken effect."""
+class ServerError(StudioError):
+    """A request Label Studio answered with an error, or did not answer; `status` is the HTTP status
+    when there was one. Each subclass is still one line for people (exit code 2, the token never in it)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotFound(ServerError):
+    """HTTP 404: no such project, task or export."""
+
+
+class AuthError(ServerError):
+    """HTTP 401 or 403: the token was refused."""
+
+
+class Conflict(ServerError):
+    """HTTP 409."""
+
+
+class BadRequest(ServerError):
+    """Any other 4xx: the server understood the request and refused it."""
+
+
+class Transient(ServerError):
+    """The server could not be reached, was busy (5xx, 429), timed out, reset the connection or cut
+    its answer short: the request may or may not have taken effect."""
+
+
+def error_for_status(status: int, message: str) -> ServerError:
+    """The typed error for an HTTP error status."""
+    if status in TRANSIENT_STATUS:
+        return Transient(message, status)
+    if status in (401, 403):
+        return AuthError(message, status)
+    if status == 404:
+        return NotFound(message, status)
+    if status == 409:
+        return Conflict(message, status)
+    return BadRequest(message, status)
+
+
+def retrying(
+    fn: Callable[[], T],
+    *,
+    attempts: int,
+    backoff: float,
+    before_retry: Callable[[], None] | None = None,
+) -> T:
+    """`fn()` until it does not raise `Transient`, at most `attempts` times, waiting `backoff`
+    seconds before the second try and twice as long before each next one. `before_retry` runs
+    after each wait (whatever it raises ends the loop): a caller whose request may have taken
+    effect looks at the server there. The last failure says how many attempts were made."""
+    delay = backoff
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Transient as exc:
+            if attempt == attempts:
+                plural = "s" if attempt > 1 else ""
+                raise Transient(f"{exc} after {attempt} attempt{plural}", exc.status) from None
+        time.sleep(delay)
+        delay *= 2
+        if before_retry is not None:
+            before_retry()
+    raise AssertionError("unreachable")
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
@@ -160,11 +228,13 @@ def connection(settings: Settings, *, warn: bool = True) -> Connection:
 
 
 class StudioClient:
-    """A Label Studio connection with bounded retries (exponential back-off) on transient errors.
+    """The transport: a Label Studio connection whose requests fail with typed errors and are
+    retried on transient ones (`retrying`: bounded, exponential back-off).
 
-    `request` speaks HTTP directly (httpx) for the bulk endpoints; `sdk` is the label_studio_sdk
-    client (imported on first use: it takes over a second) and `call` runs one of its methods
-    under the same retry and error rules.
+    `request` is one HTTP request (JSON answers are checked complete), `download` streams an
+    answer to a file; both retry unless told not to. What corpuskit asks of the server is written
+    once, above this, in `corpuskit.studio.gateway`. `sdk` is label_studio_sdk's client on the same
+    connection, for tests and tools.
 
     Unless given, the per-request timeout, the number of retries and the first back-off delay come
     from `CORPUSKIT_HTTP_TIMEOUT` (seconds, default 300), `CORPUSKIT_RETRIES` (default 4, so 5
@@ -208,12 +278,14 @@ class StudioClient:
             return f"Bearer {self._access}"
 
     def _refresh_access(self) -> None:
-        response = self._send(
-            "POST",
-            "/api/token/refresh/",
-            what="exchange the personal access token",
-            json={"refresh": self.conn.token},
-            auth=False,
+        response = self.retry(
+            lambda: self._send(
+                "POST",
+                "/api/token/refresh/",
+                what="exchange the personal access token",
+                json={"refresh": self.conn.token},
+                auth=False,
+            )
         )
         access = (
             response.json().get("access")
@@ -226,7 +298,7 @@ class StudioClient:
         payload = _jwt_payload(access) or {}
         self._access_exp = float(payload.get("exp", time.time() + 240))
 
-    # -- plain HTTP ---------------------------------------------------------------------------------
+    # -- requests -----------------------------------------------------------------------------------
 
     @property
     def http(self) -> httpx.Client:
@@ -241,41 +313,72 @@ class StudioClient:
             )
         return self._http
 
-    def request(self, method: str, path: str, *, what: str, **kwargs: Any) -> httpx.Response:
-        """One HTTP request with retries; a non-2xx answer becomes a one-line StudioError."""
-        return self._send(method, path, what=what, auth=True, **kwargs)
+    def retry(self, fn: Callable[[], T], *, before_retry: Callable[[], None] | None = None) -> T:
+        """`retrying` with this client's attempts and back-off."""
+        return retrying(fn, attempts=self.attempts, backoff=self.backoff, before_retry=before_retry)
+
+    def request(
+        self, method: str, path: str, *, what: str, retry: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """One HTTP request, retried on transient errors unless `retry=False` (for a request that
+        the server may have carried out before the answer was lost); an error status becomes the
+        typed one-line error."""
+        if not retry:
+            return self._send(method, path, what=what, auth=True, **kwargs)
+        return self.retry(lambda: self._send(method, path, what=what, auth=True, **kwargs))
 
     def _send(self, method: str, path: str, *, what: str, auth: bool, **kwargs: Any) -> httpx.Response:
+        """One attempt."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        if auth:
+            headers["Authorization"] = self.auth_header()
+        with self._failures(what):
+            response = self.http.request(method, path, headers=headers, **kwargs)
+        if response.status_code >= 400:  # the detail re-encodes the body: errors only
+            raise self._status_error(response.status_code, _body_detail(response), what)
+        if not _json_complete(response):
+            # A proxy or a dying server can end a message early with a consistent length.
+            raise Transient(f"{what}: Label Studio at {self.url} sent a cut-off or malformed answer")
+        return response
+
+    def download(self, path: str, params: dict[str, Any], target: Path, *, what: str) -> None:
+        """Stream an answer's body to `target`, retried on transient errors; a body shorter than
+        announced is an error."""
+
+        def attempt() -> None:
+            headers = {"Authorization": self.auth_header()}
+            with (
+                self._failures(what),
+                self.http.stream("GET", path, params=params, headers=headers) as response,
+            ):
+                if response.status_code >= 400:
+                    raise self._status_error(response.status_code, "", what)
+                expected = response.headers.get("content-length")
+                written = 0
+                with open(target, "wb") as fh:
+                    for chunk in response.iter_raw(1 << 20):
+                        fh.write(chunk)
+                        written += len(chunk)
+            encoding = response.headers.get("content-encoding", "identity")
+            if expected is not None and encoding == "identity" and written != int(expected):
+                raise StudioError(f"{what}: the export was cut off ({written} of {expected} bytes)")
+
+        self.retry(attempt)
+
+    @contextmanager
+    def _failures(self, what: str) -> Iterator[None]:
+        """A timeout or a broken connection as `Transient`; an untrusted certificate at once."""
         import httpx
 
-        extra_headers = dict(kwargs.pop("headers", None) or {})
-        delay = self.backoff
-        for attempt in range(1, self.attempts + 1):
-            headers = dict(extra_headers)
-            if auth:
-                headers["Authorization"] = self.auth_header()
-            try:
-                response = self.http.request(method, path, headers=headers, **kwargs)
-            except httpx.TimeoutException:
-                problem = f"{what}: Label Studio at {self.url} did not answer in time"
-            except httpx.TransportError as exc:
-                self._raise_if_untrusted(exc, what)
-                problem = f"{what}: cannot reach Label Studio at {self.url} ({type(exc).__name__})"
-            else:
-                if response.status_code not in TRANSIENT_STATUS:
-                    if response.status_code >= 400:  # the detail re-encodes the body: errors only
-                        self._raise_for_status(response.status_code, _body_detail(response), what)
-                    if _json_complete(response):
-                        return response
-                    # A proxy or a dying server can end a message early with a consistent length.
-                    problem = f"{what}: Label Studio at {self.url} sent a cut-off or malformed answer"
-                else:
-                    problem = f"{what}: Label Studio at {self.url} answered HTTP {response.status_code}"
-            if attempt == self.attempts:
-                raise TransientStudioError(self.scrub(f"{problem} after {attempt} attempts")) from None
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
+        try:
+            yield
+        except httpx.TimeoutException:
+            raise Transient(f"{what}: Label Studio at {self.url} did not answer in time") from None
+        except httpx.TransportError as exc:
+            self._raise_if_untrusted(exc, what)
+            raise Transient(
+                self.scrub(f"{what}: cannot reach Label Studio at {self.url} ({type(exc).__name__})")
+            ) from None
 
     def _raise_if_untrusted(self, exc: Exception, what: str) -> None:
         """A certificate this client does not trust is no transient fault: say so at once."""
@@ -288,25 +391,27 @@ class StudioClient:
         )
         raise StudioError(f"{what}: Label Studio at {self.url}: its TLS certificate is not trusted ({hint})")
 
-    def _raise_for_status(self, status: int, detail: str, what: str) -> None:
-        if status < 400:
-            return
+    def _status_error(self, status: int, detail: str, what: str) -> ServerError:
         if status in (401, 403):
             kind = "personal access token" if self.conn.kind == "pat" else "API token"
-            raise StudioError(
+            message = (
                 f"{what}: Label Studio at {self.url} refused the {kind} (HTTP {status}); "
                 "check LABEL_STUDIO_API_KEY"
             )
-        if status == 404:
-            raise StudioError(self.scrub(f"{what}: not found on Label Studio at {self.url} (HTTP 404)"))
-        message = f"{what}: Label Studio at {self.url} answered HTTP {status}"
-        raise StudioError(self.scrub(f"{message}: {detail}" if detail else message))
+        elif status == 404:
+            message = f"{what}: not found on Label Studio at {self.url} (HTTP 404)"
+        else:
+            message = f"{what}: Label Studio at {self.url} answered HTTP {status}"
+            if detail and status not in TRANSIENT_STATUS:
+                message = f"{message}: {detail}"
+        return error_for_status(status, self.scrub(message))
 
     # -- the SDK ------------------------------------------------------------------------------------
 
     @property
     def sdk(self) -> Any:
-        """label_studio_sdk's `LabelStudio` for this server (its own retries off: ours apply)."""
+        """label_studio_sdk's `LabelStudio` for this server (its own retries off), on this client's
+        connection: for tests and tools; corpuskit's own requests go through the gateway."""
         if self._sdk is None:
             from label_studio_sdk import LabelStudio
 
@@ -324,61 +429,6 @@ class StudioClient:
                     self.scrub(f"Label Studio at {self.url}: the API token is not usable: {_sdk_detail(exc)}")
                 ) from None
         return self._sdk
-
-    def call(self, what: str, fn: Callable[..., T], *args: Any, retry: bool = True, **kwargs: Any) -> T:
-        """Run an SDK method with retries on transient errors; errors become one StudioError line.
-
-        `retry=False` for requests that are not idempotent (an import that the server may have
-        accepted before the connection broke): the caller checks the server and decides."""
-        import httpx
-        from label_studio_sdk.core.api_error import ApiError
-
-        attempts = self.attempts if retry else 1
-        delay = self.backoff
-        for attempt in range(1, attempts + 1):
-            try:
-                return fn(*args, **kwargs)
-            except ApiError as exc:
-                status = exc.status_code or 0
-                if 200 <= status < 300:
-                    # The SDK reports a success whose body it could not parse as an ApiError.
-                    problem = f"{what}: Label Studio at {self.url} sent a cut-off or malformed answer"
-                elif status not in TRANSIENT_STATUS:
-                    self._raise_for_status(status, _sdk_detail(exc), what)
-                    raise StudioError(self.scrub(f"{what}: {_sdk_detail(exc)}")) from None
-                else:
-                    problem = f"{what}: Label Studio at {self.url} answered HTTP {status}"
-            except httpx.TimeoutException:
-                problem = f"{what}: Label Studio at {self.url} did not answer in time"
-            except httpx.TransportError as exc:
-                self._raise_if_untrusted(exc, what)
-                problem = f"{what}: cannot reach Label Studio at {self.url} ({type(exc).__name__})"
-            if attempt == attempts:
-                raise TransientStudioError(self.scrub(f"{problem} after {attempt} attempt(s)")) from None
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
-
-    # -- small conveniences -------------------------------------------------------------------------
-
-    def whoami(self) -> dict[str, Any]:
-        """The authenticated user (checks that the server answers and accepts the token)."""
-        body = self.request("GET", "/api/current-user/whoami", what="check the API token").json()
-        return body if isinstance(body, dict) else {}
-
-    def project(self, project_id: int, *, fields: str | None = None) -> dict[str, Any]:
-        """A project's settings; a wrong id is one clear StudioError. `fields` (comma-separated)
-        limits the answer to those fields: Label Studio then computes only the counts named."""
-        params = {"include": fields} if fields else None
-        try:
-            body = self.request(
-                "GET", f"/api/projects/{project_id}", params=params, what=f"project {project_id}"
-            ).json()
-        except StudioError as exc:
-            if "HTTP 404" in str(exc):
-                raise StudioError(f"Label Studio at {self.url} has no project {project_id}") from None
-            raise
-        return body if isinstance(body, dict) else {}
 
     def close(self) -> None:
         if self._http is not None:

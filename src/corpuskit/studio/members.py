@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from corpuskit.errors import StudioError
+from corpuskit.studio.client import error_for_status
 
 if TYPE_CHECKING:
     import httpx
@@ -35,8 +36,9 @@ class Member:
     def api(self, method: str, path: str, *, what: str, **kwargs: Any) -> httpx.Response:
         response = self.http.request(method, path, headers=self._headers(), **kwargs)
         if response.status_code >= 400:
-            raise StudioError(
-                f"{what} as {self.email}: Label Studio at {self.url} answered HTTP {response.status_code}"
+            raise error_for_status(
+                response.status_code,
+                f"{what} as {self.email}: Label Studio at {self.url} answered HTTP {response.status_code}",
             )
         return response
 
@@ -46,9 +48,10 @@ class Member:
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
-            raise StudioError(
+            raise error_for_status(
+                response.status_code,
                 f"ask the queue of project {project_id} as {self.email}: "
-                f"Label Studio at {self.url} answered HTTP {response.status_code}"
+                f"Label Studio at {self.url} answered HTTP {response.status_code}",
             )
         body = response.json()
         return body if isinstance(body, dict) and body.get("id") is not None else None

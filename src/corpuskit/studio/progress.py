@@ -193,14 +193,9 @@ def status(
     """The progress of the corpus's project (or project `project`) on its Label Studio."""
     from corpuskit.settings import load_settings
     from corpuskit.studio.client import StudioClient, connection
+    from corpuskit.studio.gateway import Gateway
     from corpuskit.studio.project import project_title
-    from corpuskit.studio.pull import (
-        add_emails,
-        convert_export_file,
-        download_export,
-        find_project,
-        taxonomy_mapper,
-    )
+    from corpuskit.studio.pull import add_emails, convert_export_file, taxonomy_mapper
     from corpuskit.studio.team import read_overlaps
     from corpuskit.taxonomy import load_taxonomy
 
@@ -209,10 +204,11 @@ def status(
     own = client is None
     client = client or StudioClient(connection(settings))
     try:
+        studio = Gateway(client)
         info = (
-            client.project(project, fields="id,title")
+            studio.projects.get(project, fields="id,title")
             if project is not None
-            else find_project(client, project_title(settings, taxonomy))
+            else studio.projects.require(project_title(settings, taxonomy))
         )
         project_id = int(info["id"])
         fd, name = tempfile.mkstemp(prefix=".status-", suffix=".json")
@@ -220,7 +216,7 @@ def status(
         body = Path(name)
         try:
             # Only the tasks someone worked on: an untouched task is all in the overlap read.
-            download_export(client, project_id, body, method="export", all_tasks=False)
+            studio.exports.download(project_id, body, method="export", all_tasks=False)
             tables = convert_export_file(body, taxonomy_mapper(taxonomy))
         finally:
             body.unlink(missing_ok=True)

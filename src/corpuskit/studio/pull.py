@@ -7,10 +7,8 @@ body is an error and the previous snapshot is left as it was.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,17 +19,11 @@ import orjson
 from corpuskit.errors import DataError, StudioError, UsageError
 from corpuskit.snapshot import Row, write_snapshot
 from corpuskit.studio.export_rows import Mapper, Tables, convert_export
-from corpuskit.studio.project import find_projects
 
 if TYPE_CHECKING:
-    import httpx
-
     from corpuskit.settings import Settings
     from corpuskit.studio.client import StudioClient
     from corpuskit.taxonomy.model import Taxonomy
-
-METHODS = ("export", "snapshot")
-_TRANSIENT = {429, 500, 502, 503, 504}
 
 
 @dataclass
@@ -139,8 +131,9 @@ def add_emails(client: StudioClient, tables: Tables) -> None:
     rows += [p["value"] for p in tables.problems if p["code"] == "invalid-annotation"]
     if all(r["annotator"]["email"] is not None or r["annotator"]["id"] is None for r in rows):
         return
-    users = client.request("GET", "/api/users", what="list users").json()
-    emails = {u["id"]: u.get("email") for u in users if isinstance(u, dict) and "id" in u}
+    from corpuskit.studio.gateway import Gateway
+
+    emails = {u["id"]: u.get("email") for u in Gateway(client).users.list() if "id" in u}
     for row in rows:
         if row["annotator"]["email"] is None and row["annotator"]["id"] in emails:
             row["annotator"] = {"id": row["annotator"]["id"], "email": emails[row["annotator"]["id"]]}
@@ -162,131 +155,6 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# --- talking to the server -------------------------------------------------------------------------
-# Requests go through the shared StudioClient: the same server choice, retries, token kinds (legacy
-# and personal access tokens) and one-line errors as push; only the streamed download is pull's own.
-
-
-def _raise_for_status(response: httpx.Response, what: str) -> None:
-    status = response.status_code
-    if status < 400:
-        return
-    if status in (401, 403):
-        raise StudioError(f"{what}: Label Studio refused the API token (HTTP {status})")
-    if status == 404:
-        raise StudioError(f"{what}: not found on the server (HTTP 404): wrong project id?")
-    raise StudioError(f"{what}: Label Studio answered HTTP {status}")
-
-
-def _stream_to(client: StudioClient, url: str, params: dict[str, Any], target: Path, what: str) -> None:
-    """Stream a response body to a file, with back-off; a body shorter than announced is an error."""
-    import httpx
-
-    delay = client.backoff
-    for attempt in range(1, client.attempts + 1):
-        try:
-            headers = {"Authorization": client.auth_header()}
-            with client.http.stream("GET", url, params=params, headers=headers) as response:
-                if response.status_code in _TRANSIENT and attempt < client.attempts:
-                    raise _Retry
-                _raise_for_status(response, what)
-                expected = response.headers.get("content-length")
-                written = 0
-                with open(target, "wb") as fh:
-                    for chunk in response.iter_raw(1 << 20):
-                        fh.write(chunk)
-                        written += len(chunk)
-                encoding = response.headers.get("content-encoding", "identity")
-                if expected is not None and encoding == "identity" and written != int(expected):
-                    raise StudioError(f"{what}: the export was cut off ({written} of {expected} bytes)")
-                return
-        except (_Retry, httpx.TransportError) as exc:
-            client._raise_if_untrusted(exc, what)  # an untrusted certificate is no transient fault
-            if attempt == client.attempts:
-                detail = "server busy" if isinstance(exc, _Retry) else type(exc).__name__
-                raise StudioError(client.scrub(f"{what}: the export failed: {detail}")) from None
-        time.sleep(delay)
-        delay *= 2
-
-
-class _Retry(Exception):
-    pass
-
-
-def find_project(client: StudioClient, title: str) -> dict[str, Any]:
-    """The one project with this title (push names it with `project_title`)."""
-    found = find_projects(client, title)
-    if not found:
-        raise StudioError(f"no Label Studio project titled {title!r}: run `corpuskit push` or pass --project")
-    if len(found) > 1:
-        ids = ", ".join(str(p["id"]) for p in found)
-        raise StudioError(f"several projects are titled {title!r} (ids {ids}): pass --project")
-    return found[0]
-
-
-def download_export(
-    client: StudioClient, project_id: int, target: Path, method: str = "snapshot", *, all_tasks: bool = True
-) -> None:
-    """Fetch the project's full JSON export (all tasks, annotated or not) into `target`.
-
-    `all_tasks=False` (the GET export only) leaves out the tasks nobody has worked on."""
-    if method == "export":
-        params = {"exportType": "JSON", "download_all_tasks": "true" if all_tasks else "false"}
-        _stream_to(
-            client, f"/api/projects/{project_id}/export", params, target, f"project {project_id} export"
-        )
-        return
-    if method != "snapshot":
-        raise UsageError(f"unknown export method {method!r}; use one of {', '.join(METHODS)}")
-    created = client.request(
-        "POST",
-        f"/api/projects/{project_id}/exports/",
-        json={
-            "title": "corpuskit pull",
-            "task_filter_options": {"only_with_annotations": False},
-            # Without these the snapshot holds drafts, predictions and annotators as bare ids.
-            "serialization_options": {
-                "drafts": {"only_id": False},
-                "predictions": {"only_id": False},
-                "annotations__completed_by": {"only_id": False},
-            },
-        },
-        what=f"project {project_id} export snapshot",
-    ).json()
-    export_id = created["id"]
-    try:
-        if created.get("status") not in (None, "completed"):
-            _wait_export(client, project_id, export_id)
-        _stream_to(
-            client,
-            f"/api/projects/{project_id}/exports/{export_id}/download",
-            {"exportType": "JSON"},
-            target,
-            f"project {project_id} export snapshot {export_id}",
-        )
-    finally:
-        # The server keeps every export file until deleted; a pull leaves nothing behind.
-        with contextlib.suppress(Exception):
-            client.request("DELETE", f"/api/projects/{project_id}/exports/{export_id}", what="delete export")
-
-
-def _wait_export(client: StudioClient, project_id: int, export_id: int, timeout: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = client.request(
-            "GET", f"/api/projects/{project_id}/exports/{export_id}", what="export snapshot status"
-        ).json()
-        status = info.get("status")
-        if status == "completed":
-            return
-        if status == "failed":
-            raise StudioError(
-                f"project {project_id}: Label Studio failed to build export snapshot {export_id}"
-            )
-        time.sleep(0.5)
-    raise StudioError(f"project {project_id}: export snapshot {export_id} not ready after {timeout:.0f} s")
-
-
 def pull(
     *,
     project: int | None = None,
@@ -305,6 +173,7 @@ def pull(
     from corpuskit.quality.design import OverlapDesign
     from corpuskit.settings import load_settings
     from corpuskit.studio.client import Connection, StudioClient, connection
+    from corpuskit.studio.gateway import Gateway
     from corpuskit.studio.project import project_title
     from corpuskit.taxonomy import load_taxonomy
 
@@ -328,10 +197,11 @@ def pull(
     else:
         conn = Connection(url.rstrip("/"), token) if url and token else connection(settings)
         with StudioClient(conn) as client:
+            studio = Gateway(client)
             if project is None:
-                info = find_project(client, project_title(settings, taxonomy))
+                info = studio.projects.require(project_title(settings, taxonomy))
             else:
-                info = client.project(project)
+                info = studio.projects.get(project)
             project_id = int(info["id"])
             folder.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix=".pull-", suffix=".json", dir=folder.parent)
@@ -339,7 +209,7 @@ def pull(
             body = Path(name)
             try:
                 started = _now()
-                download_export(client, project_id, body, method)
+                studio.exports.download(project_id, body, method)
                 try:
                     tables = convert_export_file(body, mapper)
                 except DataError as exc:

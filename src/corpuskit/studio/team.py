@@ -1,5 +1,5 @@
 """A team on Label Studio: the overlap design, the settings that keep annotators blind, the pilot
-sample and the invite link.
+sample.
 
 How many annotators see a document is decided here, by corpuskit, not by Label Studio's overlap
 cohort: Label Studio re-draws its cohort at random on every import (read in its source,
@@ -76,10 +76,10 @@ def read_overlaps(
     client: StudioClient, project_id: int, *, page_size: int = 5000
 ) -> dict[int, tuple[int, dict[str, Any]]]:
     """Task id -> (overlap, meta) for every task of the project, in light pages (no task data)."""
-    from corpuskit.studio.project import task_pages
+    from corpuskit.studio.gateway import Gateway
 
-    pages = task_pages(
-        client, project_id, "id,overlap,meta", page_size=page_size, what="read the overlap of the tasks"
+    pages = Gateway(client).tasks.pages(
+        project_id, "id,overlap,meta", page_size=page_size, what="read the overlap of the tasks"
     )
     return {
         int(item["id"]): (int(item.get("overlap") or 1), item.get("meta") or {})
@@ -103,15 +103,6 @@ def overlap_updates(
         if overlap != wanted:
             updates.append((task_id, {"overlap": wanted}))
     return updates
-
-
-def invite_link(client: StudioClient) -> str:
-    """The sign-up link of the server's organisation (Label Studio's own invite)."""
-    body = client.request("GET", "/api/invite", what="read the organisation's invite link").json()
-    path = body.get("invite_url") if isinstance(body, dict) else None
-    if not isinstance(path, str) or not path:
-        raise UsageError(f"Label Studio at {client.url} gave no invite link")
-    return client.url.rstrip("/") + path if path.startswith("/") else path
 
 
 def overlap_counts(design: OverlapDesign, document_ids: Iterable[str]) -> dict[str, int]:

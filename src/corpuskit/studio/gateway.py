@@ -1,0 +1,363 @@
+"""What corpuskit asks of Label Studio, each written once: one class per REST resource.
+
+`Gateway(client)` groups them: `projects` (find by title, read, create once, update), `tasks`
+(the task-list pager, one task, import, update, delete), `predictions`, `exports` (the full JSON
+export, streamed to a file) and `users` (who am I, the user list, the invite link). Everything
+goes through the transport (`corpuskit.studio.client`): typed errors carrying the HTTP status and
+one retry policy. Nothing outside this module names a Label Studio URL path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from corpuskit.errors import StudioError, UsageError
+from corpuskit.studio.client import NotFound, Transient
+
+if TYPE_CHECKING:
+    from corpuskit.studio.client import StudioClient
+
+EXPORT_METHODS = ("export", "snapshot")
+
+
+def _json(body: Any) -> dict[str, Any]:
+    return body if isinstance(body, dict) else {}
+
+
+class ProjectsAPI:
+    """`/api/projects`: the corpus's project is found by its title, created once, updated in place."""
+
+    def __init__(self, client: StudioClient) -> None:
+        self.client = client
+
+    def get(self, project_id: int, *, fields: str | None = None) -> dict[str, Any]:
+        """A project's settings; a wrong id is one clear `NotFound`. `fields` (comma-separated)
+        limits the answer to those fields: Label Studio then computes only the counts named."""
+        params = {"include": fields} if fields else None
+        try:
+            response = self.client.request(
+                "GET", f"/api/projects/{project_id}", params=params, what=f"project {project_id}"
+            )
+        except NotFound:
+            raise NotFound(f"Label Studio at {self.client.url} has no project {project_id}", 404) from None
+        return _json(response.json())
+
+    def find(self, title: str) -> list[dict[str, Any]]:
+        """Every project on the server with exactly this title (normally none or one)."""
+        found: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            # Label Studio filters by a title substring and, asked for a few fields, skips counting
+            # every project's tasks and annotations (most of the listing's cost).
+            params = {"page": page, "page_size": 100, "title": title, "include": "id,title"}
+            body = self.client.request("GET", "/api/projects", params=params, what="list projects").json()
+            items = body.get("results", []) if isinstance(body, dict) else body
+            found.extend(p for p in items if p.get("title") == title)
+            if not (isinstance(body, dict) and body.get("next")):
+                return found
+            page += 1
+
+    def resolve(self, title: str) -> dict[str, Any] | None:
+        """The one project with this title, or None; several are an error naming their ids."""
+        found = self.find(title)
+        if len(found) > 1:
+            ids = ", ".join(str(p["id"]) for p in found)
+            raise StudioError(
+                f"several Label Studio projects are titled {title!r} (ids {ids}): pass --project"
+            )
+        return found[0] if found else None
+
+    def require(self, title: str) -> dict[str, Any]:
+        """The one project with this title (push names it with `project_title`)."""
+        found = self.resolve(title)
+        if found is None:
+            raise StudioError(
+                f"no Label Studio project titled {title!r}: run `corpuskit push` or pass --project"
+            )
+        return found
+
+    def create(self, fields: dict[str, Any]) -> int:
+        """Create a project (`fields` holds its title), once: an answer lost on the way may hide a
+        project the server made, so before each new try it is looked up by its title."""
+        title = str(fields["title"])
+        made: list[int] = []
+
+        def look() -> None:
+            found = self.find(title)
+            if found:
+                made.append(int(found[0]["id"]))
+
+        def attempt() -> int:
+            if made:
+                return made[0]
+            body = self.client.request(
+                "POST", "/api/projects/", json=fields, what=f"create project {title!r}", retry=False
+            ).json()
+            return int(_json(body)["id"])
+
+        return self.client.retry(attempt, before_retry=look)
+
+    def update(self, project_id: int, changes: dict[str, Any]) -> None:
+        self.client.request(
+            "PATCH", f"/api/projects/{project_id}", json=changes, what=f"update project {project_id}"
+        )
+
+
+class TasksAPI:
+    """`/api/tasks` and the project import: reading, importing, updating and deleting tasks."""
+
+    def __init__(self, client: StudioClient) -> None:
+        self.client = client
+
+    def pages(
+        self,
+        project_id: int,
+        include: str,
+        *,
+        page_size: int = 5000,
+        query: str | None = None,
+        what: str = "read the tasks",
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The project's tasks (only the fields in `include`) page by page, from the data manager's
+        task list, the fastest full read measured. It stops at the total the server announces: past
+        the last page the server answers 404."""
+        page, seen = 1, 0
+        while True:
+            params: dict[str, Any] = {
+                "project": project_id,
+                "page": page,
+                "page_size": page_size,
+                "fields": "task_only",
+                "include": include,
+            }
+            if query is not None:
+                params["query"] = query
+            body = self.client.request(
+                "GET", "/api/tasks", params=params, what=f"{what} of project {project_id}"
+            ).json()
+            items = body.get("tasks", []) if isinstance(body, dict) else []
+            yield items
+            seen += len(items)
+            total = body.get("total") if isinstance(body, dict) else None
+            if len(items) < page_size or (isinstance(total, int) and seen >= total):
+                return
+            page += 1
+
+    def get(self, task_id: int) -> dict[str, Any] | None:
+        """One task by id, or None if the server no longer has it."""
+        try:
+            body = self.client.request("GET", f"/api/tasks/{task_id}", what=f"read task {task_id}").json()
+        except NotFound:
+            return None
+        return body if isinstance(body, dict) else None
+
+    def latest(self, project_id: int) -> tuple[int | None, str | None]:
+        """The project's task count and its latest task `updated_at`, from one one-task page."""
+        body = self.client.request(
+            "GET",
+            "/api/tasks",
+            params={
+                "project": project_id,
+                "page": 1,
+                "page_size": 1,
+                "fields": "task_only",
+                "include": "id,updated_at",
+                "query": json.dumps({"ordering": ["-tasks:updated_at"]}),
+            },
+            what=f"read the latest change in project {project_id}",
+        ).json()
+        if not isinstance(body, dict):
+            return None, None
+        total = body.get("total")
+        items = body.get("tasks") or []
+        latest = items[0].get("updated_at") if items and isinstance(items[0], dict) else None
+        return (total if isinstance(total, int) else None), latest if isinstance(latest, str) else None
+
+    def import_once(
+        self, project_id: int, payloads: Sequence[dict[str, Any]], *, what: str | None = None
+    ) -> list[int] | None:
+        """One import request, never retried here (the server may have taken it before the answer
+        was lost: the caller looks before trying again); the new task ids in the payloads' order,
+        or None if the server did not say.
+
+        The body is encoded with orjson: the SDK's own encoder walks every value in Python and cost
+        more than the rest of the client side of a push."""
+        import orjson
+
+        what = what or f"import tasks into project {project_id}"
+        response = self.client.request(
+            "POST",
+            f"/api/projects/{project_id}/import",
+            params={"return_task_ids": "true"},
+            content=orjson.dumps(list(payloads)),
+            headers={"Content-Type": "application/json"},
+            what=what,
+            retry=False,
+        )
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise Transient(
+                f"{what}: Label Studio at {self.client.url} sent a cut-off or malformed answer"
+            ) from None
+        ids = _json(body).get("task_ids")
+        if not isinstance(ids, list) or len(ids) != len(payloads) or not all(isinstance(i, int) for i in ids):
+            return None
+        return ids
+
+    def update(self, task_id: int, body: dict[str, Any]) -> None:
+        self.client.request("PATCH", f"/api/tasks/{task_id}", json=body, what=f"update task {task_id}")
+
+    def delete(self, task_id: int, *, what: str | None = None) -> None:
+        self.client.request("DELETE", f"/api/tasks/{task_id}", what=what or f"delete task {task_id}")
+
+
+class PredictionsAPI:
+    """`/api/predictions` and the project's predictions import."""
+
+    def __init__(self, client: StudioClient) -> None:
+        self.client = client
+
+    def model_versions(self, project_id: int) -> dict[int, set[str]]:
+        """Task id -> model versions of the predictions it already has (one request for the project)."""
+        body = self.client.request(
+            "GET",
+            "/api/predictions",
+            params={"project": project_id},
+            what=f"read the predictions of project {project_id}",
+        ).json()
+        versions: dict[int, set[str]] = {}
+        for item in body if isinstance(body, list) else body.get("results", []):
+            versions.setdefault(int(item["task"]), set()).add(str(item.get("model_version") or ""))
+        return versions
+
+    def import_(self, project_id: int, predictions: Sequence[dict[str, Any]]) -> None:
+        """Add predictions to existing tasks; not retried (the server may have taken them)."""
+        self.client.request(
+            "POST",
+            f"/api/projects/{project_id}/import/predictions",
+            json=list(predictions),
+            what=f"import predictions into project {project_id}",
+            retry=False,
+        )
+
+
+class ExportsAPI:
+    """A project's full JSON export: the export endpoint, or an export snapshot made and fetched."""
+
+    def __init__(self, client: StudioClient) -> None:
+        self.client = client
+
+    def download(
+        self, project_id: int, target: Path, method: str = "snapshot", *, all_tasks: bool = True
+    ) -> None:
+        """Fetch the project's full JSON export (all tasks, annotated or not) into `target`.
+
+        `all_tasks=False` (the GET export only) leaves out the tasks nobody has worked on."""
+        if method == "export":
+            params = {"exportType": "JSON", "download_all_tasks": "true" if all_tasks else "false"}
+            self.client.download(
+                f"/api/projects/{project_id}/export", params, target, what=f"project {project_id} export"
+            )
+            return
+        if method != "snapshot":
+            raise UsageError(f"unknown export method {method!r}; use one of {', '.join(EXPORT_METHODS)}")
+        created = self.client.request(
+            "POST",
+            f"/api/projects/{project_id}/exports/",
+            json={
+                "title": "corpuskit pull",
+                "task_filter_options": {"only_with_annotations": False},
+                # Without these the snapshot holds drafts, predictions and annotators as bare ids.
+                "serialization_options": {
+                    "drafts": {"only_id": False},
+                    "predictions": {"only_id": False},
+                    "annotations__completed_by": {"only_id": False},
+                },
+            },
+            what=f"project {project_id} export snapshot",
+        ).json()
+        export_id = created["id"]
+        try:
+            if created.get("status") not in (None, "completed"):
+                self._wait(project_id, export_id)
+            self.client.download(
+                f"/api/projects/{project_id}/exports/{export_id}/download",
+                {"exportType": "JSON"},
+                target,
+                what=f"project {project_id} export snapshot {export_id}",
+            )
+        finally:
+            # The server keeps every export file until deleted; a pull leaves nothing behind.
+            with contextlib.suppress(Exception):
+                self.client.request(
+                    "DELETE", f"/api/projects/{project_id}/exports/{export_id}", what="delete export"
+                )
+
+    def _wait(self, project_id: int, export_id: int, timeout: float = 600.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self.client.request(
+                "GET", f"/api/projects/{project_id}/exports/{export_id}", what="export snapshot status"
+            ).json()
+            status = info.get("status")
+            if status == "completed":
+                return
+            if status == "failed":
+                raise StudioError(
+                    f"project {project_id}: Label Studio failed to build export snapshot {export_id}"
+                )
+            time.sleep(0.5)
+        raise StudioError(
+            f"project {project_id}: export snapshot {export_id} not ready after {timeout:.0f} s"
+        )
+
+
+class UsersAPI:
+    """The authenticated user, the organisation's users and its invite link."""
+
+    def __init__(self, client: StudioClient) -> None:
+        self.client = client
+
+    def whoami(self) -> dict[str, Any]:
+        """The authenticated user (checks that the server answers and accepts the token)."""
+        return _json(
+            self.client.request("GET", "/api/current-user/whoami", what="check the API token").json()
+        )
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every user of the organisation."""
+        users = self.client.request("GET", "/api/users", what="list users").json()
+        return [u for u in users if isinstance(u, dict)] if isinstance(users, list) else []
+
+    def update(self, user_id: int, fields: dict[str, Any], *, what: str) -> None:
+        self.client.request("PATCH", f"/api/users/{user_id}", json=fields, what=what)
+
+    def invite_link(self) -> str:
+        """The sign-up link of the server's organisation (Label Studio's own invite)."""
+        body = self.client.request("GET", "/api/invite", what="read the organisation's invite link").json()
+        path = body.get("invite_url") if isinstance(body, dict) else None
+        if not isinstance(path, str) or not path:
+            raise UsageError(f"Label Studio at {self.client.url} gave no invite link")
+        return self.client.url.rstrip("/") + path if path.startswith("/") else path
+
+
+class Gateway:
+    """Label Studio as corpuskit uses it, one attribute per REST resource."""
+
+    def __init__(self, client: StudioClient) -> None:
+        self.client = client
+        self.projects = ProjectsAPI(client)
+        self.tasks = TasksAPI(client)
+        self.predictions = PredictionsAPI(client)
+        self.exports = ExportsAPI(client)
+        self.users = UsersAPI(client)
+
+    @property
+    def url(self) -> str:
+        return self.client.url

@@ -1,0 +1,112 @@
+"""The local record of a push (`corpuskit.studio.push.state`): whether the last one still describes
+the project, and what this one left in it.
+
+Only a push that completed writes the record; one that cannot know what it left drops it, and
+the next push reads the whole project. The server stays the truth."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from corpuskit.errors import StudioError, UsageError
+from corpuskit.studio.push import state as push_state
+from corpuskit.studio.push.incremental import state_after
+from corpuskit.studio.push.plan import Plan, ServerTask, TaskView, clean
+from corpuskit.studio.push.state import PushState, data_hash
+from corpuskit.studio.push.tasks import latest_update, read_tasks
+
+if TYPE_CHECKING:
+    from corpuskit.settings import Settings
+    from corpuskit.studio.gateway import Gateway
+
+
+def inputs_digest(settings: Settings) -> str | None:
+    """The digest of a whole-corpus push's inputs (None if the raw folder cannot be listed)."""
+    from corpuskit.documents.reader import iter_files
+
+    try:
+        files = list(iter_files([settings.path(settings.raw)]))
+    except (UsageError, OSError):
+        return None
+    schema_dir = settings.path(settings.schema).parent
+    config = sorted({settings.path(settings.taxonomy), *(p for p in schema_dir.rglob("*") if p.is_file())})
+    shown = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    shown.pop("label_studio_api_key", None)
+    return push_state.inputs_digest(files, config, repr(sorted(shown.items(), key=lambda kv: kv[0])))
+
+
+def usable_state(
+    studio: Gateway, settings: Settings, info: dict[str, Any] | None
+) -> tuple[PushState | None, list[ServerTask]]:
+    """The record of the last push to this project and the tasks changed since, if the record
+    still describes the project (same project, and a task count that adds up)."""
+    if info is None:
+        return None, []
+    project_id = int(info["id"])
+    path = push_state.state_path(settings.root, studio.url, project_id)
+    state = push_state.load_state(path, studio.url, project_id)
+    if state is None or state.project_created_at != info.get("created_at"):
+        return None, []
+    changed = read_tasks(studio, project_id, since=state.watermark)
+    # Deleted tasks leave nothing to query: the count shows them (tasks added since are in `changed`).
+    if info.get("task_number") != len(state.task_ids() | {task.id for task in changed}):
+        return None, []
+    return state, changed
+
+
+def remember(
+    studio: Gateway,
+    settings: Settings,
+    record: PushState,
+    *,
+    plan: Plan,
+    view: dict[int, TaskView] | None,
+    new_ids: dict[str, int] | None,
+    hashes: dict[str, str],
+    deleted: Sequence[int],
+    changed: Sequence[ServerTask],
+    previous_watermark: str | None,
+) -> None:
+    """Write the record of what this push left in the project; drop it if that cannot be known.
+
+    Only a push that got this far writes it: an interrupted one leaves the previous record, whose
+    watermark makes the next push read every task changed since, its own imports included."""
+    path = push_state.state_path(settings.root, studio.url, record.project_id)
+    try:
+        if record.project_created_at is None:  # a project this push created
+            created_at = studio.projects.get(record.project_id, fields="id,created_at").get("created_at")
+            record = dataclasses.replace(record, project_created_at=created_at)
+        if view is None:
+            # The plan was the last one's and nothing was written; the watermark moves past the
+            # tasks changed since (annotators at work) so that the next push reads fewer.
+            latest = max(
+                (mark for task in changed if (mark := push_state.watermark(task.updated_at))),
+                default=record.watermark,
+            )
+            if latest != previous_watermark:
+                push_state.save_state(path, dataclasses.replace(record, watermark=latest))
+            return
+        if new_ids is None:
+            push_state.forget_state(path)
+            return
+        view = dict(view)
+        for payload in plan.new:
+            doc_id = payload["data"]["doc_id"]
+            view[new_ids[doc_id]] = (doc_id, hashes[doc_id], True)
+        for task_id, data in plan.changed:
+            view[task_id] = (view[task_id][0], data_hash(data), view[task_id][2])
+        for task_id, meta in plan.marks.items():
+            view[task_id] = (view[task_id][0], view[task_id][1], clean(meta))
+        for task_id in deleted:
+            view.pop(task_id, None)
+        state = state_after(record, plan, view, hashes)
+        total, latest = latest_update(studio, record.project_id)
+        if total != len(view):
+            push_state.forget_state(path)  # someone else changed the project meanwhile
+            return
+        push_state.save_state(path, dataclasses.replace(state, watermark=latest, task_count=total))
+    except (StudioError, OSError, KeyError):
+        # The push itself is complete; without a record the next one reads the whole project.
+        push_state.forget_state(path)

@@ -1,0 +1,298 @@
+"""`corpuskit push`: put the valid documents into a Label Studio project, idempotently.
+
+The server is the truth: a push finds the project (`config`), plans from the corpus and the
+project's tasks (`plan`, or `incremental` from the local `record` when it still describes the
+project), carries the plan out (`apply`), and writes down what it left (`record`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from corpuskit.errors import UsageError
+from corpuskit.quality.design import PILOT, OverlapDesign
+from corpuskit.studio.client import StudioClient, connection
+from corpuskit.studio.gateway import Gateway
+from corpuskit.studio.project import project_title
+from corpuskit.studio.push import config, incremental, record
+from corpuskit.studio.push.apply import apply_overlaps, apply_plan, push_lock
+from corpuskit.studio.push.plan import Plan, ServerTask, TaskView, make_plan, mark_pilot, task_data, view_of
+from corpuskit.studio.push.predictions import attach_predictions, read_predictions
+from corpuskit.studio.push.result import PLAN_LOCAL, PLAN_SERVER, PushResult
+from corpuskit.studio.push.state import PushState, data_hash
+from corpuskit.studio.push.tasks import fetch, read_tasks
+from corpuskit.studio.team import pilot_sample
+
+if TYPE_CHECKING:
+    from corpuskit.documents.model import Document
+    from corpuskit.settings import Settings
+    from corpuskit.taxonomy.model import Taxonomy
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    """What the caller asked of a push (see `push`)."""
+
+    paths: Sequence[str | os.PathLike[str]] | None = None
+    project: int | None = None
+    dry_run: bool = False
+    delete_removed: bool = False
+    prediction_rows: list[dict[str, Any]] = field(default_factory=list)
+    batch_size: int = 1000
+    progress: bool = False
+    on_batch: Callable[[int], None] | None = None
+    pilot: int | None = None
+
+    @property
+    def whole_corpus(self) -> bool:
+        """A push of every document (not of named files): a task without one is removed."""
+        return not self.paths
+
+
+def push(
+    paths: Sequence[str | os.PathLike[str]] | None = None,
+    *,
+    settings: Settings | None = None,
+    project: int | None = None,
+    dry_run: bool = False,
+    delete_removed: bool = False,
+    predictions: str | os.PathLike[str] | None = None,
+    batch_size: int = 1000,
+    progress: bool | None = None,
+    client: StudioClient | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    pilot: int | None = None,
+) -> PushResult:
+    """Create or update the Label Studio project from the taxonomy and push the valid documents.
+
+    `paths` limits the push to some files (then nothing counts as removed). With `dry_run` the
+    plan is computed and nothing on the server changes. `pilot=N` pushes only a seeded sample of
+    N documents, stratified by outlet and language, that every member of the team labels
+    (docs/team.md); their tasks are marked `meta.corpuskit_pilot`."""
+    from corpuskit.settings import load_settings
+    from corpuskit.taxonomy import load_taxonomy
+
+    if batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    if pilot is not None and pilot < 1:
+        raise UsageError("--pilot needs at least 1 document")
+    settings = settings or load_settings()
+    taxonomy = load_taxonomy(settings.path(settings.taxonomy))
+    options = PushOptions(
+        paths=paths,
+        project=project,
+        dry_run=dry_run,
+        delete_removed=delete_removed,
+        prediction_rows=read_predictions(Path(predictions)) if predictions is not None else [],
+        batch_size=batch_size,
+        progress=sys.stderr.isatty() if progress is None else progress,
+        on_batch=on_batch,
+        pilot=pilot,
+    )
+    title = project_title(settings, taxonomy)
+    own_client = client is None
+    client = client or StudioClient(connection(settings))
+    try:
+        with push_lock(settings.root):
+            return _push_locked(Gateway(client), settings, taxonomy, title, options)
+    finally:
+        if own_client:
+            client.close()
+
+
+@dataclass
+class _Corpus:
+    """The documents a push plans with (none when the last plan is replayed) and their counts."""
+
+    documents: list[Document]
+    count: int
+    invalid: int
+    time_dependent: bool
+    pilot: list[str] = field(default_factory=list)
+
+
+def _find_project(studio: Gateway, title: str, project: int | None) -> dict[str, Any] | None:
+    if project is not None:
+        return studio.projects.get(project, fields=config.PROJECT_FIELDS)
+    found = studio.projects.resolve(title)
+    return studio.projects.get(int(found["id"]), fields=config.PROJECT_FIELDS) if found else None
+
+
+def _read_corpus(
+    settings: Settings, options: PushOptions, state: PushState | None, replay: Plan | None, seed: str
+) -> _Corpus:
+    from corpuskit.validation.api import iter_valid_documents, validate
+
+    if replay is not None and state is not None:
+        corpus = _Corpus([], state.documents, state.invalid, state.time_dependent)
+    else:
+        result = validate(options.paths, settings=settings, progress=options.progress)
+        documents = list(iter_valid_documents(options.paths, settings=settings, result=result))
+        time_dependent = any(d.code == "future-date" for d in result.diagnostics)
+        corpus = _Corpus(documents, len(documents), result.invalid, time_dependent)
+    if options.pilot is not None:
+        corpus.pilot = pilot_sample(corpus.documents, options.pilot, seed)
+        chosen = set(corpus.pilot)
+        corpus.documents = [doc for doc in corpus.documents if doc["id"] in chosen]
+    return corpus
+
+
+def _push_locked(
+    studio: Gateway, settings: Settings, taxonomy: Taxonomy, title: str, options: PushOptions
+) -> PushResult:
+    studio.users.whoami()  # an unreachable server or a refused token fails before any other work
+    design = OverlapDesign.from_settings(settings)
+    wanted_settings = config.wanted_settings(settings, taxonomy, title, design)
+    info = _find_project(studio, title, options.project)
+    plain = not options.prediction_rows and options.pilot is None
+    # Hashed before validation reads the files: a file edited during the push then differs from
+    # the record, never the other way round.
+    inputs = record.inputs_digest(settings) if options.paths is None and plain else None
+    state, changed = record.usable_state(studio, settings, info) if plain else (None, [])
+    replay = None
+    if state is not None and inputs is not None and state.inputs == inputs and not state.time_dependent:
+        replay = incremental.replay(state, changed)
+        if replay is not None and options.delete_removed and replay.removed:
+            replay = None  # deleting needs each removed task's annotations: plan from the tasks
+    corpus = _read_corpus(settings, options, state, replay, design.seed)
+
+    created_project = False
+    config_updated = False
+    design_repaired: list[str] = []
+    project_id: int | None = None
+    if info is not None:
+        project_id = int(info["id"])
+        title = str(info.get("title") or title) if options.project is not None else title
+        changes = config.differs(info, wanted_settings)
+        if options.project is not None:
+            changes.pop("title", None)
+        if changes and not options.dry_run:
+            studio.projects.update(project_id, changes)
+        config_updated = any(key in changes for key in config.CONFIG_FIELDS)
+        design_repaired = sorted(key for key in changes if key not in config.CONFIG_FIELDS)
+    else:
+        created_project = True
+        if not options.dry_run:
+            project_id = studio.projects.create(wanted_settings)
+
+    wanted = {doc["id"]: task_data(doc, taxonomy.version) for doc in corpus.documents}
+    hashes = {doc_id: data_hash(data) for doc_id, data in wanted.items()}
+    plan_source = PLAN_SERVER
+    view: dict[int, TaskView] | None = None
+    tasks: list[ServerTask] = []
+    local = None
+    if replay is not None:
+        plan, plan_source = replay, PLAN_LOCAL
+    elif state is not None:
+        local = incremental.plan_locally(
+            lambda ids: fetch(studio, ids),
+            corpus.documents,
+            wanted,
+            hashes,
+            state,
+            changed,
+            taxonomy.version,
+            options.whole_corpus,
+        )
+    if local is not None:
+        (plan, view), plan_source = local, PLAN_LOCAL
+    elif replay is None:
+        tasks = read_tasks(studio, project_id) if project_id is not None else []
+        consider_removed = options.whole_corpus and options.pilot is None
+        plan = make_plan(
+            corpus.documents, tasks, taxonomy.version, consider_removed=consider_removed, wanted=wanted
+        )
+        view = {task.id: view_of(task) for task in tasks}
+    if corpus.pilot:
+        mark_pilot(plan, tasks)
+    skipped: list[str] = []
+    if options.prediction_rows:
+        versions = (
+            studio.predictions.model_versions(project_id)
+            if project_id is not None and any(t.has_predictions for t in tasks)
+            else {}
+        )
+        attach_predictions(plan, options.prediction_rows, tasks, taxonomy, skipped, versions)
+    outcome = PushResult(
+        project_id=project_id,
+        project_title=title,
+        server=studio.url,
+        project_created=created_project,
+        config_updated=config_updated,
+        dry_run=options.dry_run,
+        documents=corpus.count,
+        invalid=corpus.invalid,
+        plan=plan,
+        predictions_skipped=skipped,
+        removed_considered=options.whole_corpus,
+        plan_source=plan_source,
+        corpus_unchanged=replay is not None,
+        design=design,
+        design_repaired=design_repaired,
+        # A main round names the pilot documents already in the project (when it read the tasks).
+        pilot=corpus.pilot or sorted({str(t.doc_id) for t in tasks if t.meta.get(PILOT)}),
+    )
+    if options.dry_run or project_id is None:
+        return outcome
+    done = apply_plan(
+        studio,
+        project_id,
+        plan,
+        delete_removed=options.delete_removed,
+        batch_size=options.batch_size,
+        progress=options.progress,
+        on_batch=options.on_batch,
+    )
+    outcome.created, outcome.updated, outcome.marked = done.created, done.updated, done.marked
+    outcome.deleted, outcome.deduplicated, outcome.predictions = (
+        done.deleted,
+        done.deduplicated,
+        done.predictions,
+    )
+    if replay is None or design_repaired:
+        outcome.overlap_set, pilot_docs = apply_overlaps(
+            studio, project_id, design, state, view, done.new_ids, options.progress
+        )
+        outcome.pilot = outcome.pilot or pilot_docs
+    elif state is not None:
+        outcome.pilot = outcome.pilot or list(state.pilot)  # a replay reads no task: the record knows
+    before = state or PushState(
+        server=studio.url,
+        project_id=project_id,
+        project_created_at=None,
+        watermark=None,
+        task_count=0,
+        foreign=[],
+        inputs=None,
+        time_dependent=False,
+        documents=0,
+        invalid=0,
+    )
+    after = dataclasses.replace(
+        before,
+        project_created_at=info.get("created_at") if info is not None else None,
+        inputs=inputs,
+        time_dependent=corpus.time_dependent,
+        documents=corpus.count,
+        invalid=corpus.invalid,
+        pilot=sorted(outcome.pilot),
+    )
+    record.remember(
+        studio,
+        settings,
+        after,
+        plan=plan,
+        view=view,
+        new_ids=done.new_ids,
+        hashes=hashes,
+        deleted=done.doomed,
+        changed=changed,
+        previous_watermark=state.watermark if state is not None else None,
+    )
+    return outcome

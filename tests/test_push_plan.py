@@ -1,0 +1,143 @@
+"""Push planning without a server: what the plan makes of documents and tasks, from the tasks
+or from the local record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from corpuskit.studio.push import incremental
+from corpuskit.studio.push.plan import REMOVED, STALE, ServerTask, make_plan, task_data, view_of
+from corpuskit.studio.push.state import SETTLED, DocState, PushState, data_hash
+
+VERSION = "1.0.0"
+
+
+def doc(
+    doc_id: str, text: str = "Body.", *, sha: str | None = None, section: str = "world"
+) -> dict[str, Any]:
+    return {
+        "id": doc_id,
+        "content_sha256": sha or f"sha-{doc_id}-{text}",
+        "title": f"Title {doc_id}",
+        "summary": None,
+        "section": section,
+        "source": {"name": "Outlet"},
+        "published_at": "2024-01-01",
+        "modified_at": None,
+        "paragraphs": [{"heading": None, "text": text}],
+    }
+
+
+def task(
+    task_id: int, data: dict[str, Any], *, annotated: bool = False, meta: dict[str, Any] | None = None
+) -> ServerTask:
+    return ServerTask(id=task_id, data=data, meta=meta or {}, annotated=annotated)
+
+
+def test_a_document_without_a_task_is_new_with_clear_marks() -> None:
+    plan = make_plan([doc("a")], [], VERSION)
+    assert plan.counts()["new"] == 1
+    assert plan.new[0]["data"] == task_data(doc("a"), VERSION)
+    assert plan.new[0]["meta"] == {STALE: False, REMOVED: False}
+    assert plan.document_ids() == {"a"}
+
+
+def test_an_unannotated_task_with_other_data_is_changed_and_an_equal_one_unchanged() -> None:
+    documents = [doc("a", "New body."), doc("b")]
+    tasks = [task(1, task_data(doc("a"), VERSION)), task(2, task_data(doc("b"), VERSION))]
+    plan = make_plan(documents, tasks, VERSION)
+    assert plan.changed == [(1, task_data(doc("a", "New body."), VERSION))]
+    assert plan.unchanged == ["b"]
+    assert plan.marks == {}
+
+
+def test_an_annotated_task_whose_text_changed_is_stale_and_marked_not_overwritten() -> None:
+    tasks = [task(1, task_data(doc("a"), VERSION), annotated=True)]
+    plan = make_plan([doc("a", "Rewritten.")], tasks, VERSION)
+    assert plan.stale == [(1, "a")]
+    assert plan.changed == []
+    assert plan.marks == {1: {STALE: True, REMOVED: False}}
+
+
+def test_an_annotated_task_gets_new_display_data_but_keeps_its_text() -> None:
+    old = task_data(doc("a"), VERSION)
+    plan = make_plan([doc("a", section="europe")], [task(1, old, annotated=True)], VERSION)
+    assert plan.stale == []
+    [(task_id, shown)] = plan.changed
+    assert task_id == 1
+    assert shown["section"] == "europe"
+    assert {k: shown[k] for k in ("doc_id", "content_sha256", "text")} == {
+        k: old[k] for k in ("doc_id", "content_sha256", "text")
+    }
+
+
+def test_a_task_without_its_document_is_removed_only_in_a_whole_corpus_push() -> None:
+    tasks = [task(1, task_data(doc("gone"), VERSION), annotated=True)]
+    plan = make_plan([], tasks, VERSION)
+    assert plan.removed == [(1, "gone", True)]
+    assert plan.marks == {1: {STALE: False, REMOVED: True}}
+    assert (
+        make_plan([], tasks, VERSION, consider_removed=False).counts() == make_plan([], [], VERSION).counts()
+    )
+
+
+def test_an_unannotated_copy_is_deleted_and_an_annotated_one_reported() -> None:
+    data = task_data(doc("a"), VERSION)
+    copies = make_plan([doc("a")], [task(1, data), task(2, data)], VERSION)
+    assert copies.copies == [("a", 2)]
+    assert copies.duplicates == []
+    held = make_plan([doc("a")], [task(1, data), task(2, data, annotated=True)], VERSION)
+    assert held.copies == []
+    assert held.duplicates == [("a", [2])]
+
+
+def _state(documents: list[dict[str, Any]]) -> PushState:
+    state = PushState(
+        server="http://127.0.0.1:8080",
+        project_id=1,
+        project_created_at="2024-01-01T00:00:00Z",
+        watermark="2024-01-01T00:00:00.000000Z",
+        task_count=len(documents),
+        foreign=[],
+        inputs="digest",
+        time_dependent=False,
+        documents=len(documents),
+        invalid=0,
+    )
+    for task_id, d in enumerate(documents, start=1):
+        state.docs[d["id"]] = DocState(SETTLED, data_hash(task_data(d, VERSION)), True, [task_id])
+    return state
+
+
+def test_the_last_plan_is_replayed_while_nothing_it_depends_on_changed() -> None:
+    state = _state([doc("a"), doc("b")])
+    replay = incremental.replay(state, [])
+    assert replay is not None
+    assert sorted(replay.unchanged) == ["a", "b"]
+    edited = task(1, task_data(doc("a", "Edited on the server."), VERSION))
+    assert incremental.replay(state, [edited]) is None
+
+
+def test_the_local_plan_reads_only_the_tasks_of_changed_documents() -> None:
+    documents = [doc("a"), doc("b")]
+    state = _state(documents)
+    corpus = [doc("a"), doc("b", "Changed.")]
+    wanted = {d["id"]: task_data(d, VERSION) for d in corpus}
+    hashes = {doc_id: data_hash(data) for doc_id, data in wanted.items()}
+    asked: list[list[int]] = []
+
+    def fetch(ids: Any) -> list[ServerTask]:
+        asked.append(list(ids))
+        return [task(2, task_data(doc("b"), VERSION))]
+
+    local = incremental.plan_locally(fetch, corpus, wanted, hashes, state, [], VERSION, True)
+    assert local is not None
+    plan, view = local
+    assert asked == [[2]]
+    assert plan.unchanged == ["a"]
+    assert plan.changed == [(2, wanted["b"])]
+    assert view[2] == view_of(task(2, task_data(doc("b"), VERSION)))
+    # A task gone from the server: the local plan gives way to a full read.
+    assert (
+        incremental.plan_locally(lambda ids: None, corpus, wanted, hashes, state, [], VERSION, True) is None
+    )
