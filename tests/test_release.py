@@ -18,7 +18,7 @@ from corpuskit.errors import ReleaseError
 from corpuskit.settings import load_settings
 from test_release_support import TARGETS, documents, make_corpus, truth_of, write_snapshot
 
-CONFIGS = ("documents", "annotations", "gold")
+CONFIGS = ("stance", "stance_annotations", "gold", "annotations", "documents")
 SPLITS = ("train", "validation", "test")
 
 
@@ -108,7 +108,7 @@ def test_parquet_is_sorted_zstd_with_statistics_and_embedded_features(
             assert [f.name for f in files] == [f"{split}-00000-of-00001.parquet"]
             parquet = pq.ParquetFile(files[0])
             assert b"huggingface" in parquet.schema_arrow.metadata
-            key = "document_id" if config == "annotations" else "id"
+            key = "document_id" if config in ("annotations", "stance_annotations") else "id"
             ids = parquet.read(columns=[key]).column(key).to_pylist()
             assert ids == sorted(ids)
             if parquet.metadata.num_row_groups:
@@ -124,7 +124,7 @@ def test_card_header_is_what_the_hub_reads(released: tuple[Path, Path, str]) -> 
     text = (folder / "README.md").read_text()
     header = yaml.safe_load(text.split("---\n")[1])
     assert [c["config_name"] for c in header["configs"]] == list(CONFIGS)
-    assert [c.get("default", False) for c in header["configs"]] == [False, False, True]
+    assert [c.get("default", False) for c in header["configs"]] == [True, False, False, False, False]
     assert header["license"] and header["language"] == ["en"] and header["size_categories"] == ["n<1K"]
     info = {i["config_name"]: i for i in header["dataset_info"]}
     gold_features = {f["name"]: f for f in info["gold"]["features"]}

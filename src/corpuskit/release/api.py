@@ -24,10 +24,12 @@ from corpuskit.errors import ReleaseError
 from corpuskit.release.build import ReleaseInputs, build_release
 from corpuskit.release.inputs import (
     ValidationOutcome,
+    document_sources,
     file_sha256,
     git_state,
     iter_jsonl,
     load_taxonomy,
+    shipped_files,
     validate_corpus,
 )
 from corpuskit.release.shards import DEFAULT_SHARD_BYTES
@@ -218,6 +220,14 @@ def release(
         git=git_state(settings.root),
         guidelines_version=(_hash_or_none(guidelines) or "")[:12] or None,
         language=settings.language,
+        license=settings.license,
+        pretty_name=settings.pretty_name,
+        authors=tuple(settings.authors),
+        homepage=settings.homepage,
+        source_copyright=settings.source_copyright,
+        sources=document_sources(settings, validation.result) if settings.split_by == "source" else None,
+        held_out_targets=tuple(settings.held_out_targets),
+        shipped=shipped_files(settings),
         shard_bytes=shard_bytes,
         write_report=write_report,
     )

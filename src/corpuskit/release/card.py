@@ -12,7 +12,7 @@ from corpuskit.release.tables import CONFIGS, features_of
 if TYPE_CHECKING:
     from corpuskit.release.build import ReleaseInputs, Stats
 
-DEFAULT_CONFIG = "gold"
+DEFAULT_CONFIG = "stance"
 _SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 
 
