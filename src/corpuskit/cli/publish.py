@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 DESCRIPTION = """\
@@ -19,7 +20,8 @@ examples:
   corpuskit publish v1.0.0 --repo-id my-lab/news-stance
 
 --format json prints {"release", "repo_id", "revision_tag", "operations": [{"path_in_repo",
-"size", "sha256"}], "card": {...}, "commit_url"}.
+"size", "sha256"}], "card": {...}, "commit_url", "warnings"}. A release holding demo annotations
+or built below the quality thresholds is published with a warning on stderr.
 exit codes: 0 published (or planned), 1 the release failed verification, 2 Hub error or bad option.
 """
 
@@ -50,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         args.version, args.repo_id, releases=args.releases, dry_run=args.dry_run, private=args.private
     )
     data = plan.to_json()
+    for warning in plan.warnings:
+        print(f"corpuskit: warning: {warning}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(data, indent=2))
         return 0

@@ -16,7 +16,7 @@ import hashlib
 import importlib
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class ReleaseResult:
     folder: Path
     rows: dict[str, dict[str, int]]
     shortfalls: list[str]
+    split_warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +52,7 @@ class ReleaseResult:
             "folder": str(self.folder),
             "rows": self.rows,
             "below_threshold": self.shortfalls,
+            "split_warnings": self.split_warnings,
         }
 
 
@@ -234,5 +236,11 @@ def release(
     target = build_release(inputs, releases, version)
     from corpuskit.release.manifest import read_manifest
 
-    rows = read_manifest(target)["rows"]
-    return ReleaseResult(version=version, folder=target, rows=rows, shortfalls=inputs.shortfalls)
+    manifest = read_manifest(target)
+    return ReleaseResult(
+        version=version,
+        folder=target,
+        rows=manifest["rows"],
+        shortfalls=inputs.shortfalls,
+        split_warnings=manifest["split_warnings"],
+    )

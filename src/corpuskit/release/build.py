@@ -534,7 +534,7 @@ def _write_metadata(inputs: ReleaseInputs, work: Path, stats: Stats, version: st
     for name, source in sorted(inputs.shipped.items()):
         # The taxonomy and guidelines the card cites travel with the data (and into the manifest).
         shutil.copyfile(source, work / name)
-    write_changelog(work, version, releases, stats)
+    write_changelog(work, version, releases, stats, inputs.agreement)
     write_card(work, inputs, stats, version)
     write_croissant(work, inputs, stats, version)
     write_manifest(work, inputs, stats, version)
