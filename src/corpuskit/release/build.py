@@ -266,7 +266,7 @@ def _small_corpus(documents: Writers, assign: SplitAssigner, stats: Stats) -> No
     goes to `train` whole: `datasets` cannot load an empty split, and a release without train is no use.
     Documents move to their hashed split once the corpus is large enough to fill train; the card says so."""
     total = sum(writer.num_rows for writer in documents.values())
-    if total == 0 or documents["train"].num_rows:
+    if total == 0 or documents["train"].num_rows or not assign.ratios[0]:
         return
     for split in SPLITS[1:]:
         documents["train"].absorb(documents[split])
