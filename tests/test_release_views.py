@@ -351,3 +351,17 @@ def test_held_out_sources_keep_near_duplicate_outlets_together() -> None:
     assert assign("x") == assign("d5")
     again = SplitAssigner((0.34, 0.33, 0.33), pairs, sources)
     assert all(again(doc) == assign(doc) for doc in sources)
+
+
+def test_croissant_takes_creator_license_and_url_from_settings(released: Path) -> None:
+    from corpuskit.release.croissant import _file_base
+
+    described = json.loads((released / "croissant.json").read_text())
+    assert described["url"] == "https://example.org/stance"
+    assert [c["name"] for c in described["creator"]] == ["Ada Lovelace", "Alan Turing"]
+    assert described["license"] == "https://creativecommons.org/licenses/by-nc/4.0/"
+    assert described["keywords"]
+    # A Hub homepage makes every file URL absolute, at the version's tag.
+    hub = "https://huggingface.co/datasets/lab/news"
+    assert _file_base(hub, "1.2.0") == "https://huggingface.co/datasets/lab/news/resolve/v1.2.0/"
+    assert _file_base("https://example.org/stance", "1.2.0") == ""

@@ -20,7 +20,8 @@ from typing import Any
 from corpuskit.errors import EnvironmentProblem, ReleaseError
 from corpuskit.files import fsync_dir, fsync_tree
 from corpuskit.release.inputs import file_sha256
-from corpuskit.release.readback import iter_batches, shard_files
+from corpuskit.release.join import DocumentCursor, Match, gather, keep
+from corpuskit.release.readback import shard_files
 from corpuskit.release.shards import DEFAULT_SHARD_BYTES, ROW_GROUP_ROWS, SortedShardWriter
 from corpuskit.release.splits import SPLITS, SplitAssigner
 from corpuskit.release.tables import (
@@ -322,51 +323,6 @@ def _close(
         stats.rows[config][split] = result.num_rows
 
 
-Match = tuple[Any, int]  # (a record batch of documents, a row in it)
-
-
-class _DocumentCursor:
-    """Walks the sorted documents of one split alongside sorted keys; only the id column becomes Python."""
-
-    def __init__(self, files: list[Path], columns: list[str]) -> None:
-        self._batches = iter_batches(files, columns)
-        self._batch: Any = None
-        self._ids: list[str] = []
-        self._pos = 0
-        self._next_batch()
-
-    def _next_batch(self) -> None:
-        self._batch = next(self._batches, None)
-        self._ids = self._batch.column("id").to_pylist() if self._batch is not None else []
-        self._pos = 0
-
-    def find(self, key: str) -> Match | None:
-        while self._batch is not None:
-            while self._pos < len(self._ids) and self._ids[self._pos] < key:
-                self._pos += 1
-            if self._pos < len(self._ids):
-                return (self._batch, self._pos) if self._ids[self._pos] == key else None
-            self._next_batch()
-        return None
-
-
-def _gather(matches: list[Match], column: str, type_: Any) -> Any:
-    """One column of the matched documents, taken batch by batch (no Python values)."""
-    import pyarrow as pa
-
-    parts = []
-    start = 0
-    while start < len(matches):
-        batch = matches[start][0]
-        end = start
-        while end < len(matches) and matches[end][0] is batch:
-            end += 1
-        rows = pa.array([row for _, row in matches[start:end]], type=pa.int64())
-        parts.append(batch.column(column).take(rows))
-        start = end
-    return pa.concat_arrays(parts) if parts else pa.array([], type=type_)
-
-
 def _joiner(
     join: Join,
     documents: list[Path],
@@ -386,7 +342,7 @@ def _joiner(
     )
 
     def transform(batches: Iterator[Any]) -> Iterator[Any]:
-        cursor = _DocumentCursor(documents, columns)
+        cursor = DocumentCursor(documents, columns)
         kept_total = 0
         for batch in batches:
             matches = [cursor.find(value) for value in batch.column(key).to_pylist()]
@@ -397,16 +353,6 @@ def _joiner(
         writer.num_rows = kept_total
 
     return transform
-
-
-def _keep(batch: Any, matches: list[Match | None]) -> tuple[Any, list[Match]]:
-    """The rows of `batch` that matched a document, and their matches."""
-    import pyarrow as pa
-
-    found = [m for m in matches if m is not None]
-    if len(found) == len(matches):
-        return batch, found
-    return batch.filter(pa.array([m is not None for m in matches])), found
 
 
 def _join_annotations(
@@ -420,8 +366,8 @@ def _join_annotations(
     import pyarrow as pa
 
     stats.orphan_annotations += sum(1 for m in matches if m is None)
-    batch, found = _keep(batch, matches)
-    current = _gather(found, "content_sha256", pa.string()).to_pylist()
+    batch, found = keep(batch, matches)
+    current = gather(found, "content_sha256", pa.string()).to_pylist()
     ids = batch.column("document_id").to_pylist()
     for made_on, now, doc_id in zip(batch.column("content_sha256").to_pylist(), current, ids, strict=True):
         if made_on and made_on != now:
@@ -445,11 +391,11 @@ def _join_gold(
     import pyarrow.compute as pc
 
     stats.orphan_gold += sum(1 for m in matches if m is None)
-    batch, found = _keep(batch, matches)
+    batch, found = keep(batch, matches)
     arrays = list(batch.columns)
     for name in ("title", "text", "content_sha256"):
         index = batch.schema.get_field_index(name)
-        arrays[index] = _gather(found, name, batch.schema.field(name).type)
+        arrays[index] = gather(found, name, batch.schema.field(name).type)
     batch = pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
     values = inputs.taxonomy.stance_value_ids
     for target in inputs.taxonomy.target_ids:
@@ -478,7 +424,7 @@ def _join_gold(
         rows = list(stance_rows(row, views.taxonomy, views.names))
         views.add("stance", rows, split)
         if stats.example is None and rows:
-            stats.example = rows[0]
+            stats.example = {name: rows[0][name] for name in views.features["stance"]}
     return batch
 
 

@@ -45,7 +45,7 @@ def warnings(inputs: ReleaseInputs, stats: Stats) -> Lines:
             "> **Below the quality thresholds.** This release was built with `--allow-below-threshold`:",
             "",
         ]
-        out += [f"> - {literal(item)}" for item in inputs.shortfalls] + [""]
+        out += [f"> - {item}" for item in inputs.shortfalls] + [""]
     return out
 
 
@@ -354,7 +354,7 @@ def limitations(inputs: ReleaseInputs, stats: Stats) -> Lines:
         "`published_at` and `modified_at` are strings: the outlets print local times whose time zone is "
         "often unknown. Annotation times (`created_at`, `updated_at`) are instants in UTC."
     )
-    limits += [f"Below threshold: {literal(s)}" for s in inputs.shortfalls]
+    limits += [f"Below threshold: {s}" for s in inputs.shortfalls]
     return out + [f"- {item}" for item in limits] + [""]
 
 

@@ -178,7 +178,7 @@ def croissant(folder: Path, inputs: ReleaseInputs, stats: Stats, version: str) -
         }
     ]
     labels = _Labels()
-    base = inputs.homepage.rstrip("/") + "/" if inputs.homepage else ""
+    base = _file_base(inputs.homepage, version)
     for config in CONFIGS:
         if not any(stats.files[config][split] for split in SPLITS):
             continue
@@ -226,7 +226,8 @@ def croissant(folder: Path, inputs: ReleaseInputs, stats: Stats, version: str) -
         "description": f"{inputs.pretty_name}, release v{version}: documents, annotations and gold labels.",
         "conformsTo": "http://mlcommons.org/croissant/1.0",
         "license": LICENSES.get(inputs.license, inputs.license),
-        "url": inputs.homepage or f"https://huggingface.co/datasets/{_slug(inputs.pretty_name)}",
+        # Relative without a homepage: the release does not know where it will be published.
+        "url": inputs.homepage or f"releases/v{version}",
         "version": version,
         "citeAs": f"{inputs.pretty_name}, version {version}",
         "inLanguage": inputs.language,
@@ -242,8 +243,14 @@ def croissant(folder: Path, inputs: ReleaseInputs, stats: Stats, version: str) -
     return dataset
 
 
-def _slug(name: str) -> str:
-    return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
+HUB = "https://huggingface.co/datasets/"
+
+
+def _file_base(homepage: str | None, version: str) -> str:
+    """Where the files will be downloadable from: a Hub homepage gives absolute URLs at the version's tag."""
+    if homepage and homepage.startswith(HUB):
+        return f"{homepage.rstrip('/')}/resolve/v{version}/"
+    return ""
 
 
 def write_croissant(folder: Path, inputs: ReleaseInputs, stats: Stats, version: str) -> Path:
