@@ -191,7 +191,7 @@ def snapshot_bytes(folder: Path) -> dict[str, bytes]:
 
 def assert_snapshot_exact(folder: Path, notes: list[str]) -> int:
     """The snapshot is complete and holds every annotation exactly once (by its unique note)."""
-    from corpuskit.studio.snapshot import read_snapshot
+    from corpuskit.snapshot import read_snapshot
 
     snapshot = read_snapshot(folder)
     assert snapshot.meta.get("complete") is True

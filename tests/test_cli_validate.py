@@ -75,6 +75,7 @@ def test_json_format(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
             "errors": 2,
             "warnings": 0,
             "changed_files": None,
+            "full_check": None,
         },
         "diagnostics": [
             {
@@ -106,12 +107,13 @@ def test_github_format(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
     code, out, err = run(["--format", "github", "february-31.json", "near-duplicates"], capsys)
     assert code == 1
     lines = out.splitlines()
+    # Paths from the repository's top, as GitHub matches them, whatever folder validate ran in.
     assert lines[0] == (
-        "::error file=february-31.json,line=7,title=corpuskit invalid-date::"
+        "::error file=tests/data/invalid/february-31.json,line=7,title=corpuskit invalid-date::"
         "published_at: '2024-02-31T07:38:00' is not a real date"
     )
     assert lines[1].startswith(
-        "::warning file=near-duplicates/wire-b.txt,line=1,title=corpuskit near-duplicate::"
+        "::warning file=tests/data/invalid/near-duplicates/wire-b.txt,line=1,title=corpuskit near-duplicate::"
         "near-duplicate of 'wire-a' (near-duplicates/wire-a.txt:1): estimated similarity 0."
     )
     assert len(lines) == 2
@@ -205,7 +207,9 @@ def test_pre_commit_hook_and_ci_workflow_call_validate() -> None:
     assert hook["id"] == "corpuskit-validate"
     assert hook["language"] == "python"
     assert hook["entry"].split()[:2] == ["corpuskit", "validate"]
-    assert hook["files"] == "^raw/"
+    assert hook["files"] == r"^(raw/|schema/|pyproject\.toml$|\.pre-commit-config\.yaml$)"
+    assert hook["entry"] == "corpuskit validate --staged"
+    assert hook["verbose"] is True
     workflow = yaml.safe_load((REPO / ".github" / "workflows" / "validate.yml").read_text(encoding="utf-8"))
     steps = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
     assert any("corpuskit validate" in step and "--format github" in step for step in steps)

@@ -210,7 +210,7 @@ def test_gold_row_shape_follows_the_data_model(tmp_path: Path) -> None:
 
 def test_check_names_targets_below_min_alpha_and_unresolved_items() -> None:
     synthetic = generate_rows(40, (0.9, 0.6, 0.5), seed=5)
-    result = check_gold(rows=synthetic.rows, min_alpha=0.8, min_annotators=2, draws=50)
+    result = check_gold(rows=synthetic.rows, min_alpha=0.8, min_annotators=2)
     assert not result.ok
     assert any(f.where == f"stance.{T}" and "< min_alpha 0.8" in f.message for f in result.targets)
     assert any("unresolved (tie" in f.message for f in result.items)
@@ -218,8 +218,8 @@ def test_check_names_targets_below_min_alpha_and_unresolved_items() -> None:
 
 def test_check_passes_on_perfect_agreement_and_fails_on_min_annotators() -> None:
     synthetic = generate_rows(30, (1.0, 1.0), topic_noise=0.0, seed=6)
-    assert check_gold(rows=synthetic.rows, min_alpha=0.9, min_annotators=2, draws=50).ok
-    result = check_gold(rows=synthetic.rows, min_alpha=0.9, min_annotators=3, draws=50)
+    assert check_gold(rows=synthetic.rows, min_alpha=0.9, min_annotators=2).ok
+    result = check_gold(rows=synthetic.rows, min_alpha=0.9, min_annotators=3)
     assert not result.targets
     assert result.items and all("2 annotators < min_annotators 3" in f.message for f in result.items)
 

@@ -178,10 +178,10 @@ def test_label_studio_shows_the_markup_as_text_and_runs_nothing(
 ) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    from corpuskit.snapshot import read_snapshot
     from corpuskit.studio.client import StudioClient, connection
     from corpuskit.studio.pull import pull
     from corpuskit.studio.push import push, read_tasks
-    from corpuskit.studio.snapshot import read_snapshot
 
     monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)
     monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)

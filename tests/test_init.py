@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import yaml
 
 from corpuskit.cli.main import main
 from corpuskit.errors import UsageError
-from corpuskit.scaffold import init, template_files
+from corpuskit.scaffold import Source, init, render, template_files
 from corpuskit.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,8 +37,9 @@ SAME_AS_REPOSITORY = {
     "schema/document.schema.json": "schema/document.schema.json",
     "schema/taxonomy.yaml": "schema/taxonomy.yaml",
     "schema/taxonomy.schema.json": "schema/taxonomy.schema.json",
-    ".github/workflows/validate.yml": ".github/workflows/validate.yml",
 }
+PIN = ["--repo", "https://github.com/news-lab/corpuskit", "--rev", "v0.1.0"]
+SOURCE = Source.of("https://github.com/news-lab/corpuskit", "v0.1.0")
 
 
 def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -48,7 +50,7 @@ def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     parent = tmp_path_factory.mktemp("init")
-    done = run_cli(["init", "news-corpus"], parent)
+    done = run_cli(["init", "news-corpus", *PIN], parent)
     assert done.returncode == 0, done.stderr
     assert set(done.stdout.splitlines()) == EXPECTED_FILES
     return parent / "news-corpus"
@@ -76,13 +78,86 @@ def test_pre_commit_config_names_the_hook_of_this_repository(scaffolded: Path) -
     config = yaml.safe_load((scaffolded / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
     hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
     [repo] = config["repos"]
-    assert repo["rev"].startswith("v")
-    assert [hook["id"] for hook in repo["hooks"]] == ["corpuskit-validate"]
+    assert (repo["repo"], repo["rev"]) == ("https://github.com/news-lab/corpuskit", "v0.1.0")
+    [hook] = repo["hooks"]
+    assert hook["id"] == "corpuskit-validate"
+    assert hook["files"] == (
+        r"^(raw/|schema/|pyproject\.toml$|\.pre-commit-config\.yaml$|\.github/workflows/validate\.yml$)"
+    )
     assert "corpuskit-validate" in {hook["id"] for hook in hooks}
     workflow = yaml.safe_load((scaffolded / ".github" / "workflows" / "validate.yml").read_text("utf-8"))
-    steps = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    # `on:` is YAML 1.1's boolean true.
+    assert workflow[True]["pull_request"]["paths"] == [
+        "raw/**",
+        "schema/**",
+        "pyproject.toml",
+        ".pre-commit-config.yaml",
+        ".github/workflows/validate.yml",
+    ]
+    [job] = workflow["jobs"].values()
+    assert job["timeout-minutes"] == 15
+    steps = [step.get("run", "") for step in job["steps"]]
+    assert "pip install 'corpuskit-news @ git+https://github.com/news-lab/corpuskit@v0.1.0'" in steps
     assert any(run.startswith("corpuskit validate") for run in steps)
     assert ".corpuskit/" in (scaffolded / ".gitignore").read_text(encoding="utf-8").splitlines()
+
+
+def test_nothing_init_writes_is_a_placeholder_or_the_unrelated_package(scaffolded: Path) -> None:
+    """`corpuskit` on the package index is someone else's project: nothing may install it."""
+    for relative in EXPECTED_FILES:
+        text = (scaffolded / relative).read_text(encoding="utf-8")
+        assert "OWNER" not in text, relative
+        assert not re.search(r"@[A-Z_]+@", text), relative
+        assert not re.search(r"pip install\s+['\"]?corpuskit(?!-news)", text), relative
+    readme = (scaffolded / "README.md").read_text(encoding="utf-8")
+    assert "pip install 'corpuskit-news[all] @ git+https://github.com/news-lab/corpuskit@v0.1.0'" in readme
+
+
+def test_init_without_a_source_says_what_it_needs(tmp_path: Path) -> None:
+    done = run_cli(["init", "corpus"], tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("corpuskit: error: init needs --repo URL --rev REV:")
+    assert not (tmp_path / "corpus").exists()
+    done = run_cli(["init", "corpus", "--rev", "v0.1.0"], tmp_path)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "corpuskit: error: --repo and --rev go together: "
+        "where corpuskit comes from and which tag or commit\n",
+    )
+
+
+def test_a_local_repository_is_pinned_by_its_absolute_path(tmp_path: Path) -> None:
+    (tmp_path / "corpuskit-clone").mkdir()
+    source = Source.of(str(tmp_path / "corpuskit-clone"), "0123abc")
+    assert source.requirement("studio") == (
+        f"corpuskit-news[studio] @ git+file://{(tmp_path / 'corpuskit-clone').resolve()}@0123abc"
+    )
+    assert Source.of("git@github.com:lab/corpuskit.git", "v1").requirement() == (
+        "corpuskit-news @ git+ssh://git@github.com/lab/corpuskit.git@v1"
+    )
+    with pytest.raises(UsageError, match="not a URL and no such folder"):
+        Source.of(str(tmp_path / "missing"), "v1")
+
+
+def test_a_kept_settings_file_decides_the_watched_paths(tmp_path: Path) -> None:
+    target = tmp_path / "corpus"
+    target.mkdir()
+    (target / "pyproject.toml").write_text('[tool.corpuskit]\nraw = "data/raw"\n', encoding="utf-8")
+    init(target, source=SOURCE, force=True)
+    config = yaml.safe_load((target / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    assert config["repos"][0]["hooks"][0]["files"].startswith("^(data/raw/|schema/|")
+    workflow = yaml.safe_load((target / ".github" / "workflows" / "validate.yml").read_text("utf-8"))
+    assert workflow[True]["pull_request"]["paths"][:2] == ["data/raw/**", "schema/**"]
+
+
+def test_this_repository_runs_the_template_workflow_on_its_own_checkout() -> None:
+    """The workflow here is the template's, installing corpuskit from the checkout."""
+    template = dict(template_files())[".github/workflows/validate.yml"].read_text(encoding="utf-8")
+    rendered = render(
+        template, name="corpuskit", language="en", settings=load_settings(REPO), install=".", source=SOURCE
+    )
+    ours = (REPO / ".github" / "workflows" / "validate.yml").read_text(encoding="utf-8")
+    assert rendered == ours, "render the template into .github/workflows/validate.yml"
 
 
 @pytest.mark.parametrize(("template", "original"), sorted(SAME_AS_REPOSITORY.items()))
@@ -97,7 +172,7 @@ def test_non_empty_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
     target = tmp_path / "corpus"
     target.mkdir()
     (target / "notes.txt").write_text("mine\n", encoding="utf-8")
-    assert main(["init", str(target)]) == 2
+    assert main(["init", str(target), *PIN]) == 2
     err = capsys.readouterr().err
     assert "directory is not empty; use --force" in err
     assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
@@ -108,18 +183,18 @@ def test_force_adds_missing_files_and_keeps_existing_ones(tmp_path: Path) -> Non
     (target / "raw").mkdir(parents=True)
     mine = '[tool.corpuskit]\nlanguage = "de"\n'
     (target / "pyproject.toml").write_text(mine, encoding="utf-8")
-    result = init(target, force=True)
+    result = init(target, source=SOURCE, force=True)
     assert result.kept == ["pyproject.toml"]
     assert set(result.created) == EXPECTED_FILES - {"pyproject.toml"}
     assert (target / "pyproject.toml").read_text(encoding="utf-8") == mine
-    again = init(target, force=True)
+    again = init(target, source=SOURCE, force=True)
     assert again.created == []
     assert set(again.kept) == EXPECTED_FILES
     assert not [p for p in target.rglob("*.tmp")]
 
 
 def test_language_and_title_are_filled_in(tmp_path: Path) -> None:
-    init(tmp_path / "de", language="de")
+    init(tmp_path / "de", source=SOURCE, language="de")
     settings = load_settings(tmp_path / "de")
     assert settings.language == "de"
     # Label Studio needs project titles of 3 characters or more.
@@ -128,7 +203,7 @@ def test_language_and_title_are_filled_in(tmp_path: Path) -> None:
 
 
 def test_bad_language_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["init", str(tmp_path / "x"), "--language", "not a tag"]) == 2
+    assert main(["init", str(tmp_path / "x"), "--language", "not a tag", *PIN]) == 2
     assert "is not a BCP 47 language tag" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
@@ -136,4 +211,27 @@ def test_bad_language_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFix
 def test_a_file_in_place_of_the_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("", encoding="utf-8")
     with pytest.raises(UsageError, match="exists and is not a directory"):
-        init(tmp_path / "taken")
+        init(tmp_path / "taken", source=SOURCE)
+
+
+def test_a_corpuskit_installed_from_git_pins_its_own_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from corpuskit.scaffold import installed_source
+
+    class Installed:
+        def __init__(self, direct_url: str | None) -> None:
+            self.direct_url = direct_url
+
+        def read_text(self, name: str) -> str | None:
+            return self.direct_url if name == "direct_url.json" else None
+
+    pip_record = (
+        '{"url": "https://github.com/news-lab/corpuskit", "vcs_info": '
+        '{"vcs": "git", "requested_revision": "v0.1.0", "commit_id": "' + "a" * 40 + '"}}'
+    )
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Installed(pip_record))
+    assert installed_source() == SOURCE
+    editable = '{"url": "file:///work/corpuskit", "dir_info": {"editable": true}}'
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Installed(editable))
+    assert installed_source() is None

@@ -225,10 +225,12 @@ def test_synthetic_rows_in_full(mapper: Mapper) -> None:
         ({"id": 1, "email": "a@x.org", "first_name": "", "last_name": ""}, {"id": 1, "email": "a@x.org"}),
         ({"email": "a@x.org"}, {"id": None, "email": "a@x.org"}),
         (7, {"id": 7, "email": None}),
+        # A draft's `user` in Label Studio 1.23's exports (tests/data/label-studio-exports/recorded/).
+        ("a@x.org", {"id": None, "email": "a@x.org"}),
         (None, {"id": None, "email": None}),
     ],
 )
-def test_completed_by_in_all_four_shapes(completed_by: Any, annotator: dict[str, Any]) -> None:
+def test_completed_by_in_each_shape(completed_by: Any, annotator: dict[str, Any]) -> None:
     assert annotator_of(completed_by) == (annotator, None)
 
 

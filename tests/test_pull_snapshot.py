@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from corpuskit import snapshot as snap
 from corpuskit.cli.main import main
 from corpuskit.errors import DataError, UsageError
-from corpuskit.studio import snapshot as snap
 from corpuskit.studio.pull import pull
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,10 +129,18 @@ def test_cli_from_export_json_summary(tmp_path: Path, capsys: pytest.CaptureFixt
         "predictions": 1,
         "problems": 4,
     }
-    assert captured.err == (
+    assert captured.err == ""
+
+
+def test_cli_from_export_text_summary_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "annotations"
+    assert main(["pull", "--from-export", str(SYNTHETIC), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == (
         "pull: 3 tasks, 3 annotations by 3 annotators (1 cancelled, 1 ground truth), 1 drafts, "
         f"1 predictions, 4 problems; snapshot written in {out}\n"
     )
+    assert captured.err == ""
 
 
 def test_cli_bad_export_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -265,9 +265,10 @@ def test_publish_dry_run_lists_exact_operations(
 
 
 def test_publish_refuses_a_bad_repo_id(released: tuple[Path, Path, str]) -> None:
+    # A bad option, not a failed release: exit 2, as `publish --help` says.
     _, folder, _ = released
     args = ["publish", "v1.0.0", "--releases", str(folder.parent), "--repo-id", "no-slash", "--dry-run"]
-    assert main(args) == 1
+    assert main(args) == 2
 
 
 def test_existing_version_is_never_overwritten(released: tuple[Path, Path, str]) -> None:

@@ -588,4 +588,5 @@ def test_verify_cli_process_names_the_damaged_file(release_folder: Path, tmp_pat
     done = run_cli(["verify", f"v{PREVIOUS}", "--releases", str(folder.parent)], cwd=tmp_path)
     assert done.returncode == 1
     assert f"{folder / GOLD_TRAIN}: size" in done.stderr
-    assert done.stdout.strip().endswith("FAILED (1 problem(s))")
+    assert done.stderr.strip().endswith("FAILED (1 problem(s))")
+    assert done.stdout == ""

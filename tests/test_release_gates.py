@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -101,6 +102,24 @@ def test_gold_below_threshold_refuses_unless_allowed(
     assert "Below the quality thresholds" in card and "min_alpha 0.667" in card
     manifest = json.loads((corpus / "releases" / "v1.0.0" / "manifest.json").read_text())
     assert manifest["below_threshold"] == out["below_threshold"]
+
+
+# "<where>: alpha X < min_alpha Y, 95% CI L-H", as both the check and the gate word a target failure.
+_ALPHA_FAILURE = re.compile(
+    r"((?:stance\.\w+|topics): alpha -?[\d.]+ < min_alpha [\d.]+, 95% CI -?[\d.]+--?[\d.]+)"
+)
+
+
+def test_gold_check_and_the_release_gate_print_the_same_intervals(
+    corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_snapshot(corpus, disagree=True, partial=True)
+    assert main(["gold", "--check"]) == 1
+    checked = _ALPHA_FAILURE.findall(capsys.readouterr().err)
+    assert main(["release", "1.0.0"]) == 1
+    gated = _ALPHA_FAILURE.findall(capsys.readouterr().err)
+    assert checked, "gold --check printed no alpha interval"
+    assert gated == checked
 
 
 def test_version_must_be_given_once(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,5 @@
 """A small corpus repository for release tests: the seed articles, extra generated articles, and an
-annotation snapshot written through the pull module's own snapshot writer."""
+annotation snapshot written through corpuskit.snapshot's writer (the one pull uses)."""
 
 from __future__ import annotations
 
@@ -122,14 +122,16 @@ def write_snapshot(
     docs: list[dict[str, Any]] | None = None,
     *,
     disagree: bool = False,
+    partial: bool = False,
     exported_at: str = "2024-11-03T12:00:00Z",
     stale: str | None = None,
 ) -> Path:
     """Annotations of every document by three annotators, as `corpuskit pull` would have saved them.
 
-    `disagree` makes every annotator pick a different value (gold below threshold); `stale` names a
+    `disagree` makes every annotator pick a different value (gold below threshold), on every other
+    document only with `partial` (alpha then low but with a wide interval); `stale` names a
     document whose annotations carry an older content hash."""
-    from corpuskit.studio.snapshot import write_snapshot as write
+    from corpuskit.snapshot import write_snapshot as write
 
     docs = documents(root) if docs is None else docs
     tasks, annotations = [], []
@@ -152,7 +154,7 @@ def write_snapshot(
         for k, annotator in enumerate(ANNOTATORS):
             annotation_id += 1
             stance = dict(truth["stance"])
-            if disagree:
+            if disagree and not (partial and task_id % 2):
                 stance = {t: VALUES[(VALUES.index(v) + k) % len(VALUES)] for t, v in stance.items()}
             annotations.append(
                 {

@@ -27,12 +27,12 @@ import pytest
 
 from corpuskit.errors import StudioError
 from corpuskit.settings import Settings, load_settings
+from corpuskit.snapshot import read_snapshot
 from corpuskit.studio import server, teamserver
 from corpuskit.studio.client import StudioClient, connection
 from corpuskit.studio.members import Member, log_in, sign_up
 from corpuskit.studio.pull import pull
 from corpuskit.studio.push import push
-from corpuskit.studio.snapshot import read_snapshot
 from corpuskit.studio.team import invite_link
 from test_push_studio import generate_jsonl, make_corpus
 from test_team_studio import _answer

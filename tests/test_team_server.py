@@ -31,11 +31,11 @@ import httpx
 import pytest
 
 from corpuskit.settings import Settings, load_settings
+from corpuskit.snapshot import read_snapshot
 from corpuskit.studio import caddy, members, processes, server, teamserver
 from corpuskit.studio.client import StudioClient, connection
 from corpuskit.studio.pull import pull
 from corpuskit.studio.push import push
-from corpuskit.studio.snapshot import read_snapshot
 from corpuskit.taxonomy import load_taxonomy, row_to_result
 from test_push_studio import generate_jsonl, make_corpus
 

@@ -22,13 +22,13 @@ from corpuskit.quality.agreement import agreement
 from corpuskit.quality.design import PILOT, PILOT_OVERLAP, OverlapDesign
 from corpuskit.quality.gold import gold
 from corpuskit.settings import Settings, load_settings
+from corpuskit.snapshot import read_snapshot
 from corpuskit.studio.client import StudioClient
 from corpuskit.studio.members import Member, sign_up
 from corpuskit.studio.progress import status
 from corpuskit.studio.pull import pull
 from corpuskit.studio.push import push, read_tasks
 from corpuskit.studio.server import StudioServer
-from corpuskit.studio.snapshot import read_snapshot
 from corpuskit.studio.team import invite_link, read_overlaps
 from corpuskit.taxonomy import load_taxonomy, row_to_result
 from test_push_studio import generate_jsonl, make_corpus

@@ -22,7 +22,7 @@ _LAZY: dict[str, str] = {
     "ValidationResult": "corpuskit.validation.api",
     "push": "corpuskit.studio.push",
     "pull": "corpuskit.studio.pull",
-    "read_snapshot": "corpuskit.studio.snapshot",
+    "read_snapshot": "corpuskit.snapshot",
     "agreement": "corpuskit.quality.agreement",
     "gold": "corpuskit.quality.gold",
     "check_gold": "corpuskit.quality.check",

@@ -304,11 +304,11 @@ def run_demo(
     from corpuskit.quality.agreement import agreement
     from corpuskit.quality.gold import gold, write_gold
     from corpuskit.release.load import load
+    from corpuskit.snapshot import GOLD_FILE, iter_table
     from corpuskit.studio import server
     from corpuskit.studio.client import StudioClient, connection
     from corpuskit.studio.pull import pull
     from corpuskit.studio.push import push, read_tasks
-    from corpuskit.studio.snapshot import read_snapshot
     from corpuskit.taxonomy import load_taxonomy
     from corpuskit.validation.api import validate
 
@@ -361,14 +361,14 @@ def run_demo(
     say(f"[6/{steps}] agreement and gold labels")
     result = agreement(snapshot, taxonomy=taxonomy)
     people: dict[str, set[Any]] = {}
-    for row in read_snapshot(snapshot, tables=("annotations",)).annotations:
+    for row in iter_table(snapshot, "annotations"):
         if not row.get("was_cancelled"):
             people.setdefault(row["document_id"], set()).add((row.get("annotator") or {}).get("id"))
     by_annotators: dict[int, int] = {}
     for task in tasks:
         n = len(people.get(str(task.doc_id), ()))
         by_annotators[n] = by_annotators.get(n, 0) + 1
-    write_gold(gold(snapshot, taxonomy=taxonomy), snapshot / "gold.jsonl")
+    write_gold(gold(snapshot, taxonomy=taxonomy), snapshot / GOLD_FILE)
     alpha = {c.name: c.alpha.value for c in result.stance}
     alpha["topics (MASI)"] = result.topic_set.alpha.value
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
+
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_project, add_snapshot
 
 DESCRIPTION = """\
 Pull the review project's adjudicated answers into SNAPSHOT/adjudications.jsonl, then push the
@@ -16,43 +17,42 @@ the review project are not pushed again, so re-running adds only new disagreemen
 `corpuskit pull` first so that the snapshot is current; `corpuskit gold` then uses the adjudications.
 """
 
-EPILOG = """\
-examples:
-  corpuskit adjudicate
-  corpuskit adjudicate annotations/ --any-disagreement
-  corpuskit adjudicate --project 7 --format json
+EXAMPLES = (
+    "corpuskit adjudicate",
+    "corpuskit adjudicate annotations/ --any-disagreement",
+    "corpuskit adjudicate --project 7 --format json",
+)
 
---format json prints {"project_id", "project_title", "adjudications_file", "adjudications",
-"pulled", "disagreements", "pushed": [document ids], "already_in_review"}.
-exit codes: 0 done, 1 the snapshot is malformed, 2 no snapshot, no server or the server refused.
+NOTES = """\
+The summary goes to stdout; --format json prints {"project_id", "project_title",
+"adjudications_file", "adjudications", "pulled", "disagreements", "pushed": [document ids],
+"already_in_review"}.
 """
+EXIT_CODES = ExitCodes(
+    ok="done",
+    data="the snapshot is malformed",
+    usage="no snapshot, no server, the server refused, or a bad option",
+)
 
 
 def register(subparsers: Any) -> None:
-    from corpuskit.cli.main import HelpFormatter
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "adjudicate",
         help="review disagreements in Label Studio and pull the adjudicated labels",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        notes=NOTES,
+        exit_codes=EXIT_CODES,
     )
-    parser.add_argument(
-        "snapshot",
-        nargs="?",
-        metavar="SNAPSHOT",
-        help="snapshot folder (default: [tool.corpuskit] annotations)",
-    )
-    parser.add_argument(
-        "--project", type=int, metavar="ID", help="review project id (default: '<title> (adjudication)')"
-    )
+    add_snapshot(parser)
+    add_project(parser, default="the review project '<title> (adjudication)'")
     parser.add_argument(
         "--any-disagreement",
         action="store_true",
         help="also send labels decided by a majority that was not unanimous",
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="summary format")
+    add_format(parser)
     parser.set_defaults(func=run)
 
 
@@ -68,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
         f"adjudicate: {result.pulled} new or changed adjudications pulled ({result.adjudications} in "
         f"{result.adjudications_file}); {len(result.disagreements)} documents need adjudication: "
         f"{len(result.pushed)} pushed, {len(result.already_in_review)} already in review project "
-        f"{result.project_id} ({result.project_title!r})",
-        file=sys.stderr,
+        f"{result.project_id} ({result.project_title!r})"
     )
     return 0

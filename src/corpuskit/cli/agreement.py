@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from corpuskit.cli.options import ExitCodes, add_adjudications, add_command, add_format, add_snapshot
+
 DESCRIPTION = """\
 Compute inter-annotator agreement on a pulled annotation snapshot: Krippendorff's alpha (nominal)
 and Fleiss' kappa per stance target, alpha per topic and for the topic sets (MASI distance),
@@ -14,41 +16,39 @@ pairwise Cohen's kappa, bootstrap confidence intervals, per-annotator figures an
 matrices. Cancelled annotations are excluded and counted. See docs/quality.md.
 """
 
-EPILOG = """\
-examples:
-  corpuskit agreement
-  corpuskit agreement annotations/ --format json > agreement.json
-  corpuskit agreement --report reports/agreement --draws 2000 --seed 7
+EXAMPLES = (
+    "corpuskit agreement",
+    "corpuskit agreement annotations/ --format json > agreement.json",
+    "corpuskit agreement --report reports/agreement --draws 2000 --seed 7",
+)
 
+NOTES = """\
 --format json prints one object (shape "corpuskit.agreement/1", documented in docs/quality.md):
   {"format", "source", "taxonomy_version", "counts", "bootstrap", "stance": [...],
    "topics": {"set", "per_topic"}, "annotators": [...], "gold_confusion": {...}}
---report DIR writes agreement.md with PNG confusion-matrix and annotator plots.
-exit codes: 0 computed, 1 the snapshot is damaged or malformed, 2 no snapshot or a bad option.
+--report DIR writes agreement.md with PNG confusion-matrix and annotator plots (named on stderr).
 """
+EXIT_CODES = ExitCodes(
+    ok="computed", data="the snapshot is damaged or malformed", usage="no snapshot or a bad option"
+)
 
 
 def register(subparsers: Any) -> None:
-    from corpuskit.cli.main import HelpFormatter
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "agreement",
         help="inter-annotator agreement of the annotation snapshot",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        notes=NOTES,
+        exit_codes=EXIT_CODES,
     )
-    parser.add_argument(
-        "snapshot",
-        nargs="?",
-        metavar="SNAPSHOT",
-        help="snapshot folder (default: [tool.corpuskit] annotations)",
-    )
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_snapshot(parser)
+    add_format(parser)
     parser.add_argument(
         "--report", metavar="DIR", help="also write a Markdown report with PNG plots into DIR"
     )
-    parser.add_argument("--adjudications", metavar="FILE", help="default: SNAPSHOT/adjudications.jsonl")
+    add_adjudications(parser)
     parser.add_argument("--draws", type=int, default=1000, metavar="N", help="bootstrap draws (default 1000)")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="bootstrap seed (default 0)")
     parser.set_defaults(func=run)

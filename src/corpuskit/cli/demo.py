@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from corpuskit.cli.main import HelpFormatter
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_quiet
 
 DESCRIPTION = """\
 Run the whole flow once on this corpus: start the embedded Label Studio, validate the raw
@@ -19,25 +18,35 @@ The server keeps running afterwards so you can annotate for real. A second run c
 nothing it does not need to. `make demo` runs this after creating the environment.
 """
 
-EPILOG = """\
-examples:
-  corpuskit demo
-  corpuskit demo --format json
-  corpuskit demo --reset        # forget demo/ first (the demo project stays in Label Studio)
+EXAMPLES = (
+    "corpuskit demo",
+    "corpuskit demo --format json",
+    "corpuskit demo --reset        # forget demo/ first (the demo project stays in Label Studio)",
+)
+
+NOTES = """\
+The summary goes to stdout (with --format json one object); progress goes to stderr.
 """
+EXIT_CODES = ExitCodes(
+    ok="the whole flow ran",
+    data="the demo data failed a check (validation, annotations or a release gate)",
+    usage="the server could not start or refused a request, or a bad option",
+)
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "demo",
         help="run the main job end to end with synthetic demo annotators",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        notes=NOTES,
+        exit_codes=EXIT_CODES,
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="summary format")
+    add_format(parser)
     parser.add_argument("--reset", action="store_true", help="remove demo/ before running")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_quiet(parser)
     parser.set_defaults(func=run)
 
 
@@ -65,5 +74,5 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(summary, indent=2))
     else:
-        print("\n".join(result.summary_lines()), file=sys.stdout)
+        print("\n".join(result.summary_lines()))
     return 0

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from corpuskit.cli.options import ExitCodes, add_adjudications, add_command, add_format, add_snapshot
+
 DESCRIPTION = """\
 Decide one gold label per document and stance target (and per topic), recording how it was
 decided: ground_truth (marked in Label Studio) > adjudicated (corpuskit adjudicate) > majority
@@ -19,45 +21,44 @@ gold label is unresolved, decided by fewer than min_annotators, or decided by a 
 on a document the overlap design meant for more ([tool.corpuskit] settings, docs/team.md).
 """
 
-EPILOG = """\
-examples:
-  corpuskit gold
-  corpuskit gold annotations/ --output build/gold.jsonl --format json
-  corpuskit gold --check
-  corpuskit gold --check --min-alpha 0.8 --min-annotators 3 --format json
+EXAMPLES = (
+    "corpuskit gold",
+    "corpuskit gold annotations/ --output build/gold.jsonl --format json",
+    "corpuskit gold --check",
+    "corpuskit gold --check --min-alpha 0.8 --min-annotators 3 --format json",
+)
 
+NOTES = """\
 --format json prints {"output", "summary": {"documents", "stance", "topics", "flags"}, "rule"};
 with --check: {"ok", "min_annotators", "min_alpha", "checked_items", "targets": [{"where",
-"message"}], "items": [...]}.
-exit codes: 0 written (or the check passed), 1 the check failed or the snapshot is malformed,
-2 no snapshot or a bad option.
+"message"}], "items": [...]}. The text of --check (failures and verdict) goes to stderr.
 """
+EXIT_CODES = ExitCodes(
+    ok="written (or the check passed)",
+    data="the check failed or the snapshot is malformed",
+    usage="no snapshot or a bad option",
+)
 
 SHOWN_ITEMS = 20
 
 
 def register(subparsers: Any) -> None:
-    from corpuskit.cli.main import HelpFormatter
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "gold",
         help="gold labels with provenance (and --check the quality thresholds)",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        notes=NOTES,
+        exit_codes=EXIT_CODES,
     )
-    parser.add_argument(
-        "snapshot",
-        nargs="?",
-        metavar="SNAPSHOT",
-        help="snapshot folder (default: [tool.corpuskit] annotations)",
-    )
+    add_snapshot(parser)
     parser.add_argument("--output", metavar="FILE", help="gold file (default: SNAPSHOT/gold.jsonl)")
-    parser.add_argument("--adjudications", metavar="FILE", help="default: SNAPSHOT/adjudications.jsonl")
+    add_adjudications(parser)
     parser.add_argument("--check", action="store_true", help="check the thresholds instead of writing")
     parser.add_argument("--min-annotators", type=int, metavar="N", help="override the setting")
     parser.add_argument("--min-alpha", type=float, metavar="X", help="override the setting")
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_format(parser)
     parser.set_defaults(func=run)
 
 
@@ -66,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
         return _check(args)
     from pathlib import Path
 
-    from corpuskit.quality.context import GOLD_FILE, default_snapshot
+    from corpuskit.quality.context import default_snapshot
     from corpuskit.quality.gold import gold, write_gold
     from corpuskit.settings import load_settings
+    from corpuskit.snapshot import GOLD_FILE
 
     result = gold(args.snapshot, adjudications=args.adjudications, min_annotators=args.min_annotators)
     folder = Path(args.snapshot) if args.snapshot else default_snapshot(load_settings())

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from corpuskit.cli.options import ExitCodes, add_command, add_dry_run, add_format, add_releases
+
 DESCRIPTION = """\
 Verify a release, then upload every file to a Hugging Face dataset repository as a single
 commit tagged with the version (vX.Y.Z). --dry-run verifies, parses the card's YAML locally and
@@ -14,34 +16,39 @@ prints the exact commit operations (path, size, SHA-256) without contacting the 
 The token comes from huggingface_hub's usual places (HF_TOKEN, `hf auth login`).
 """
 
-EPILOG = """\
-examples:
-  corpuskit publish v1.0.0 --repo-id my-lab/news-stance --dry-run
-  corpuskit publish v1.0.0 --repo-id my-lab/news-stance
+EXAMPLES = (
+    "corpuskit publish v1.0.0 --repo-id my-lab/news-stance --dry-run",
+    "corpuskit publish v1.0.0 --repo-id my-lab/news-stance",
+)
 
+NOTES = """\
 --format json prints {"release", "repo_id", "revision_tag", "operations": [{"path_in_repo",
 "size", "sha256"}], "card": {...}, "commit_url", "warnings"}. A release holding demo annotations
 or built below the quality thresholds is published with a warning on stderr.
-exit codes: 0 published (or planned), 1 the release failed verification, 2 Hub error or bad option.
 """
+EXIT_CODES = ExitCodes(
+    ok="published (or planned)",
+    data="the release failed verification or its card is incomplete",
+    usage="no such release, a Hub error or a bad option",
+)
 
 
 def register(subparsers: Any) -> None:
-    from corpuskit.cli.main import HelpFormatter
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "publish",
         help="upload a release to the Hugging Face Hub (one commit, tagged)",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        notes=NOTES,
+        exit_codes=EXIT_CODES,
     )
     parser.add_argument("version", metavar="VERSION", help="vX.Y.Z, X.Y.Z or a release folder")
     parser.add_argument("--repo-id", required=True, metavar="ORG/NAME", help="dataset repository on the Hub")
-    parser.add_argument("--releases", metavar="DIR", help="releases folder (default: setting)")
+    add_releases(parser)
     parser.add_argument("--private", action="store_true", help="create the repository as private")
-    parser.add_argument("--dry-run", action="store_true", help="plan the commit without contacting the Hub")
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_dry_run(parser, help="plan the commit without contacting the Hub")
+    add_format(parser)
     parser.set_defaults(func=run)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
+
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_project, add_snapshot
 
 DESCRIPTION = """\
 Export a Label Studio project through its bulk export path and write the annotation snapshot:
@@ -14,36 +15,36 @@ atomically. Results that do not fit the taxonomy are listed in problems.jsonl, n
 With --from-export, convert a JSON export downloaded from Label Studio, without a server.
 """
 
-EPILOG = """\
-examples:
-  corpuskit pull
-  corpuskit pull --project 3 --out annotations/
-  corpuskit pull --from-export ~/Downloads/project-3-at-2024-11-02.json --format json
+EXAMPLES = (
+    "corpuskit pull",
+    "corpuskit pull --project 3 --out annotations/",
+    "corpuskit pull --from-export ~/Downloads/project-3-at-2024-11-02.json --format json",
+)
 
-The summary goes to stderr; with --format json a summary object goes to stdout:
+NOTES = """\
+The summary goes to stdout; with --format json instead one summary object:
   {"folder", "changed", "tasks", "annotations", "annotators", "cancelled", "ground_truth",
    "drafts", "predictions", "problems"}
-exit codes: 0 snapshot written (or unchanged), 1 the export file is not valid JSON,
-2 server unreachable, token refused, unknown project, or a truncated export.
 """
+EXIT_CODES = ExitCodes(
+    ok="snapshot written (or unchanged)",
+    data="the export file is not valid JSON",
+    usage="server unreachable, token refused, unknown project, a truncated export, or a bad option",
+)
 
 
 def register(subparsers: Any) -> None:
-    from corpuskit.cli.main import HelpFormatter
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "pull",
         help="pull annotations from Label Studio into annotations/",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        notes=NOTES,
+        exit_codes=EXIT_CODES,
     )
-    parser.add_argument(
-        "--project", type=int, metavar="ID", help="Label Studio project id (default: by title)"
-    )
-    parser.add_argument(
-        "--out", metavar="DIR", help="snapshot folder (default: [tool.corpuskit] annotations)"
-    )
+    add_project(parser)
+    add_snapshot(parser, flag="--out")
     parser.add_argument("--from-export", metavar="FILE", help="convert a downloaded JSON export, no server")
     parser.add_argument(
         "--method",
@@ -51,7 +52,7 @@ def register(subparsers: Any) -> None:
         default="snapshot",
         help="Label Studio export path: an export snapshot (default, faster) or the export endpoint",
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="summary format")
+    add_format(parser)
     parser.set_defaults(func=run)
 
 
@@ -60,14 +61,14 @@ def run(args: argparse.Namespace) -> int:
 
     result = pull(project=args.project, out=args.out, from_export=args.from_export, method=args.method)
     summary = result.summary()
+    if args.format == "json":
+        print(json.dumps(summary, sort_keys=True))
+        return 0
     state = "written" if result.changed else "unchanged"
     print(
         f"pull: {summary['tasks']} tasks, {summary['annotations']} annotations by {summary['annotators']} "
         f"annotators ({summary['cancelled']} cancelled, {summary['ground_truth']} ground truth), "
         f"{summary['drafts']} drafts, {summary['predictions']} predictions, {summary['problems']} problems; "
-        f"snapshot {state} in {summary['folder']}",
-        file=sys.stderr,
+        f"snapshot {state} in {summary['folder']}"
     )
-    if args.format == "json":
-        print(json.dumps(summary, sort_keys=True))
     return 0

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from corpuskit.cli.options import ExitCodes, add_command, add_dry_run, add_format, add_project, add_quiet
+
 DESCRIPTION = """\
 Create or update the Label Studio project from the taxonomy (title, labelling config, guidelines as
 instructions) and import the documents that pass validation. Pushing is idempotent: each task
@@ -24,18 +26,19 @@ queue order to queue_sampling; a push repairs any of these changed on the server
 a seeded sample of N documents (stratified by outlet and language) that every member labels.
 """
 
-EPILOG = """\
-examples:
-  corpuskit push --dry-run
-  corpuskit push --pilot 20             # the pilot round: 20 documents every member labels
-  corpuskit push
-  corpuskit push --predictions model-v2.jsonl
-  LABEL_STUDIO_URL=https://ls.example.org LABEL_STUDIO_API_KEY=... corpuskit push --project 7
+EXAMPLES = (
+    "corpuskit push --dry-run",
+    "corpuskit push --pilot 20             # the pilot round: 20 documents every member labels",
+    "corpuskit push",
+    "corpuskit push --predictions model-v2.jsonl",
+    "LABEL_STUDIO_URL=https://ls.example.org LABEL_STUDIO_API_KEY=... corpuskit push --project 7",
+)
 
+NOTES = """\
 --predictions FILE: JSON Lines of {"document_id", "model_version", "stance": {target: value},
 "topics": [...], "spans": [...], "score"}; a model version a task already has is not imported twice.
 
-With --format json a summary object goes to stdout:
+The summary goes to stdout, progress to stderr; with --format json a summary object:
   {"project": {"id", "title", "server", "created", "config_updated", "design_repaired": [fields]},
    "design": {"annotators_per_document", "overlap_share", "seed", "sampling", "blind",
               "overlapped", "single", "pilot"}, "dry_run", "documents",
@@ -43,26 +46,27 @@ With --format json a summary object goes to stdout:
    "stale": [doc ids], "removed": [doc ids], "duplicates": [doc ids],
    "applied": {"created", "updated", "marked", "deleted", "deduplicated", "predictions", "overlap_set"},
    "predictions_skipped": [doc ids], "plan_source": "local"|"server", "corpus_unchanged": bool}
-exit codes: 0 pushed (or planned), 1 a predictions file is malformed,
-2 server unreachable, token refused, unknown project, or another push is running.
 """
+EXIT_CODES = ExitCodes(
+    ok="pushed (or planned)",
+    data="a predictions file is malformed",
+    usage="server unreachable, token refused, unknown project, another push is running, or a bad option",
+)
 
 
 def register(subparsers: Any) -> None:
-    from corpuskit.cli.main import HelpFormatter
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "push",
         help="push valid documents to Label Studio (idempotent)",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        notes=NOTES,
+        exit_codes=EXIT_CODES,
     )
     parser.add_argument("paths", nargs="*", help="files or folders (default: the corpus's raw folder)")
-    parser.add_argument(
-        "--project", type=int, metavar="ID", help="Label Studio project id (default: by title)"
-    )
-    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    add_project(parser)
+    add_dry_run(parser, help="print the plan, change nothing")
     parser.add_argument(
         "--delete-removed",
         action="store_true",
@@ -78,8 +82,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=1000, metavar="N", help="tasks per import request (default: 1000)"
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_format(parser)
+    add_quiet(parser)
     parser.set_defaults(func=run)
 
 

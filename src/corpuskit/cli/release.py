@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_releases
+
 DESCRIPTION = """\
 Build releases/vX.Y.Z/: the configs `documents`, `annotations` and `gold`, each split into
 train/validation/test as sharded, sorted, zstd Parquet in the Hugging Face layout, with a dataset
@@ -19,38 +21,41 @@ thresholds (min_annotators, min_alpha). An existing version is never overwritten
 happens in a temporary folder that is renamed into place only when complete.
 """
 
-EPILOG = """\
-examples:
-  corpuskit release 1.0.0
-  corpuskit release --bump minor
-  corpuskit release --bump patch --allow-below-threshold --format json
+EXAMPLES = (
+    "corpuskit release 1.0.0",
+    "corpuskit release --bump minor",
+    "corpuskit release --bump patch --allow-below-threshold --format json",
+)
 
+NOTES = """\
 --format json prints {"version", "folder", "rows": {config: {split: n}}, "below_threshold": [...],
 "split_warnings": [...]}. An empty split is not written (datasets cannot load a split without
 rows); release warns about each on stderr, and the card lists them.
-exit codes: 0 built, 1 a gate refused or the version exists, 2 a bad option or missing input.
 """
+EXIT_CODES = ExitCodes(
+    ok="built", data="a gate refused or the version exists", usage="a bad option or missing input"
+)
 
 
 def register(subparsers: Any) -> None:
-    from corpuskit.cli.main import HelpFormatter
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "release",
         help="build a versioned dataset release (Parquet, card, manifest, Croissant)",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        notes=NOTES,
+        exit_codes=EXIT_CODES,
     )
     parser.add_argument("version", nargs="?", metavar="VERSION", help="X.Y.Z (or use --bump)")
     parser.add_argument("--bump", choices=("major", "minor", "patch"), help="next version after the newest")
-    parser.add_argument("--out", metavar="DIR", help="releases folder (default: [tool.corpuskit] releases)")
+    add_releases(parser, flag="--out")
     parser.add_argument(
         "--allow-below-threshold",
         action="store_true",
         help="build even when gold is below the thresholds; the card says so",
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_format(parser)
     parser.set_defaults(func=run)
 
 

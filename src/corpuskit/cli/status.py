@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_project
+
 DESCRIPTION = """\
 Show the progress of the corpus's Label Studio project under its overlap design: per annotator the
 submitted and skipped documents and the median time per document; how many documents have 0, 1,
@@ -16,12 +18,13 @@ and the tasks marked stale by push. Read-only: one export of the project (the GE
 creates nothing on the server), one light read of every task's overlap and the user list.
 """
 
-EPILOG = """\
-examples:
-  corpuskit status
-  corpuskit status --format json | jq .remaining_annotations
-  corpuskit status --project 7
+EXAMPLES = (
+    "corpuskit status",
+    "corpuskit status --format json | jq .remaining_annotations",
+    "corpuskit status --project 7",
+)
 
+NOTES = """\
 With --format json one object goes to stdout:
   {"format": "corpuskit.status/1", "project": {"id", "title", "server", "server_kind"}, "design": {...},
    "documents", "pilot_documents", "documents_by_annotators": {"0": n, "1": n, ...}, "complete",
@@ -29,24 +32,22 @@ With --format json one object goes to stdout:
    "annotators": [{"annotator", "submitted", "skipped", "median_lead_time"}],
    "agreement": {"documents", "questions": {"stance.<target>"|"topics": {"alpha", "items"}}},
    "stale": [doc ids]}
-exit codes: 0 shown, 2 server unreachable, token refused or no such project.
 """
+EXIT_CODES = ExitCodes(ok="shown", usage="server unreachable, token refused, no such project or a bad option")
 
 
 def register(subparsers: Any) -> None:
-    from corpuskit.cli.main import HelpFormatter
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "status",
         help="annotation progress: per annotator, per document, what is left (read-only)",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        notes=NOTES,
+        exit_codes=EXIT_CODES,
     )
-    parser.add_argument(
-        "--project", type=int, metavar="ID", help="Label Studio project id (default: by title)"
-    )
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_project(parser)
+    add_format(parser)
     parser.set_defaults(func=run)
 
 

@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any
 
+from corpuskit.cli.options import ExitCodes, add_command, add_format
+
 DESCRIPTION = """\
 Run Label Studio for this corpus: a local server (SQLite, bound to 127.0.0.1) with its data,
 log and generated admin credentials under .corpuskit/studio/ ([tool.corpuskit] studio_dir).
@@ -19,38 +21,63 @@ LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (a legacy token or a personal access t
 then checks that one.
 """
 
-EPILOG = """\
-examples:
-  corpuskit studio start              # wait until it answers, print where to open it
-  corpuskit studio start --port 8081
-  corpuskit studio start --team --listen 192.168.1.20:8443   # a team server (needs caddy, postgresql)
-  corpuskit studio start --team --listen annotate.lab.example.org:443 --cert fullchain.pem --key key.pem
-  corpuskit studio status
-  corpuskit studio open
-  corpuskit studio credentials        # admin email, password, API token (keep them private)
-  corpuskit studio invite             # the sign-up link to send to annotators
-  corpuskit studio backup backups/studio-$(date +%F).tar.gz   # safe while annotators label
-  corpuskit studio restore backups/studio-2026-11-30.tar.gz --into .corpuskit/studio
-  corpuskit studio stop
-
-exit codes: 0 done, 1 a backup archive is damaged or not a corpuskit backup, 2 the server could not
-start, is not running, is unreachable or refused the token, or a restore target is in use.
-"""
+EXAMPLES = (
+    "corpuskit studio start              # wait until it answers, print where to open it",
+    "corpuskit studio start --port 8081",
+    "corpuskit studio start --team --listen 192.168.1.20:8443   # a team server (needs caddy, postgresql)",
+    "corpuskit studio start --team --listen annotate.lab.example.org:443 --cert fullchain.pem --key key.pem",
+    "corpuskit studio status",
+    "corpuskit studio open",
+    "corpuskit studio credentials        # admin email, password, API token (keep them private)",
+    "corpuskit studio invite             # the sign-up link to send to annotators",
+    "corpuskit studio backup backups/studio-$(date +%F).tar.gz   # safe while annotators label",
+    "corpuskit studio restore backups/studio-2026-11-30.tar.gz --into .corpuskit/studio",
+    "corpuskit studio stop",
+)
+EXIT_CODES = ExitCodes(
+    ok="done",
+    data="a backup archive is damaged or not a corpuskit backup",
+    usage="the server could not start, is not running, is unreachable or refused the token, "
+    "a restore target is in use, or a bad option",
+)
+UNREACHABLE = "the server is not running, is unreachable or refused the token, or a bad option"
 
 
 def register(subparsers: Any) -> None:
-    from corpuskit.cli.main import HelpFormatter
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "studio",
         help="start, stop or check this corpus's Label Studio (embedded or team server)",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        exit_codes=EXIT_CODES,
     )
     sub = parser.add_subparsers(dest="studio_command", metavar="ACTION", required=True)
-    start = sub.add_parser(
-        "start", help="start the embedded server (or with --team the team server) and wait until it answers"
+
+    def add(
+        name: str, help_text: str, examples: tuple[str, ...], exit_codes: ExitCodes
+    ) -> argparse.ArgumentParser:
+        return add_command(
+            sub,
+            name,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            examples=examples,
+            exit_codes=exit_codes,
+        )
+
+    start = add(
+        "start",
+        "start the embedded server (or with --team the team server) and wait until it answers",
+        (
+            "corpuskit studio start",
+            "corpuskit studio start --port 8081",
+            "corpuskit studio start --team --listen 192.168.1.20:8443",
+        ),
+        ExitCodes(
+            ok="running (where to open it on stdout, progress on stderr)",
+            usage="the server could not start, or a bad option",
+        ),
     )
     start.add_argument(
         "--port",
@@ -76,36 +103,75 @@ def register(subparsers: Any) -> None:
     )
     start.add_argument("--key", metavar="FILE", help="with --team and --cert: the certificate's private key")
     start.set_defaults(func=run_start)
-    stop = sub.add_parser(
-        "stop", help="stop this corpus's server (embedded, or every process of the team server)"
+    stop = add(
+        "stop",
+        "stop this corpus's server (embedded, or every process of the team server)",
+        ("corpuskit studio stop",),
+        ExitCodes(
+            ok="stopped (or nothing was running)", usage="the server could not be stopped, or a bad option"
+        ),
     )
     stop.set_defaults(func=run_stop)
-    status = sub.add_parser("status", help="is the server up, and does it accept the token?")
-    status.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    status = add(
+        "status",
+        "is the server up, and does it accept the token?",
+        ("corpuskit studio status", "corpuskit studio status --format json"),
+        ExitCodes(ok="up and the token is accepted", usage=UNREACHABLE),
+    )
+    add_format(status)
     status.set_defaults(func=run_status)
-    open_ = sub.add_parser("open", help="open the server in a web browser")
+    open_ = add(
+        "open",
+        "open the server in a web browser",
+        ("corpuskit studio open",),
+        ExitCodes(ok="opened (the address on stdout)", usage="no server is configured, or a bad option"),
+    )
     open_.set_defaults(func=run_open)
-    creds = sub.add_parser("credentials", help="print this corpus's server's admin login and API token")
-    creds.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    creds = add(
+        "credentials",
+        "print this corpus's server's admin login and API token",
+        ("corpuskit studio credentials", "corpuskit studio credentials --format json | jq -r .token"),
+        ExitCodes(ok="printed", usage="no credentials yet (the server was never started), or a bad option"),
+    )
+    add_format(creds)
     creds.set_defaults(func=run_credentials)
-    back = sub.add_parser(
+    back = add(
         "backup",
-        help="write one archive of the server's database, data and settings (safe while labelling)",
+        "write one archive of the server's database, data and settings (safe while labelling)",
+        ("corpuskit studio backup backups/studio-$(date +%F).tar.gz",),
+        ExitCodes(
+            ok="written",
+            usage="no server data to back up, the archive exists already, or a bad option",
+        ),
     )
     back.add_argument("file", help="the archive to write (.tar, or .tar.gz to compress); never overwritten")
-    back.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_format(back)
     back.set_defaults(func=run_backup)
-    rest = sub.add_parser("restore", help="restore a backup into a new, empty studio folder")
+    rest = add(
+        "restore",
+        "restore a backup into a new, empty studio folder",
+        ("corpuskit studio restore backups/studio-2026-11-30.tar.gz --into .corpuskit/studio",),
+        ExitCodes(
+            ok="restored",
+            data="the archive is damaged or not a corpuskit backup",
+            usage="no such archive, the target folder is in use or not empty, or a bad option",
+        ),
+    )
     rest.add_argument("file", help="the archive written by `corpuskit studio backup`")
     rest.add_argument(
         "--into",
         metavar="DIR",
         help="the studio folder to create (default: [tool.corpuskit] studio_dir); must be new or empty",
     )
-    rest.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_format(rest)
     rest.set_defaults(func=run_restore)
-    invite = sub.add_parser("invite", help="print the sign-up link for annotators (Label Studio's invite)")
-    invite.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    invite = add(
+        "invite",
+        "print the sign-up link for annotators (Label Studio's invite)",
+        ("corpuskit studio invite", "corpuskit studio invite --format json"),
+        ExitCodes(ok="printed (the link on stdout, advice on stderr)", usage=UNREACHABLE),
+    )
+    add_format(invite)
     invite.set_defaults(func=run_invite)
 
 

@@ -7,85 +7,96 @@ import json
 import sys
 from typing import Any
 
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_taxonomy
+
 DESCRIPTION = """\
 The taxonomy (schema/taxonomy.yaml) defines the stance targets, stance values, topics, evidence
 spans and note once; the Label Studio labelling config, the dataset features and the annotation
 schema are generated from it. A change of labels bumps its version and declares migrations.
 """
 
-EPILOG = """\
-examples:
-  corpuskit taxonomy show
-  corpuskit taxonomy config > label_config.xml
-  corpuskit taxonomy schema > annotation.schema.json
-  corpuskit taxonomy check
-  corpuskit taxonomy diff HEAD~1:schema/taxonomy.yaml schema/taxonomy.yaml
+EXAMPLES = (
+    "corpuskit taxonomy show",
+    "corpuskit taxonomy config > label_config.xml",
+    "corpuskit taxonomy schema > annotation.schema.json",
+    "corpuskit taxonomy check",
+    "corpuskit taxonomy diff HEAD~1:schema/taxonomy.yaml schema/taxonomy.yaml",
+)
 
+NOTES = """\
+The text of `check` (checks and verdict) goes to stderr; the other actions print on stdout.
 --format json shapes (stdout):
   show:  [{"kind", "id", "name", "hotkey", "definition"}]
   check: {"taxonomy", "version", "ok", "checks": [{"name", "ok", "problems"}]}
   diff:  {"old_version", "new_version", "changes": [{"change", "annotations"}],
           "added_without_migration", "display_changes", "unmapped_removals", "errors",
           "annotations": {"total", "changed", "needs_reannotation"}}
-exit codes: 0 all good, 1 the taxonomy (or a migration of existing annotations) failed a check,
-2 usage error (missing file).
 """
+INVALID = "the taxonomy failed a check"
+USAGE = "usage error (missing file, bad option)"
+EXIT_CODES = ExitCodes(
+    ok="all good", data="the taxonomy (or a migration of existing annotations) failed a check", usage=USAGE
+)
 
 
 def register(subparsers: Any) -> None:
-    from corpuskit.cli.main import HelpFormatter
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "taxonomy",
         help="show, generate and check the annotation scheme",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        notes=NOTES,
+        exit_codes=EXIT_CODES,
     )
     sub = parser.add_subparsers(dest="taxonomy_command", metavar="ACTION", required=True)
 
-    def add(name: str, help_text: str, examples: str) -> argparse.ArgumentParser:
-        child: argparse.ArgumentParser = sub.add_parser(
+    def add(
+        name: str, help_text: str, examples: tuple[str, ...], exit_codes: ExitCodes
+    ) -> argparse.ArgumentParser:
+        child = add_command(
+            sub,
             name,
             help=help_text,
             description=help_text[0].upper() + help_text[1:] + ".",
-            epilog=f"examples:\n{examples}",
-            formatter_class=HelpFormatter,
+            examples=examples,
+            exit_codes=exit_codes,
         )
         child.set_defaults(func=run, taxonomy_command=name)
         return child
 
-    def taxonomy_option(child: argparse.ArgumentParser) -> None:
-        child.add_argument(
-            "--taxonomy", metavar="FILE", help="taxonomy file (default: [tool.corpuskit] taxonomy)"
-        )
-
     show = add(
         "show",
         "list the labels with their hotkeys and definitions",
-        "  corpuskit taxonomy show --format json",
+        ("corpuskit taxonomy show --format json",),
+        ExitCodes(ok="listed", data=INVALID, usage=USAGE),
     )
-    taxonomy_option(show)
-    show.add_argument("--format", choices=("text", "json"), default="text")
+    add_taxonomy(show)
+    add_format(show)
 
     config = add(
-        "config", "print the generated Label Studio labelling config (XML)", "  corpuskit taxonomy config"
+        "config",
+        "print the generated Label Studio labelling config (XML)",
+        ("corpuskit taxonomy config",),
+        ExitCodes(ok="printed", data=INVALID, usage=USAGE),
     )
-    taxonomy_option(config)
+    add_taxonomy(config)
 
     schema = add(
         "schema",
         "print the generated JSON Schema of one annotation row",
-        "  corpuskit taxonomy schema | check-jsonschema --schemafile /dev/stdin annotations.json",
+        ("corpuskit taxonomy schema | check-jsonschema --schemafile /dev/stdin annotations.json",),
+        ExitCodes(ok="printed", data=INVALID, usage=USAGE),
     )
-    taxonomy_option(schema)
+    add_taxonomy(schema)
 
     check = add(
         "check",
         "validate the taxonomy and everything generated from it",
-        "  corpuskit taxonomy check\n  corpuskit taxonomy check --taxonomy other.yaml --format json",
+        ("corpuskit taxonomy check", "corpuskit taxonomy check --taxonomy other.yaml --format json"),
+        ExitCodes(ok="the taxonomy passes every check", data=INVALID, usage=USAGE),
     )
-    taxonomy_option(check)
+    add_taxonomy(check)
     check.add_argument(
         "--guidelines",
         metavar="FILE",
@@ -93,13 +104,20 @@ def register(subparsers: Any) -> None:
         help="annotation guidelines that must describe every label ('' to skip; "
         "default: [tool.corpuskit] guidelines)",
     )
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    add_format(check)
 
     diff = add(
         "diff",
         "show what changing the taxonomy from OLD to NEW does to existing annotations",
-        "  corpuskit taxonomy diff HEAD~1:schema/taxonomy.yaml schema/taxonomy.yaml\n"
-        "  corpuskit taxonomy diff old.yaml new.yaml --annotations annotations/annotations.jsonl",
+        (
+            "corpuskit taxonomy diff HEAD~1:schema/taxonomy.yaml schema/taxonomy.yaml",
+            "corpuskit taxonomy diff old.yaml new.yaml --annotations annotations/annotations.jsonl",
+        ),
+        ExitCodes(
+            ok="the change is safe",
+            data="a taxonomy failed a check or the migration cannot carry existing annotations",
+            usage="usage error (missing file, git cannot show REV:PATH, bad option)",
+        ),
     )
     diff.add_argument("old", metavar="OLD", help="old taxonomy: a file, or REV:PATH from git")
     diff.add_argument("new", metavar="NEW", help="new taxonomy: a file, or REV:PATH from git")
@@ -108,7 +126,7 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="annotation rows (JSONL; default: annotations.jsonl of the snapshot folder when it exists)",
     )
-    diff.add_argument("--format", choices=("text", "json"), default="text")
+    add_format(diff)
 
 
 def _taxonomy_path(args: argparse.Namespace) -> str:
@@ -186,9 +204,10 @@ def _diff(args: argparse.Namespace) -> int:
     annotations = args.annotations
     if annotations is None:
         from corpuskit.settings import load_settings
+        from corpuskit.snapshot import ANNOTATIONS_FILE
 
         settings = load_settings()
-        default = Path(settings.path(settings.annotations)) / "annotations.jsonl"
+        default = Path(settings.path(settings.annotations)) / ANNOTATIONS_FILE
         annotations = default if default.is_file() else None
     result = diff_files(args.old, args.new, annotations)
     if args.format == "json":

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from corpuskit.cli.main import HelpFormatter
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_quiet
 
 DESCRIPTION = """\
 Read every .txt, .json and .jsonl file under PATHS (default: the raw folder of the corpus),
@@ -14,41 +14,56 @@ check each document against schema/document.schema.json and the date and content
 then check the whole corpus for duplicate ids, identical content under two ids (errors) and
 near-duplicates (warnings, with their estimated similarity).
 
+--changed-since and --staged narrow the report to some files, but a change to the schema, the
+taxonomy, the settings (pyproject.toml) or the corpuskit pin (.pre-commit-config.yaml, the
+workflow) checks every document, and the summary says why.
+
 Text diagnostics and the summary go to stderr; --format json and github write to stdout.
 """
 
-EPILOG = """\
-examples:
-  corpuskit validate
-  corpuskit validate raw/2024/ extra.jsonl
-  corpuskit validate --format json > report.json
-  corpuskit validate --format github --changed-since origin/main
-
-exit codes: 0 no errors (warnings allowed), 1 errors found (or warnings with --strict),
-2 usage or environment error (missing path, unknown git ref, unreadable schema).
+EXAMPLES = (
+    "corpuskit validate",
+    "corpuskit validate raw/2024/ extra.jsonl",
+    "corpuskit validate --format json > report.json",
+    "corpuskit validate --format github --changed-since origin/main",
+    "corpuskit validate --staged      # what the next commit holds (the pre-commit hook)",
+)
+NOTES = """\
+With --format json, a usage or environment error is one object
+{"version", "ok": false, "error": {"exit_code", "message"}} on stdout.
 """
+EXIT_CODES = ExitCodes(
+    ok="no errors (warnings allowed)",
+    data="errors found (or warnings with --strict)",
+    usage="usage or environment error (missing path, unknown git ref, unreadable schema)",
+)
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "validate",
         help="check raw documents and the corpus as a whole",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        exit_codes=EXIT_CODES,
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the raw folder)")
-    parser.add_argument(
-        "--format", choices=("text", "json", "github"), default="text", help="output format (default: text)"
-    )
+    add_format(parser, choices=("text", "json", "github"))
     parser.add_argument(
         "--changed-since",
         metavar="GIT_REF",
         help="report per-document problems only for files added or changed since GIT_REF "
         "(cross-record checks still see the whole corpus)",
     )
+    parser.add_argument(
+        "--staged",
+        action="store_true",
+        help="report only on the staged files among PATHS (default: all staged files); the corpus "
+        "is what git tracks in the raw folder plus them, untracked files are left out",
+    )
     parser.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
+    add_quiet(parser, help="no progress bar and no summary line")
     parser.add_argument(
         "--no-cache",
         action="store_true",
@@ -58,15 +73,24 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from corpuskit.errors import CorpuskitError, UsageError
     from corpuskit.validation.api import validate
-    from corpuskit.validation.reporters import REPORTERS, summary_line
+    from corpuskit.validation.reporters import REPORTERS, report_json_error, summary_line
 
-    result = validate(
-        args.paths or None,
-        changed_since=args.changed_since,
-        cache=not args.no_cache,
-        progress=not args.quiet and sys.stderr.isatty(),
-    )
+    try:
+        if args.staged and args.changed_since:
+            raise UsageError("--staged and --changed-since: choose one")
+        result = validate(
+            args.paths or None,
+            changed_since=args.changed_since,
+            staged=args.staged,
+            cache=not args.no_cache,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
+    except CorpuskitError as exc:
+        if args.format == "json":
+            report_json_error(exc, sys.stdout)
+        raise
     out = sys.stderr if args.format == "text" else sys.stdout
     REPORTERS[args.format](result, out)
     if not args.quiet and args.format != "json":

@@ -6,35 +6,38 @@ import argparse
 import json
 from typing import Any
 
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_releases
+
 DESCRIPTION = """\
 Check that every file of a release is present with the size and SHA-256 recorded in its
 manifest.json, and that no file was added. A release is immutable: any difference means it was
 changed (or damaged) after it was built.
 """
 
-EPILOG = """\
-examples:
-  corpuskit verify v1.0.0
-  corpuskit verify 1.0.0 --releases /data/releases --format json
+EXAMPLES = ("corpuskit verify v1.0.0", "corpuskit verify 1.0.0 --releases /data/releases --format json")
 
---format json prints {"release", "ok", "files_checked", "problems": [...]}.
-exit codes: 0 intact, 1 a file is missing, changed or extra, 2 no such release.
+NOTES = """\
+The problems and the verdict go to stderr; --format json prints {"release", "ok", "files_checked",
+"problems": [...]} on stdout.
 """
+EXIT_CODES = ExitCodes(
+    ok="intact", data="a file is missing, changed or extra", usage="no such release or a bad option"
+)
 
 
 def register(subparsers: Any) -> None:
-    from corpuskit.cli.main import HelpFormatter
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "verify",
         help="check a release's files against its manifest checksums",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        examples=EXAMPLES,
+        notes=NOTES,
+        exit_codes=EXIT_CODES,
     )
     parser.add_argument("version", metavar="VERSION", help="vX.Y.Z, X.Y.Z or a release folder")
-    parser.add_argument("--releases", metavar="DIR", help="releases folder (default: setting)")
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_releases(parser)
+    add_format(parser)
     parser.set_defaults(func=run)
 
 
@@ -50,5 +53,5 @@ def run(args: argparse.Namespace) -> int:
         for problem in result.problems:
             print(problem, file=sys.stderr)
         state = "ok" if result.ok else f"FAILED ({len(result.problems)} problem(s))"
-        print(f"{result.folder}: {result.checked} files checked: {state}")
+        print(f"{result.folder}: {result.checked} files checked: {state}", file=sys.stderr)
     return 0 if result.ok else 1

@@ -21,10 +21,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corpuskit.errors import DataError, StudioError, UsageError
-from corpuskit.quality.context import ADJUDICATIONS_FILE, default_snapshot
-from corpuskit.quality.gold import GoldRow, compute_gold, read_adjudications, write_jsonl_atomic
+from corpuskit.quality.context import default_snapshot
+from corpuskit.quality.gold import GoldRow, compute_gold, read_adjudications
 from corpuskit.quality.ratings import annotator_key, build_ratings, read_rows
 from corpuskit.settings import Settings, load_settings
+from corpuskit.snapshot import (
+    ADJUDICATIONS_FILE,
+    ANNOTATIONS_FILE,
+    TASKS_FILE,
+    is_snapshot,
+    read_snapshot,
+    write_jsonl,
+)
 
 if TYPE_CHECKING:
     from corpuskit.studio.client import StudioClient
@@ -123,7 +131,7 @@ def merge_adjudications(path: Path, new: Mapping[str, dict[str, Any]]) -> tuple[
     changed = sum(1 for doc, row in new.items() if rows.get(doc) != row)
     if changed or not path.is_file():
         rows.update(new)
-        write_jsonl_atomic(path, (rows[doc] for doc in sorted(rows)))
+        write_jsonl(path, (rows[doc] for doc in sorted(rows)))
     return changed, len(rows)
 
 
@@ -153,13 +161,11 @@ def _review_project(client: StudioClient, title: str, config: str, project: int 
 
 def _snapshot_tables(folder: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Annotation and task rows of the main snapshot (tasks carry the data to copy into the review)."""
-    from corpuskit.studio.snapshot import read_snapshot
-
-    if (folder / "snapshot.json").is_file():
+    if is_snapshot(folder):
         snap = read_snapshot(folder, tables=("annotations", "tasks"))
         return snap.annotations, snap.tasks
-    tasks = folder / "tasks.jsonl"
-    return read_rows(folder / "annotations.jsonl"), read_rows(tasks) if tasks.is_file() else []
+    tasks = folder / TASKS_FILE
+    return read_rows(folder / ANNOTATIONS_FILE), read_rows(tasks) if tasks.is_file() else []
 
 
 def adjudicate(
@@ -178,10 +184,8 @@ def adjudicate(
 
     settings = settings or load_settings()
     folder = Path(snapshot) if snapshot is not None else default_snapshot(settings)
-    if not (folder / "annotations.jsonl").is_file():
-        raise UsageError(
-            f"{folder / 'annotations.jsonl'}: no annotation snapshot (run `corpuskit pull` first)"
-        )
+    if not (folder / ANNOTATIONS_FILE).is_file():
+        raise UsageError(f"{folder / ANNOTATIONS_FILE}: no annotation snapshot (run `corpuskit pull` first)")
     taxonomy = taxonomy or load_taxonomy(settings.path(settings.taxonomy))
     conn = Connection(url.rstrip("/"), token) if url and token else connection(settings)
     with StudioClient(conn) as client:
@@ -197,7 +201,6 @@ def _adjudicate(
     taxonomy: Taxonomy,
 ) -> AdjudicationResult:
     from corpuskit.studio.pull import pull
-    from corpuskit.studio.snapshot import read_snapshot
     from corpuskit.taxonomy import label_config
 
     title = review_title(settings, taxonomy)
@@ -219,7 +222,7 @@ def _adjudicate(
     changed, total = merge_adjudications(path, adjudication_rows(pulled.annotations, project_id))
 
     rows, tasks = _snapshot_tables(folder)
-    ratings = build_ratings(rows, taxonomy, source=str(folder / "annotations.jsonl"))
+    ratings = build_ratings(rows, taxonomy, source=str(folder / ANNOTATIONS_FILE))
     gold = compute_gold(ratings, read_adjudications(path), settings.min_annotators)
     disagreements = [r.document_id for r in gold.rows if needs_adjudication(r, any_disagreement)]
     new = [doc for doc in disagreements if doc not in in_review]
@@ -244,7 +247,7 @@ def _adjudicate(
     for doc in new:
         if not isinstance(data.get(doc), Mapping):
             raise DataError(
-                f"{folder / 'tasks.jsonl'}: no task data for document {doc!r} to show the adjudicator"
+                f"{folder / TASKS_FILE}: no task data for document {doc!r} to show the adjudicator"
             )
         predictions = [
             {"model_version": annotator_label(row), "result": row.get("result") or []}

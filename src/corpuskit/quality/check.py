@@ -9,6 +9,10 @@ Fails (each failure names the target or the document):
   (in the overlap share, or a pilot document): its other annotators have not answered yet.
 Labels decided by `ground_truth` or `adjudicated` need no minimum: a named person decided them;
 `single` labels on documents the design gives one annotator are accepted (the card reports them).
+
+`assess` is the one quality assessment: `corpuskit gold --check`, the release gate and `corpuskit
+status` all call it, so the same snapshot gets the same gold, the same alpha and the same bootstrap
+intervals (`DRAWS` draws, seed `SEED`) wherever it is judged.
 """
 
 from __future__ import annotations
@@ -18,10 +22,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpuskit.quality.agreement import AgreementResult, Coefficients, compute_agreement
+from corpuskit.quality.agreement import (
+    DEFAULT_DRAWS,
+    DEFAULT_SEED,
+    AgreementResult,
+    Coefficients,
+    compute_agreement,
+)
 from corpuskit.quality.design import OverlapDesign
 from corpuskit.quality.gold import Adjudication, Gold, compute_gold
-from corpuskit.quality.ratings import TaxonomyLike, build_ratings
+from corpuskit.quality.ratings import Ratings, TaxonomyLike, build_ratings
+
+# Bootstrap draws and seed of every quality judgement. 1,000 draws: a 95% percentile interval then
+# rests on the 25th and 975th of the sorted draws rather than the 5th and 195th, and the whole
+# assessment of a 10,000-document snapshot still takes about a second (docs/quality.md).
+DRAWS = DEFAULT_DRAWS
+SEED = DEFAULT_SEED
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,31 @@ def check_quality(
     return check
 
 
+@dataclass(frozen=True)
+class Assessment:
+    """Gold, agreement and the threshold check of one set of ratings."""
+
+    gold: Gold
+    agreement: AgreementResult
+    check: CheckResult
+
+
+def assess(
+    ratings: Ratings,
+    *,
+    min_annotators: int,
+    min_alpha: float,
+    adjudications: Mapping[str, Adjudication] | None = None,
+    design: OverlapDesign | None = None,
+    source: str = "<rows>",
+) -> Assessment:
+    """The one quality assessment: gold, agreement with `DRAWS` bootstrap draws (seed `SEED`), and
+    the check against the thresholds (`design`: see `check_quality`)."""
+    gold = compute_gold(ratings, adjudications, min_annotators)
+    result = compute_agreement(ratings, gold, draws=DRAWS, seed=SEED, source=source)
+    return Assessment(gold, result, check_quality(result, gold, min_annotators, min_alpha, design))
+
+
 def check_gold(
     snapshot: str | Path | None = None,
     *,
@@ -114,15 +155,17 @@ def check_gold(
     taxonomy: TaxonomyLike | None = None,
     min_annotators: int | None = None,
     min_alpha: float | None = None,
-    draws: int = 200,
 ) -> CheckResult:
     """Check a snapshot against `min_annotators` / `min_alpha` (defaults: the `[tool.corpuskit]` settings)."""
     from corpuskit.quality.context import recorded_design, resolve_inputs
 
     inputs = resolve_inputs(snapshot, rows=rows, adjudications=adjudications, taxonomy=taxonomy)
-    min_annotators = inputs.settings.min_annotators if min_annotators is None else min_annotators
-    min_alpha = inputs.settings.min_alpha if min_alpha is None else min_alpha
     ratings = build_ratings(inputs.rows, inputs.taxonomy, source=inputs.source)
-    gold = compute_gold(ratings, inputs.adjudications, min_annotators)
-    result = compute_agreement(ratings, gold, draws=draws, source=inputs.source)
-    return check_quality(result, gold, min_annotators, min_alpha, recorded_design(inputs))
+    return assess(
+        ratings,
+        min_annotators=inputs.settings.min_annotators if min_annotators is None else min_annotators,
+        min_alpha=inputs.settings.min_alpha if min_alpha is None else min_alpha,
+        adjudications=inputs.adjudications,
+        design=recorded_design(inputs),
+        source=inputs.source,
+    ).check

@@ -7,16 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corpuskit.errors import UsageError
+from corpuskit.errors import DataError, UsageError
 from corpuskit.quality.design import OverlapDesign
 from corpuskit.quality.ratings import TaxonomyLike, annotations_path, read_annotation_rows
 from corpuskit.settings import Settings, load_settings
+from corpuskit.snapshot import ADJUDICATIONS_FILE, is_snapshot, read_meta
 
 if TYPE_CHECKING:
     from corpuskit.quality.gold import Adjudication
-
-ADJUDICATIONS_FILE = "adjudications.jsonl"
-GOLD_FILE = "gold.jsonl"
 
 
 @dataclass(frozen=True)
@@ -32,13 +30,10 @@ class Inputs:
 def recorded_design(inputs: Inputs) -> OverlapDesign:
     """The overlap design the snapshot records (the settings when it was pulled), else the
     settings' own: the gate and the card then judge by the same design."""
-    import json
-
-    meta = inputs.snapshot / "snapshot.json" if inputs.snapshot is not None else None
-    if meta is not None and meta.is_file():
+    if inputs.snapshot is not None and inputs.snapshot.is_dir() and is_snapshot(inputs.snapshot):
         try:
-            design = json.loads(meta.read_text(encoding="utf-8")).get("design")
-        except (OSError, ValueError, AttributeError):
+            design = read_meta(inputs.snapshot).get("design")
+        except DataError:
             design = None
         if isinstance(design, Mapping):
             return OverlapDesign.from_json(design)

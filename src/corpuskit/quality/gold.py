@@ -11,7 +11,6 @@ otherwise the label is null and `decided_by` is `unresolved`, with a flag saying
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from corpuskit.errors import DataError
-from corpuskit.files import atomic_write
 from corpuskit.quality.ratings import Annotation, Ratings, TaxonomyLike, build_ratings, read_rows
 from corpuskit.quality.stats import item_agreement
+from corpuskit.snapshot import write_jsonl
 from corpuskit.taxonomy.features import DECIDED_BY
 
 # A majority needs at least this many answers: a single annotator's answer is never gold by itself.
@@ -206,7 +205,11 @@ def decide_document(
 ) -> GoldRow:
     """The gold row of one document."""
     gts: list[Annotation] = ratings.ground_truth.get(document_id, [])
-    people = {a.annotator for a in ratings.annotations if a.document_id == document_id}
+    if n_annotations is None:
+        n_annotations = sum(1 for a in ratings.annotations if a.document_id == document_id)
+    # Counted annotations are one per annotator (each one's latest), so they number the people; a
+    # scan of every annotation per document made gold quadratic in the snapshot's size.
+    people = n_annotations
     stance: dict[str, Decision] = {}
     for target in ratings.targets:
         answers = ratings.stance[target].get(document_id, {})
@@ -215,7 +218,7 @@ def decide_document(
         votes = {v: counts[v] for v in order}
         gt_values = [a.stance[target] for a in gts if a.stance.get(target) is not None]
         adj = adjudication.stance.get(target) if adjudication else None
-        label, by, flags = _decide(votes, order, gt_values, adj, min_annotators, len(people))
+        label, by, flags = _decide(votes, order, gt_values, adj, min_annotators, people)
         stance[target] = Decision(label, by, len(answers), votes, item_agreement(list(votes.values())), flags)
     topics: dict[str, Decision] = {}
     sets = ratings.topic_sets.get(document_id, {})
@@ -226,12 +229,10 @@ def decide_document(
         adj_topic = (
             (topic in adjudication.topics) if adjudication and adjudication.topics is not None else None
         )
-        label, by, flags = _decide(votes, (PRESENT, ABSENT), gt_topic, adj_topic, min_annotators, len(people))
+        label, by, flags = _decide(votes, (PRESENT, ABSENT), gt_topic, adj_topic, min_annotators, people)
         if isinstance(label, str):
             label = label == PRESENT
         topics[topic] = Decision(label, by, len(sets), votes, item_agreement(list(votes.values())), flags)
-    if n_annotations is None:
-        n_annotations = sum(1 for a in ratings.annotations if a.document_id == document_id)
     return GoldRow(document_id, n_annotations, stance, topics, document_id in ratings.pilot_documents)
 
 
@@ -270,14 +271,6 @@ def gold(
     return compute_gold(ratings, inputs.adjudications, min_annotators)
 
 
-def write_jsonl_atomic(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Write rows as JSONL through a temporary file in the same folder, fsync, then replace."""
-    atomic_write(
-        path, ((json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n").encode() for row in rows)
-    )
-
-
 def write_gold(result: Gold, path: Path) -> Path:
-    """Write `gold.jsonl` (sorted by document id, atomically) and return its path."""
-    write_jsonl_atomic(path, (row.to_json() for row in sorted(result.rows, key=lambda r: r.document_id)))
-    return path
+    """Write `gold.jsonl` (sorted by document id, atomically, in the snapshot's JSONL) and return its path."""
+    return write_jsonl(path, (row.to_json() for row in sorted(result.rows, key=lambda r: r.document_id)))

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from corpuskit.errors import DataError, UsageError
 from corpuskit.jsonl import iter_jsonl
+from corpuskit.snapshot import ANNOTATIONS_FILE, is_snapshot, iter_table
 
 Row = Mapping[str, Any]
 
@@ -141,18 +142,16 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 def annotations_path(snapshot: Path) -> Path:
     """`annotations.jsonl` of a snapshot folder (or the file itself when given)."""
-    return snapshot if snapshot.is_file() else snapshot / "annotations.jsonl"
+    return snapshot if snapshot.is_file() else snapshot / ANNOTATIONS_FILE
 
 
 def read_annotation_rows(snapshot: Path) -> list[dict[str, Any]]:
     """Annotation rows of a pulled snapshot (`annotations/annotations.jsonl`).
 
-    A folder written by `corpuskit pull` (it has `snapshot.json`) is read through the pull module,
-    which checks each table against its recorded SHA-256; a bare JSONL file is read as it is."""
-    if snapshot.is_dir() and (snapshot / "snapshot.json").is_file():
-        from corpuskit.studio.snapshot import read_snapshot
-
-        return list(read_snapshot(snapshot, tables=("annotations",)).annotations)
+    A folder written by `corpuskit pull` (it has `snapshot.json`) is read through `corpuskit.snapshot`,
+    which checks the table against its recorded SHA-256; a bare JSONL file is read as it is."""
+    if snapshot.is_dir() and is_snapshot(snapshot):
+        return list(iter_table(snapshot, "annotations"))
     return read_rows(annotations_path(snapshot))
 
 

@@ -20,22 +20,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpuskit.errors import ReleaseError
+from corpuskit.errors import DataError, ReleaseError
 from corpuskit.release.build import ReleaseInputs, build_release
 from corpuskit.release.inputs import (
     ValidationOutcome,
     document_sources,
     file_sha256,
     git_state,
-    iter_jsonl,
     load_taxonomy,
     shipped_files,
+    snapshot_rows,
     validate_corpus,
 )
 from corpuskit.release.shards import DEFAULT_SHARD_BYTES
 from corpuskit.release.versions import bump as next_version
 from corpuskit.release.versions import normalize
 from corpuskit.settings import Settings, load_settings
+
+# The snapshot tables a release streams.
+RELEASED_TABLES = ("tasks", "annotations")
 
 
 @dataclass
@@ -66,19 +69,14 @@ def check_validation(settings: Settings) -> ValidationOutcome:
 
 
 def snapshot_meta(folder: Path) -> dict[str, Any]:
-    """The snapshot's metadata, after checking the tables the release streams against their hashes."""
-    from corpuskit.studio.snapshot import read_snapshot
+    """The snapshot's metadata, after checking the tables the release streams against their hashes
+    (before anything is built: the streams check them again as they are read)."""
+    from corpuskit.snapshot import verify_tables
 
-    meta = dict(read_snapshot(folder, tables=()).meta)
-    for name in ("tasks.jsonl", "annotations.jsonl"):
-        path = folder / name
-        if not path.is_file():
-            raise ReleaseError(f"{path}: missing from the snapshot; run `corpuskit pull`")
-        if meta.get("files", {}).get(name) != file_sha256(path):
-            raise ReleaseError(
-                f"{path}: does not match the SHA-256 in snapshot.json (edited by hand or damaged)"
-            )
-    return meta
+    try:
+        return verify_tables(folder, RELEASED_TABLES)
+    except DataError as exc:
+        raise ReleaseError(str(exc)) from None
 
 
 @dataclass
@@ -91,10 +89,8 @@ class QualityOutcome:
 
 def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOutcome:
     """Gold rows and agreement from the quality module, and every shortfall against the thresholds."""
-    from corpuskit.quality.agreement import compute_agreement
-    from corpuskit.quality.check import check_quality
+    from corpuskit.quality.check import assess
     from corpuskit.quality.context import recorded_design, resolve_inputs
-    from corpuskit.quality.gold import compute_gold
     from corpuskit.quality.ratings import build_ratings
 
     inputs = resolve_inputs(folder, taxonomy=taxonomy, settings=settings)
@@ -104,8 +100,15 @@ def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOu
     with contextlib.suppress(ValueError):
         source = Path(source).relative_to(settings.root).as_posix()
     ratings = build_ratings(inputs.rows, inputs.taxonomy, source=source)
-    gold = compute_gold(ratings, inputs.adjudications, settings.min_annotators)
-    result = compute_agreement(ratings, gold, source=source)
+    assessment = assess(
+        ratings,
+        min_annotators=settings.min_annotators,
+        min_alpha=settings.min_alpha,
+        adjudications=inputs.adjudications,
+        design=recorded_design(inputs),
+        source=source,
+    )
+    gold, result, check = assessment.gold, assessment.agreement, assessment.check
     agreement = {
         f"stance.{c.name}": {
             "alpha": c.alpha.value,
@@ -122,7 +125,6 @@ def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOu
         "high": topic_set.alpha.high,
         "n_items": topic_set.pairable_items,
     }
-    check = check_quality(result, gold, settings.min_annotators, settings.min_alpha, recorded_design(inputs))
     shortfalls = [str(failure) for failure in check.targets]
     if check.items:
         examples = "; ".join(str(failure) for failure in check.items[:3])
@@ -153,8 +155,8 @@ def report_writer(result: Any) -> Callable[[Path], Any] | None:
     return write_into
 
 
-def _tasks(folder: Path) -> Iterator[tuple[str, str]]:
-    for row in iter_jsonl(folder / "tasks.jsonl"):
+def _tasks(folder: Path, meta: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for row in snapshot_rows(folder, "tasks", meta):
         if row.get("document_id") and row.get("content_sha256"):
             yield row["document_id"], row["content_sha256"]
 
@@ -204,9 +206,9 @@ def release(
     guidelines = settings.path(settings.guidelines)
     inputs = ReleaseInputs(
         documents=iter_valid_documents(settings=settings, result=validation.result),
-        annotations=iter_jsonl(folder / "annotations.jsonl"),
+        annotations=snapshot_rows(folder, "annotations", meta),
         gold=iter(quality.gold),
-        tasks=_tasks(folder),
+        tasks=_tasks(folder, meta),
         taxonomy=taxonomy,
         snapshot=meta,
         split_ratios=tuple(settings.split_ratios),  # type: ignore[arg-type]

@@ -10,13 +10,12 @@ from __future__ import annotations
 import hashlib
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpuskit.errors import ReleaseError, UsageError
-from corpuskit.jsonl import iter_jsonl as _iter_jsonl
+from corpuskit.errors import DataError, ReleaseError, UsageError
 from corpuskit.settings import Settings
 
 Row = dict[str, Any]
@@ -36,9 +35,17 @@ def load_taxonomy(settings: Settings) -> Any:
     return load(settings.path(settings.taxonomy))
 
 
-def iter_jsonl(path: Path) -> Iterator[Row]:
-    """Rows of a JSONL file, one at a time; a bad line is a ReleaseError naming file and line."""
-    return _iter_jsonl(path, error=ReleaseError)
+def snapshot_rows(folder: Path, table: str, meta: Mapping[str, Any]) -> Iterator[Row]:
+    """Rows of a snapshot table, streamed and checked against `snapshot.json` by `corpuskit.snapshot`;
+    a bad line or a changed table is a ReleaseError naming the file."""
+    from corpuskit.snapshot import iter_table
+
+    try:
+        yield from iter_table(folder, table, meta=meta)
+    except ReleaseError:
+        raise
+    except DataError as exc:
+        raise ReleaseError(str(exc)) from None
 
 
 def git_state(root: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpuskit.errors import EnvironmentProblem, ReleaseError
+from corpuskit.errors import EnvironmentProblem, ReleaseError, UsageError
 from corpuskit.release.load import resolve_release
 from corpuskit.release.manifest import read_manifest, verify_folder
 
@@ -59,7 +59,7 @@ def plan_publish(version: str | Path, repo_id: str, releases: str | Path | None 
     if not check.ok:
         raise ReleaseError(f"release {folder.name} failed verification: {check.problems[0]}")
     if "/" not in repo_id or repo_id.count("/") != 1:
-        raise ReleaseError(f"--repo-id must look like ORG/NAME, not {repo_id!r}")
+        raise UsageError(f"--repo-id must look like ORG/NAME, not {repo_id!r}")
     manifest = read_manifest(folder)
     card = DatasetCard.load(folder / "README.md")
     data = card.data.to_dict()

@@ -1,4 +1,5 @@
-"""Label Studio JSON export -> the snapshot tables (tasks, annotations, drafts, predictions, problems).
+"""Label Studio JSON export -> the snapshot tables (`corpuskit.snapshot`: tasks, annotations, drafts,
+predictions, problems).
 
 Lossless by construction: every key Label Studio returned either lands in a column that reproduces it
 exactly, or is kept verbatim in the row's `extra` object; results that do not fit the taxonomy and rows
@@ -14,8 +15,7 @@ from typing import Any
 import orjson
 
 from corpuskit.quality.design import PILOT
-
-Row = dict[str, Any]
+from corpuskit.snapshot import TABLES, Row
 
 # The LS key that each snapshot column reproduces; anything else goes to `extra`.
 _ANNOTATION_COLUMNS = {
@@ -47,8 +47,6 @@ _TASK_COLUMNS = {"id": "task_id", "data": "data", "meta": "meta"}
 # Task keys that become tables of their own.
 _TASK_CHILDREN = ("annotations", "drafts", "predictions")
 
-TABLES: tuple[str, ...] = ("tasks", "annotations", "drafts", "predictions", "problems")
-
 
 @dataclass
 class Tables:
@@ -63,6 +61,10 @@ class Tables:
     def table(self, name: str) -> list[Row]:
         rows: list[Row] = getattr(self, name)
         return rows
+
+    def by_table(self) -> dict[str, list[Row]]:
+        """Every table by its snapshot name, as `write_snapshot` takes them."""
+        return {name: self.table(name) for name in TABLES}
 
     def sort(self) -> None:
         self.tasks.sort(key=lambda r: (r["document_id"], _opt(r["task_id"]), r["position"]))
@@ -133,9 +135,12 @@ def _extra(source: Mapping[str, Any], row: Row, columns: Mapping[str, str], skip
 def annotator_of(completed_by: Any) -> tuple[dict[str, Any], str | None]:
     """`completed_by` in any of its export shapes -> ({id, email}, problem or None).
 
-    Real exports hold a full user object, an email-only object, a bare user id, or nothing."""
+    Real exports hold a full user object, an email-only object, a bare user id, an email address
+    (a draft's `user` in Label Studio 1.23's exports), or nothing."""
     if completed_by is None:
         return {"id": None, "email": None}, None
+    if isinstance(completed_by, str) and "@" in completed_by:
+        return {"id": None, "email": completed_by}, None
     if isinstance(completed_by, bool):
         return {"id": None, "email": None}, f"completed_by {completed_by!r} is not a user"
     if isinstance(completed_by, int):

@@ -106,10 +106,11 @@ def measure(
     tasks: dict[int, tuple[int, dict[str, Any]]],
     annotations: list[dict[str, Any]],
     taxonomy: Any,
+    settings: Settings,
 ) -> dict[str, Any]:
     """The progress figures from every task's (overlap, meta) and the snapshot-shaped annotation
     rows of the tasks someone worked on (pure: no server)."""
-    from corpuskit.quality.agreement import compute_agreement
+    from corpuskit.quality.check import assess
     from corpuskit.quality.ratings import build_ratings
 
     pilot = {task_id for task_id, (_, meta) in tasks.items() if meta.get(PILOT)}
@@ -149,7 +150,13 @@ def measure(
     agreement: dict[str, dict[str, Any]] = {}
     overlapped = 0
     if ratings.annotations:
-        result = compute_agreement(ratings, draws=200)
+        # The same assessment as `gold --check` and the release gate (only alpha is shown here).
+        result = assess(
+            ratings,
+            min_annotators=settings.min_annotators,
+            min_alpha=settings.min_alpha,
+            design=OverlapDesign.from_settings(settings),
+        ).agreement
         overlapped = int(result.counts["overlapped_documents"])
         for c in [*result.stance, result.topic_set]:
             name = c.name if c is result.topic_set else f"stance.{c.name}"
@@ -218,7 +225,7 @@ def status(
         finally:
             body.unlink(missing_ok=True)
         add_emails(client, tables)
-        figures = measure(read_overlaps(client, project_id), tables.annotations, taxonomy)
+        figures = measure(read_overlaps(client, project_id), tables.annotations, taxonomy, settings)
         design = OverlapDesign.from_settings(settings)
         return Progress(
             project_id=project_id,

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from corpuskit.errors import DataError, StudioError, UsageError
-from corpuskit.studio.export_rows import Mapper, Row, Tables, convert_export
+from corpuskit.snapshot import Row, write_snapshot
+from corpuskit.studio.export_rows import Mapper, Tables, convert_export
 from corpuskit.studio.project import find_projects
-from corpuskit.studio.snapshot import TABLES, write_snapshot
 
 if TYPE_CHECKING:
     import httpx
@@ -123,7 +123,7 @@ def _summarise(folder: Path, tables: Tables, changed: bool, meta: dict[str, Any]
     }
     return PullResult(
         folder=folder,
-        counts={name: len(tables.table(name)) for name in TABLES},
+        counts={name: len(rows) for name, rows in tables.by_table().items()},
         annotators=len(annotators),
         cancelled=sum(1 for row in tables.annotations if row["was_cancelled"]),
         ground_truth=sum(1 for row in tables.annotations if row["ground_truth"]),
@@ -360,5 +360,5 @@ def pull(
             # the quality gate reads it to tell designed single annotations from missing ones.
             "design": OverlapDesign.from_settings(settings).to_json(),
         }
-    changed = write_snapshot(folder, {name: tables.table(name) for name in TABLES}, meta)
+    changed = write_snapshot(folder, tables.by_table(), meta)
     return _summarise(folder, tables, changed, meta)

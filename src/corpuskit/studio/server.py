@@ -228,7 +228,7 @@ def _label_studio_executable() -> str:
     if found is None:
         raise EnvironmentProblem(
             "label-studio is not installed: install corpuskit with the 'studio' extra "
-            "(pip install 'corpuskit[studio]') or point LABEL_STUDIO_URL at a running server"
+            "(pip install 'corpuskit-news[studio]') or point LABEL_STUDIO_URL at a running server"
         )
     return found
 

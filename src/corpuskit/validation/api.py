@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from corpuskit.diagnostics import Diagnostic, Severity
-from corpuskit.errors import UsageError
 from corpuskit.settings import Settings, load_settings
 from corpuskit.validation.crossrecord import Entries, check_corpus
+from corpuskit.validation.gitscope import changed_files, staged_files, tracked_files
+
+__all__ = ["ValidationResult", "changed_files", "iter_valid_documents", "validate"]
 
 # A chunk of work for one worker: about this many bytes of input (one big file is one chunk).
 _CHUNK_BYTES = 4 * 1024 * 1024
@@ -44,6 +45,11 @@ class ValidationResult:
     # (named id, reported id) of every near-duplicate pair: the earlier document, then the later one
     # (with changed_since, the changed one is the reported one).
     near_duplicates: tuple[tuple[str, str], ...] = ()
+    # Why every document was checked although the run was narrowed (--changed-since, --staged):
+    # "schema/document.schema.json changed since origin/main".
+    full_check: str | None = None
+    # The corpus root (GitHub annotations name files relative to the repository top found from it).
+    root: Path | None = field(default=None, repr=False, compare=False)
 
     @property
     def valid(self) -> int:
@@ -70,6 +76,7 @@ class ValidationResult:
             "errors": self.errors,
             "warnings": self.warnings,
             "changed_files": self.changed_files,
+            "full_check": self.full_check,
         }
 
 
@@ -239,31 +246,6 @@ class _NoBar:
         pass
 
 
-def changed_files(root: Path, ref: str) -> set[str]:
-    """Absolute paths of files added or changed since `ref` (committed, staged, unstaged or untracked)."""
-
-    def git(*args: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
-            )
-        except OSError as exc:
-            raise UsageError(f"--changed-since needs git: {exc}") from exc
-        if done.returncode != 0:
-            detail = (done.stderr.strip().splitlines() or ["git failed"])[-1]
-            raise UsageError(f"--changed-since {ref!r}: {detail}")
-        return done.stdout
-
-    top = Path(git("rev-parse", "--show-toplevel").strip())
-    try:
-        git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
-    except UsageError:
-        raise UsageError(f"--changed-since {ref!r}: not a commit in {top}") from None
-    names = git("diff", "--name-only", "-z", "--diff-filter=ACMRT", ref, "--").split("\0")
-    names += git("ls-files", "--others", "--exclude-standard", "-z").split("\0")
-    return {os.path.abspath(top / name) for name in names if name}
-
-
 def _default_paths(settings: Settings) -> list[Path]:
     raw = settings.path(settings.raw)
     try:
@@ -277,6 +259,7 @@ def validate(
     *,
     settings: Settings | None = None,
     changed_since: str | None = None,
+    staged: bool = False,
     cache: bool = True,
     workers: int | None = None,
     progress: bool = False,
@@ -287,15 +270,30 @@ def validate(
     Per-document checks (parsing, schema, dates, content hash) run on every document, or with
     `changed_since` only report on files added or changed since that git ref; the cross-record
     checks (duplicate ids, identical content, near-duplicates) always see the whole corpus and
-    report pairs that involve at least one checked document.
+    report pairs that involve at least one checked document. With `staged` (the pre-commit hook),
+    `paths` are the staged files to report on (default: what git's index has changed) and the
+    corpus is what git tracks in the raw folder plus them; untracked files are left out. When the
+    schema, taxonomy, settings or corpuskit pin is among the changed files, every document is
+    checked and `full_check` says why.
     """
     from corpuskit.documents.reader import iter_files
+    from corpuskit.validation.inputs import full_check_reason
     from corpuskit.validation.schema_check import schema_path
 
     settings = settings or load_settings()
-    targets = [Path(p) for p in paths] if paths else _default_paths(settings)
-    files = list(iter_files(targets))
-    focus = changed_files(settings.root, changed_since) if changed_since else None
+    focus: set[str] | None = None
+    full_check: str | None = None
+    if staged:
+        files, focus = _staged_scope(paths, settings)
+        full_check = full_check_reason(focus, settings, "in the staged files")
+    else:
+        targets = [Path(p) for p in paths] if paths else _default_paths(settings)
+        files = list(iter_files(targets))
+        if changed_since:
+            focus = changed_files(settings.root, changed_since)
+            full_check = full_check_reason(focus, settings, f"since {changed_since}")
+    if full_check:
+        focus = None
     cache_dir = settings.root / ".corpuskit" / "cache"
     options = _Options(
         root=str(settings.root),
@@ -363,7 +361,23 @@ def validate(
         rejected=frozenset(rejected),
         changed_files=None if focus is None else sum(1 for f in files if in_focus(str(f))),
         near_duplicates=tuple(near_duplicates),
+        full_check=full_check,
+        root=settings.root,
     )
+
+
+def _staged_scope(
+    paths: Sequence[str | os.PathLike[str]] | None, settings: Settings
+) -> tuple[list[Path], set[str]]:
+    """The files to read (tracked raw files and the staged ones, in the order of a full run) and
+    the staged files to report on (absolute paths)."""
+    from corpuskit.documents.reader import iter_files
+
+    raw = settings.path(settings.raw)
+    given = {os.path.abspath(p) for p in paths} if paths else staged_files(settings.root)
+    corpus = tracked_files(settings.root, raw) | given
+    walked = iter_files(_default_paths(settings)) if raw.is_dir() else iter(())
+    return [path for path in walked if os.path.abspath(path) in corpus], given
 
 
 def iter_valid_documents(

@@ -1,19 +1,25 @@
 """Reporters: a `ValidationResult` as text for people, JSON for programs, annotations for GitHub.
 
 Pick one from `REPORTERS`; each writes to the stream it is given. The JSON shape is stable
-(`version` changes if it ever must) and documented in docs/validation.md.
+(`version` changes if it ever must), documented in docs/validation.md and published as a JSON
+Schema (`report.schema.json` beside this module, `report_schema()`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
-from typing import TextIO
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
 
 from corpuskit.diagnostics import Diagnostic
+from corpuskit.errors import CorpuskitError
 from corpuskit.validation.api import ValidationResult
 
 JSON_VERSION = 1
+REPORT_SCHEMA = "report.schema.json"
 
 Reporter = Callable[[ValidationResult, TextIO], None]
 
@@ -27,6 +33,8 @@ def summary_line(result: ValidationResult) -> str:
     scope = ""
     if result.changed_files is not None:
         scope = f" ({result.changed_files} changed)"
+    elif result.full_check:
+        scope = f" (all checked: {result.full_check})"
     return (
         f"{count(result.files, 'file')}{scope}, {count(result.documents, 'document')}: "
         f"{result.valid} valid, {result.invalid} invalid; "
@@ -50,6 +58,24 @@ def report_json(result: ValidationResult, out: TextIO) -> None:
     out.write("\n")
 
 
+def report_json_error(error: CorpuskitError, out: TextIO) -> None:
+    """The one object `--format json` prints when validation could not run (exit 2)."""
+    payload = {
+        "version": JSON_VERSION,
+        "ok": False,
+        "error": {"exit_code": error.exit_code, "message": str(error)},
+    }
+    json.dump(payload, out, ensure_ascii=False)
+    out.write("\n")
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema (Draft 2020-12) of what `--format json` prints: a report or an error."""
+    text = (resources.files("corpuskit.validation") / REPORT_SCHEMA).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
 def _escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
@@ -58,9 +84,17 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def github_annotation(diagnostic: Diagnostic) -> str:
-    """`::error file=raw/a.txt,line=4,title=corpuskit invalid-date::published_at: ...`"""
-    properties = [f"file={_escape_property(diagnostic.file)}"]
+def github_annotation(diagnostic: Diagnostic, top: Path | None = None) -> str:
+    """`::error file=raw/a.txt,line=4,title=corpuskit invalid-date::published_at: ...`
+
+    GitHub matches `file` against paths from the repository's top: with `top`, the diagnostic's
+    path is made relative to it, whatever folder validate ran in."""
+    file = diagnostic.file
+    if top is not None:
+        relative = os.path.relpath(os.path.abspath(file), top)
+        if not relative.startswith(".."):
+            file = Path(relative).as_posix()
+    properties = [f"file={_escape_property(file)}"]
     if diagnostic.line is not None:
         properties.append(f"line={diagnostic.line}")
         if diagnostic.column is not None:
@@ -72,8 +106,11 @@ def github_annotation(diagnostic: Diagnostic) -> str:
 
 
 def report_github(result: ValidationResult, out: TextIO) -> None:
+    from corpuskit.validation.gitscope import repository_root
+
+    top = (repository_root(result.root) or result.root) if result.root else None
     for diagnostic in result.diagnostics:
-        print(github_annotation(diagnostic), file=out)
+        print(github_annotation(diagnostic, top), file=out)
 
 
 REPORTERS: dict[str, Reporter] = {

@@ -1,0 +1,76 @@
+"""The annotation snapshot folder (`annotations/`): its one definition.
+
+File names and row types (`format`), the one writer and reader, and the streaming table iterator that
+checks each table against the SHA-256 recorded in `snapshot.json` (`io`). Studio writes snapshots
+through this package; quality, release and the CLI read them through it.
+"""
+
+from corpuskit.snapshot.format import (
+    ADJUDICATIONS_FILE,
+    ANNOTATIONS_FILE,
+    FORMAT,
+    GOLD_FILE,
+    META_FILE,
+    ROW_TYPES,
+    TABLES,
+    TASKS_FILE,
+    AdjudicationRow,
+    AnnotationRow,
+    DraftRow,
+    GoldFileRow,
+    PredictionRow,
+    ProblemRow,
+    Row,
+    SnapshotMeta,
+    TaskRow,
+    jsonl_bytes,
+    jsonl_line,
+    table_file,
+)
+from corpuskit.snapshot.io import (
+    Snapshot,
+    file_sha256,
+    is_snapshot,
+    iter_table,
+    read_meta,
+    read_snapshot,
+    recover,
+    table_sha256,
+    verify_tables,
+    write_jsonl,
+    write_snapshot,
+)
+
+__all__ = [
+    "ADJUDICATIONS_FILE",
+    "ANNOTATIONS_FILE",
+    "FORMAT",
+    "GOLD_FILE",
+    "META_FILE",
+    "ROW_TYPES",
+    "TABLES",
+    "TASKS_FILE",
+    "AdjudicationRow",
+    "AnnotationRow",
+    "DraftRow",
+    "GoldFileRow",
+    "PredictionRow",
+    "ProblemRow",
+    "Row",
+    "Snapshot",
+    "SnapshotMeta",
+    "TaskRow",
+    "file_sha256",
+    "is_snapshot",
+    "iter_table",
+    "jsonl_bytes",
+    "jsonl_line",
+    "read_meta",
+    "read_snapshot",
+    "recover",
+    "table_file",
+    "table_sha256",
+    "verify_tables",
+    "write_jsonl",
+    "write_snapshot",
+]
