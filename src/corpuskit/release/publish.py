@@ -6,7 +6,6 @@ YAML locally, without touching the network; the real run sends those same operat
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,14 +94,6 @@ def publish_warnings(folder: Path, manifest: dict[str, Any]) -> list[str]:
             f"{folder.name} holds annotations by demo accounts ({', '.join(demo)}): scripted answers, "
             "not for research"
         )
-    croissant = folder / "croissant.json"
-    if croissant.is_file():
-        url = str(json.loads(croissant.read_text(encoding="utf-8")).get("url") or "")
-        if not url.startswith(("https://", "http://")):
-            out.append(
-                f"{croissant}: url {url!r} is relative; set the `homepage` setting (the Hub page) "
-                "before building, so Croissant points at the published files"
-            )
     below = manifest.get("below_threshold") or []
     if below:
         out.append(
