@@ -69,6 +69,12 @@ def test_demo_runs_end_to_end_and_a_second_run_changes_nothing(
     assert release.parent == root / "demo" / "releases"
     assert not (root / "releases").exists() and not (root / "annotations").exists()
     assert sum(first["loaded_rows"].values()) == 2
+    # Two documents are too few for the ratios: both sit in train, which loads on its own.
+    assert first["loaded_rows"] == {"train": 2}
+    import datasets
+
+    assert datasets.load_dataset(str(release), "gold", split="train").num_rows == 2
+    assert datasets.load_dataset(str(release), "stance", split="train").num_rows == 2 * 2
 
     # Demo data is marked as such wherever it lands.
     snapshot = root / "demo" / "annotations" / "annotations.jsonl"
@@ -83,6 +89,8 @@ def test_demo_runs_end_to_end_and_a_second_run_changes_nothing(
     accounts = studio_server.data_dir / "demo-accounts.json"
     assert accounts.stat().st_mode & 0o777 == 0o600
     assert "Demo data" in (release / "README.md").read_text(encoding="utf-8")
+    assert main(["publish", str(release), "--repo-id", "lab/demo", "--dry-run"]) == 0
+    assert "holds annotations by demo accounts" in capsys.readouterr().err
     assert studio_server.token not in (release / "manifest.json").read_text(encoding="utf-8")
 
     before = {p: p.stat().st_mtime_ns for p in (root / "demo").rglob("*") if p.is_file()}

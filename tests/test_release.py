@@ -16,9 +16,9 @@ import yaml
 from corpuskit.cli.main import main
 from corpuskit.errors import ReleaseError
 from corpuskit.settings import load_settings
-from test_release_support import TARGETS, documents, make_corpus, truth_of, write_snapshot
+from test_release_support import TARGETS, VALUES, documents, make_corpus, truth_of, write_snapshot
 
-CONFIGS = ("documents", "annotations", "gold")
+CONFIGS = ("stance", "stance_annotations", "gold", "annotations", "documents")
 SPLITS = ("train", "validation", "test")
 
 
@@ -108,7 +108,7 @@ def test_parquet_is_sorted_zstd_with_statistics_and_embedded_features(
             assert [f.name for f in files] == [f"{split}-00000-of-00001.parquet"]
             parquet = pq.ParquetFile(files[0])
             assert b"huggingface" in parquet.schema_arrow.metadata
-            key = "document_id" if config == "annotations" else "id"
+            key = "document_id" if config in ("annotations", "stance_annotations") else "id"
             ids = parquet.read(columns=[key]).column(key).to_pylist()
             assert ids == sorted(ids)
             if parquet.metadata.num_row_groups:
@@ -124,7 +124,7 @@ def test_card_header_is_what_the_hub_reads(released: tuple[Path, Path, str]) -> 
     text = (folder / "README.md").read_text()
     header = yaml.safe_load(text.split("---\n")[1])
     assert [c["config_name"] for c in header["configs"]] == list(CONFIGS)
-    assert [c.get("default", False) for c in header["configs"]] == [False, False, True]
+    assert [c.get("default", False) for c in header["configs"]] == [True, False, False, False, False]
     assert header["license"] and header["language"] == ["en"] and header["size_categories"] == ["n<1K"]
     info = {i["config_name"]: i for i in header["dataset_info"]}
     gold_features = {f["name"]: f for f in info["gold"]["features"]}
@@ -176,16 +176,42 @@ def test_croissant_validates_and_loads_offline(released: tuple[Path, Path, str])
     # (file hashes included) lets it read real records.
     reader = (
         "import json, os, sys, mlcroissant as mlc\n"
-        "records = mlc.Dataset(jsonld='croissant.json').records(record_set='gold')\n"
-        "rows = [r for _, r in zip(range(3), records)]\n"
-        "print(json.dumps([sorted(r) for r in rows])); sys.stdout.flush(); os._exit(0)\n"
+        "dataset = mlc.Dataset(jsonld='croissant.json')\n"
+        "def text(v): return v.decode() if isinstance(v, bytes) else v\n"
+        "out = {}\n"
+        "for name in ('stance', 'gold'):\n"
+        "    records = dataset.records(record_set=name)\n"
+        "    out[name] = [{k: (text(v) if not isinstance(v, (dict, list)) else "
+        "{kk: text(vv) for kk, vv in v.items()} if isinstance(v, dict) else [text(x) for x in v]) "
+        "for k, v in r.items()} for r in records]\n"
+        "print(json.dumps(out)); sys.stdout.flush(); os._exit(0)\n"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", reader], cwd=folder, capture_output=True, text=True, env=env
     )
     assert loaded.returncode == 0, loaded.stderr
-    keys = json.loads(loaded.stdout.strip().splitlines()[-1])
-    assert len(keys) == 3 and all("gold/id" in row for row in keys)
+    records = json.loads(loaded.stdout.strip().splitlines()[-1])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    # Every record of the flat view carries its label names and split, and they are the data's.
+    assert len(records["stance"]) == sum(manifest["rows"]["stance"].values()) == 12 * len(TARGETS)
+    for row in records["stance"]:
+        truth = truth_of(row["stance/id"])
+        assert row["stance/label_text"] == truth["stance"][row["stance/target_text"]]
+        assert row["stance/split"] in SPLITS
+    for row in records["gold"]:
+        truth = truth_of(row["gold/id"])
+        stance = {k.rsplit("/", 1)[1]: v for k, v in row["gold/stance_text"].items()}
+        assert stance == truth["stance"] and sorted(row["gold/topics_text"]) == truth["topics"]
+    described = json.loads((folder / "croissant.json").read_text())
+    sets = {s["@id"]: s for s in described["recordSet"]}
+    for config in CONFIGS:
+        import datasets
+
+        features = datasets.load_dataset_builder(str(folder), config).info.features
+        assert [f["name"] for f in sets[config]["field"]] == [*features, "split"]
+    label = next(f for f in sets["stance"]["field"] if f["name"] == "label")
+    classes = sets[label["references"]["field"]["@id"].split("/")[0]]
+    assert [d[f"{classes['@id']}/name"] for d in classes["data"]] == list(VALUES)
 
 
 def test_tampered_or_missing_file_is_caught(released: tuple[Path, Path, str], tmp_path: Path) -> None:
