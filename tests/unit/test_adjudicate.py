@@ -92,7 +92,7 @@ def test_merge_keeps_other_documents_and_reports_changes(tmp_path: Path) -> None
 
 def test_predictions_name_the_annotator() -> None:
     assert annotator_label(row("d", 3, "x", [])) == "a3@example.org"
-    assert annotator_label({"annotator": {"id": 3, "email": None}, "annotation_id": 1}) == "id:3"
+    assert annotator_label({"annotator": {"id": 3, "email": None}, "annotation_id": 1}) == "annotator-3"
 
 
 def test_review_title_fits_label_studio() -> None:

@@ -99,14 +99,18 @@ def test_pairwise_cohen_kappa_matches_a_plain_loop(synthetic: Any, result: Any) 
         (r["annotator"]["id"], r["document_id"]): r["stance"][T] for r in submitted(synthetic.rows)
     }
     pairs = {(p.a, p.b): p for p in result.target(T).pairwise}
-    assert set(pairs) == {("id:1", "id:2"), ("id:1", "id:3"), ("id:2", "id:3")}
+    assert set(pairs) == {
+        ("annotator-1", "annotator-2"),
+        ("annotator-1", "annotator-3"),
+        ("annotator-2", "annotator-3"),
+    }
     for a, b in itertools.combinations((1, 2, 3), 2):
         docs = sorted({d for (w, d) in by if w == a} & {d for (w, d) in by if w == b})
         xs, ys = [by[(a, d)] for d in docs], [by[(b, d)] for d in docs]
         p_o = sum(x == y for x, y in zip(xs, ys, strict=True)) / len(docs)
         cx, cy = Counter(xs), Counter(ys)
         p_e = sum(cx[v] * cy[v] for v in VALUES) / len(docs) ** 2
-        pair = pairs[(f"id:{a}", f"id:{b}")]
+        pair = pairs[(f"annotator-{a}", f"annotator-{b}")]
         assert pair.items == len(docs)
         assert pair.kappa == pytest.approx((p_o - p_e) / (1 - p_e))
 
@@ -114,16 +118,16 @@ def test_pairwise_cohen_kappa_matches_a_plain_loop(synthetic: Any, result: Any) 
 def test_more_accurate_annotators_agree_more(result: Any) -> None:
     figures = {a.annotator: a for a in result.annotators}
     assert (
-        figures["id:1"].agreement_with_gold
-        > figures["id:2"].agreement_with_gold
-        > figures["id:3"].agreement_with_gold
+        figures["annotator-1"].agreement_with_gold
+        > figures["annotator-2"].agreement_with_gold
+        > figures["annotator-3"].agreement_with_gold
     )
-    assert figures["id:1"].agreement_with_others > figures["id:3"].agreement_with_others
+    assert figures["annotator-1"].agreement_with_others > figures["annotator-3"].agreement_with_others
 
 
 def test_annotator_counts_and_median_lead_time(synthetic: Any, result: Any) -> None:
     for a in result.annotators:
-        who = int(a.annotator.split(":")[1])
+        who = int(a.annotator.removeprefix("annotator-"))
         mine = [r for r in synthetic.rows if r["annotator"]["id"] == who]
         assert a.cancelled == sum(r["was_cancelled"] for r in mine)
         assert a.annotations == len(mine) - a.cancelled
@@ -136,7 +140,7 @@ def test_confusion_matrices(result: Any) -> None:
     assert (matrix == matrix.T).all()  # every ordered pair counted once each way
     assert matrix.sum() > 0 and matrix.trace() / matrix.sum() == pytest.approx(c.percent_agreement)
     gold = result.gold_confusion[T]
-    assert set(gold) == {"id:1", "id:2", "id:3"}
+    assert set(gold) == {"annotator-1", "annotator-2", "annotator-3"}
     for figure in result.annotators:
         m = np.array(gold[figure.annotator].matrix)
         # agreement with gold pools both targets; the matrix is one target: its share is in range.
@@ -202,7 +206,7 @@ def test_table_lists_every_question_and_annotator(result: Any) -> None:
         "topics.sanctions_un_resolutions",
     ):
         assert name in table
-    assert "id:1 ~ id:2" in table and "cancelled" in table
+    assert "annotator-1 ~ annotator-2" in table and "cancelled" in table
 
 
 def test_report_writes_markdown_and_valid_pngs(tmp_path: Path, result: Any) -> None:
@@ -260,3 +264,18 @@ def test_library_entry_points_are_exported(
     assert corpuskit.agreement(folder, draws=10).counts["annotators"] == 3
     assert len(corpuskit.gold(folder).rows) == 50
     assert callable(corpuskit.write_report) and callable(corpuskit.check_gold)
+
+
+def test_the_report_names_annotators_as_the_release_does_and_never_by_e_mail() -> None:
+    """The agreement report and the release share one pseudonym per annotator (`annotator-<id>`, else a
+    hash of the e-mail), so a report row can be matched to the data and no e-mail reaches either."""
+    from corpuskit.quality.ratings import annotator_key
+    from corpuskit.release.tables import annotator_key as release_key
+
+    by_id = {"annotator": {"id": 7, "email": "seven@example.org"}, "annotation_id": 1}
+    by_email = {"annotator": {"id": None, "email": "Eight@Example.org"}, "annotation_id": 2}
+    assert annotator_key(by_id) == release_key(by_id["annotator"])[0] == "annotator-7"
+    key = annotator_key(by_email)
+    assert key == release_key(by_email["annotator"])[0] == release_key({"email": "eight@example.org"})[0]
+    assert key.startswith("annotator-") and "@" not in key and "eight" not in key.lower()
+    assert annotator_key({"annotator": None, "annotation_id": 3}) == "annotation:3"

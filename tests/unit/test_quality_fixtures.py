@@ -44,7 +44,7 @@ def rows_of(name: str) -> list[dict[str, Any]]:
 def test_two_annotators_on_one_image_task() -> None:
     """yolo_data.json: task 1 by annotators 2 and 1 (both 'parasites' + 'white'), task 2 by annotator 1."""
     ratings = build_ratings(rows_of("yolo_data.json"))
-    assert ratings.annotators == ["id:1", "id:2"]
+    assert ratings.annotators == ["annotator-1", "annotator-2"]
     gold = {r.document_id: r for r in compute_gold(ratings).rows}
     assert gold["1"].topics["parasites"].to_json() == {
         "label": True,
@@ -64,10 +64,10 @@ def test_two_annotators_on_one_image_task() -> None:
     assert result.topic_set.percent_agreement == 1.0
     assert result.topic_set.alpha.value is None  # one pair, one value: no variation, alpha is 0/0
     figures = {a.annotator: a for a in result.annotators}
-    assert figures["id:1"].annotations == 2
-    assert figures["id:1"].median_lead_time == pytest.approx((85.444 + 5.652) / 2)
-    assert figures["id:2"].median_lead_time == pytest.approx(1235.418)
-    assert figures["id:1"].agreement_with_gold is None  # there is no stance question in this config
+    assert figures["annotator-1"].annotations == 2
+    assert figures["annotator-1"].median_lead_time == pytest.approx((85.444 + 5.652) / 2)
+    assert figures["annotator-2"].median_lead_time == pytest.approx(1235.418)
+    assert figures["annotator-1"].agreement_with_gold is None  # there is no stance question in this config
 
 
 def test_two_anonymous_annotations_on_one_text_task() -> None:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from corpuskit.errors import DataError, UsageError
 from corpuskit.jsonl import iter_jsonl
-from corpuskit.snapshot import ANNOTATIONS_FILE, is_snapshot, iter_table
+from corpuskit.snapshot import ANNOTATIONS_FILE, is_snapshot, iter_table, pseudonym
 
 Row = Mapping[str, Any]
 
@@ -93,14 +93,14 @@ class Ratings:
 
 
 def annotator_key(row: Row, number: int = 0) -> str:
-    """Stable annotator identity: `id:<n>`, else the e-mail, else anonymous and unique to the row
-    (`annotation:<id>`, or `row:<n>` when the annotation has no id either)."""
+    """Stable annotator identity, the pseudonym the release uses (`annotator-<id>`, else a hash of the
+    e-mail; never the e-mail itself), else anonymous and unique to the row (`annotation:<id>`, or
+    `row:<n>` when the annotation has no id either)."""
     who = row.get("annotator") or {}
-    if isinstance(who, Mapping):
-        if who.get("id") is not None:
-            return f"id:{who['id']}"
-        if who.get("email"):
-            return str(who["email"])
+    if isinstance(who, Mapping) and (who.get("id") is not None or who.get("email")):
+        if who.get("id") is not None and not isinstance(who.get("id"), int):
+            return f"annotator-{who['id']}"
+        return pseudonym(who)[0]
     if row.get("annotation_id") is not None:
         return f"annotation:{row['annotation_id']}"
     return f"row:{number}"

@@ -10,7 +10,6 @@ their time zone is often unknown.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from corpuskit.documents.model import FIELDS, body_text
+from corpuskit.snapshot import pseudonym
 from corpuskit.taxonomy.features import DECIDED_BY, features
 from corpuskit.taxonomy.model import Taxonomy
 
@@ -167,17 +167,8 @@ def document_row(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def annotator_key(annotator: Mapping[str, Any] | None) -> tuple[str, int | None]:
-    """A pseudonym for the annotator: the Label Studio user id when known, else a hash of the email.
-
-    Emails are personal data and never enter a release."""
-    annotator = annotator or {}
-    user_id = annotator.get("id")
-    if isinstance(user_id, int):
-        return f"annotator-{user_id}", user_id
-    email = annotator.get("email")
-    if email:
-        return "annotator-" + hashlib.sha256(str(email).lower().encode()).hexdigest()[:12], None
-    return "annotator-unknown", None
+    """The annotator's pseudonym and user id (`corpuskit.snapshot.pseudonym`): no e-mail enters a release."""
+    return pseudonym(annotator)
 
 
 @dataclass(frozen=True)

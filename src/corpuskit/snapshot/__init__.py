@@ -25,6 +25,7 @@ from corpuskit.snapshot.format import (
     TaskRow,
     jsonl_bytes,
     jsonl_line,
+    pseudonym,
     table_file,
 )
 from corpuskit.snapshot.io import (
@@ -65,6 +66,7 @@ __all__ = [
     "iter_table",
     "jsonl_bytes",
     "jsonl_line",
+    "pseudonym",
     "read_meta",
     "read_snapshot",
     "recover",

@@ -8,6 +8,7 @@ UTF-8, no spaces, so that a changed row is a changed line in `git diff`. The row
 """
 
 # No `from __future__ import annotations`: TypedDict must see `NotRequired` to tell optional keys.
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any, NotRequired, TypedDict
 
@@ -197,3 +198,17 @@ ROW_TYPES: dict[str, type] = {
     "predictions": PredictionRow,
     "problems": ProblemRow,
 }
+
+
+def pseudonym(annotator: Mapping[str, Any] | None) -> tuple[str, int | None]:
+    """Who an annotator is outside Label Studio: `annotator-<user id>`, else `annotator-<hash of the
+    e-mail>`, else `annotator-unknown`; with the user id when there is one. The report, the release and
+    everything derived from a snapshot name annotators this way, so e-mails (personal data) stay in it."""
+    annotator = annotator or {}
+    user_id = annotator.get("id")
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        return f"annotator-{user_id}", user_id
+    email = annotator.get("email")
+    if email:
+        return "annotator-" + hashlib.sha256(str(email).lower().encode()).hexdigest()[:12], None
+    return "annotator-unknown", None
