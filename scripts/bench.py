@@ -10,7 +10,9 @@ Benchmarks write only to a temporary folder, which is removed unless --keep is g
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -482,6 +484,26 @@ def _print_human(name: str, figures: Figures) -> None:
             print(f"  {key}: {value}")
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr(enabled: bool) -> Iterator[None]:
+    """With --json, stdout carries exactly one JSON object: anything a benchmark, a library or a
+    child process writes to stdout meanwhile goes to stderr (at the file descriptor, so children
+    that inherit it follow)."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -516,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(options, key) is None:
             setattr(options, key, SMALL[key] if options.name == "all" else full)
     names = sorted(BENCHMARKS) if options.name == "all" else [options.name]
-    results = {name: BENCHMARKS[name](options) for name in names}
+    with _stdout_to_stderr(options.json):
+        results = {name: BENCHMARKS[name](options) for name in names}
     if options.json:
         print(json.dumps(results if options.name == "all" else results[options.name]))
     elif options.name == "all":
