@@ -261,7 +261,7 @@ def pull(
             if project is None:
                 info = studio.projects.require(project_title(settings, taxonomy))
             else:
-                info = studio.projects.get(project)
+                info = studio.projects.get(project, fields="id,title")  # no counts computed
             project_id = int(info["id"])
             started = _now()
             try:
