@@ -132,7 +132,7 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{source}: cannot read the taxonomy: {exc}") from exc
     try:
-        data = yaml.load(text, Loader=_fast_loader())  # noqa: S506 (a safe loader)
+        data = yaml.load(text, Loader=_fast_loader())
     except yaml.YAMLError:
         data = None  # worded by the pure-Python parser below, as before
     try:
