@@ -400,6 +400,17 @@ def bench_studio(options: argparse.Namespace) -> Figures:
     return figures
 
 
+@benchmark("memory")
+def bench_memory(options: argparse.Namespace) -> Figures:
+    """Peak memory of reading a snapshot's annotations, of gold and of agreement, each in a fresh
+    process, at --memory-sizes annotations (default 100,000 and 1,000,000; see
+    scripts/bench_memory.py): flat means the step streams."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_memory import figures
+
+    return figures(options.memory_sizes)
+
+
 @benchmark("fuzz")
 def bench_fuzz(options: argparse.Namespace) -> Figures:
     """Coverage-guided fuzzing of the raw reader with atheris for --fuzz-seconds (optional: skipped,
@@ -451,8 +462,22 @@ def bench_cli(options: argparse.Namespace) -> Figures:
 
 
 # `all` runs every benchmark at these small sizes unless a size is given on the command line.
-SMALL = {"n": 1_000, "release_n": 10_000, "release_scale": 1, "fuzz_seconds": 10, "kills": 2}
-FULL = {"n": 10_000, "release_n": 100_000, "release_scale": 10, "fuzz_seconds": 300, "kills": 10}
+SMALL = {
+    "n": 1_000,
+    "release_n": 10_000,
+    "release_scale": 1,
+    "fuzz_seconds": 10,
+    "kills": 2,
+    "memory_sizes": [3_000, 30_000],
+}
+FULL = {
+    "n": 10_000,
+    "release_n": 100_000,
+    "release_scale": 10,
+    "fuzz_seconds": 300,
+    "kills": 10,
+    "memory_sizes": [100_000, 1_000_000],
+}
 
 
 def _print_table(results: dict[str, Figures]) -> None:
@@ -530,6 +555,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--fuzz-seconds", type=int, help="fuzz: how long atheris searches (default 300; `all`: 10)"
+    )
+    parser.add_argument(
+        "--memory-sizes",
+        type=int,
+        nargs="+",
+        help="memory: snapshot sizes in annotations (default 100,000 1,000,000; `all`: 3,000 30,000)",
     )
     parser.add_argument("--kills", type=int, help="reliability: SIGKILLs per command (default 10; `all`: 2)")
     parser.add_argument("--kill-seed", type=int, help="reliability: seed of the kill loop")
