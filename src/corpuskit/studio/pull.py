@@ -1,8 +1,8 @@
 """`corpuskit pull`: export a Label Studio project and write the annotation snapshot.
 
 The export comes from Label Studio's own bulk path (the export endpoint with `download_all_tasks=true`,
-or an export snapshot created and downloaded), streamed to a temporary file; a truncated or invalid
-body is an error and the previous snapshot is left as it was.
+or an export snapshot created and downloaded), converted task by task while it downloads; a
+truncated or invalid body is an error and the previous snapshot is left as it was.
 """
 
 from __future__ import annotations
