@@ -10,7 +10,9 @@ Benchmarks write only to a temporary folder, which is removed unless --keep is g
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -398,6 +400,17 @@ def bench_studio(options: argparse.Namespace) -> Figures:
     return figures
 
 
+@benchmark("memory")
+def bench_memory(options: argparse.Namespace) -> Figures:
+    """Peak memory of reading a snapshot's annotations, of gold and of agreement, each in a fresh
+    process, at --memory-sizes annotations (default 100,000 and 1,000,000; see
+    scripts/bench_memory.py): flat means the step streams."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_memory import figures
+
+    return figures(options.memory_sizes)
+
+
 @benchmark("fuzz")
 def bench_fuzz(options: argparse.Namespace) -> Figures:
     """Coverage-guided fuzzing of the raw reader with atheris for --fuzz-seconds (optional: skipped,
@@ -449,8 +462,22 @@ def bench_cli(options: argparse.Namespace) -> Figures:
 
 
 # `all` runs every benchmark at these small sizes unless a size is given on the command line.
-SMALL = {"n": 1_000, "release_n": 10_000, "release_scale": 1, "fuzz_seconds": 10, "kills": 2}
-FULL = {"n": 10_000, "release_n": 100_000, "release_scale": 10, "fuzz_seconds": 300, "kills": 10}
+SMALL = {
+    "n": 1_000,
+    "release_n": 10_000,
+    "release_scale": 1,
+    "fuzz_seconds": 10,
+    "kills": 2,
+    "memory_sizes": [3_000, 30_000],
+}
+FULL = {
+    "n": 10_000,
+    "release_n": 100_000,
+    "release_scale": 10,
+    "fuzz_seconds": 300,
+    "kills": 10,
+    "memory_sizes": [100_000, 1_000_000],
+}
 
 
 def _print_table(results: dict[str, Figures]) -> None:
@@ -482,6 +509,26 @@ def _print_human(name: str, figures: Figures) -> None:
             print(f"  {key}: {value}")
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr(enabled: bool) -> Iterator[None]:
+    """With --json, stdout carries exactly one JSON object: anything a benchmark, a library or a
+    child process writes to stdout meanwhile goes to stderr (at the file descriptor, so children
+    that inherit it follow)."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -509,6 +556,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fuzz-seconds", type=int, help="fuzz: how long atheris searches (default 300; `all`: 10)"
     )
+    parser.add_argument(
+        "--memory-sizes",
+        type=int,
+        nargs="+",
+        help="memory: snapshot sizes in annotations (default 100,000 1,000,000; `all`: 3,000 30,000)",
+    )
     parser.add_argument("--kills", type=int, help="reliability: SIGKILLs per command (default 10; `all`: 2)")
     parser.add_argument("--kill-seed", type=int, help="reliability: seed of the kill loop")
     options = parser.parse_args(argv)
@@ -516,7 +569,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(options, key) is None:
             setattr(options, key, SMALL[key] if options.name == "all" else full)
     names = sorted(BENCHMARKS) if options.name == "all" else [options.name]
-    results = {name: BENCHMARKS[name](options) for name in names}
+    with _stdout_to_stderr(options.json):
+        results = {name: BENCHMARKS[name](options) for name in names}
     if options.json:
         print(json.dumps(results if options.name == "all" else results[options.name]))
     elif options.name == "all":

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+TARGET = 1.1  # issue 17: pull at most 1.1x the faster plain export
 
 
 def _tasks(n: int, taxonomy: Any, users: list[int]) -> list[dict[str, Any]]:
@@ -99,9 +100,9 @@ def bench_pull(server: Any, n: int = 10_000) -> dict[str, float]:
         assert result.counts["annotations"] == 3 * n, result.summary()
     ratio = times["corpuskit pull"] / times[fastest]
     for name, seconds in times.items():
-        print(f"  {name:<18} {seconds:8.2f} s  ({n / seconds:,.0f} tasks/s)")
-    print(f"  pull / {fastest} = {ratio:.2f}x (target <= 1.2x)")
-    return times | {"ratio": ratio}
+        print(f"  {name:<18} {seconds:8.2f} s  ({n / seconds:,.0f} tasks/s)", file=sys.stderr)
+    print(f"  pull / {fastest} = {ratio:.2f}x (target <= {TARGET}x)", file=sys.stderr)
+    return times | {"ratio": ratio, "target": TARGET}
 
 
 def main() -> int:
@@ -111,7 +112,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as data_dir:
         running = server.start(Path(data_dir), port=server.free_port(), timeout=300.0)
         try:
-            print(f"pull of {n:,} tasks x 3 annotations")
+            print(f"pull of {n:,} tasks x 3 annotations", file=sys.stderr)
             bench_pull(running, n)
         finally:
             server.stop(Path(data_dir))

@@ -3,11 +3,12 @@ or from the local record."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from corpuskit.studio.push import incremental
 from corpuskit.studio.push.plan import REMOVED, STALE, ServerTask, make_plan, task_data, view_of
-from corpuskit.studio.push.state import SETTLED, DocState, PushState, data_hash
+from corpuskit.studio.push.state import SETTLED, DocState, PushState, data_hash, inputs_digest
 
 VERSION = "1.0.0"
 
@@ -141,3 +142,31 @@ def test_the_local_plan_reads_only_the_tasks_of_changed_documents() -> None:
     assert (
         incremental.plan_locally(lambda ids: None, corpus, wanted, hashes, state, [], VERSION, True) is None
     )
+
+
+def test_inputs_digest_trusts_a_recorded_fingerprint_only_while_the_stat_is_unchanged(tmp_path: Path) -> None:
+    import os
+    import time
+
+    import orjson
+
+    raw = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    raw[0].write_text("first document\n", encoding="utf-8")
+    raw[1].write_text("second document\n", encoding="utf-8")
+    cache = tmp_path / "cache" / "fingerprints.json"
+    plain = inputs_digest(raw, [], "settings")
+    assert inputs_digest(raw, [], "settings", cache) == plain
+    # Files changed a moment ago may change again unseen within the timestamp granularity.
+    assert not cache.exists()
+    # A recorded fingerprint whose stat matches is used without reading the file ...
+    stat = raw[0].stat()
+    key = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+    cache.parent.mkdir()
+    cache.write_bytes(orjson.dumps({str(raw[0]): [*key, "00" * 32]}))
+    assert inputs_digest(raw, [], "settings", cache) != plain
+    # ... until the file is written again (same bytes, times set back: its ctime still moves).
+    while raw[0].stat().st_ctime_ns == stat.st_ctime_ns:  # a new tick of the file system clock
+        time.sleep(0.01)
+        raw[0].write_text("first document\n", encoding="utf-8")
+    os.utime(raw[0], ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert inputs_digest(raw, [], "settings", cache) == plain

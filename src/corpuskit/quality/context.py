@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from corpuskit.errors import DataError, UsageError
 from corpuskit.quality.design import OverlapDesign
-from corpuskit.quality.ratings import TaxonomyLike, annotations_path, read_annotation_rows
+from corpuskit.quality.ratings import AnnotationRows, TaxonomyLike, annotations_path
 from corpuskit.settings import Settings, load_settings
 from corpuskit.snapshot import ADJUDICATIONS_FILE, is_snapshot, read_meta
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Inputs:
-    rows: list[Mapping[str, Any]]
+    rows: Iterable[Mapping[str, Any]]  # a snapshot's rows are streamed (AnnotationRows)
     source: str
     snapshot: Path | None
     adjudications: Mapping[str, Adjudication]
@@ -74,7 +74,7 @@ def resolve_inputs(
             raise UsageError(
                 f"{annotations_path(folder)}: no annotation snapshot (run `corpuskit pull` first)"
             )
-        rows = read_annotation_rows(folder)
+        rows = AnnotationRows(folder)
         source = str(annotations_path(folder))
         if taxonomy is None:
             taxonomy = load_taxonomy_if_present(settings)
@@ -90,4 +90,4 @@ def resolve_inputs(
         if not path.is_file():
             raise UsageError(f"{path}: no such adjudications file")
         adjudications = read_adjudications(path)
-    return Inputs(list(rows), source, folder, adjudications, taxonomy, settings)
+    return Inputs(rows, source, folder, adjudications, taxonomy, settings)

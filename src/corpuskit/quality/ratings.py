@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,7 +39,7 @@ class TaxonomyLike(Protocol):
     def topic_ids(self) -> tuple[str, ...]: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per annotation of the corpus: kept small
 class Annotation:
     """The parts of one annotation row that agreement and gold use."""
 
@@ -145,14 +145,23 @@ def annotations_path(snapshot: Path) -> Path:
     return snapshot if snapshot.is_file() else snapshot / ANNOTATIONS_FILE
 
 
-def read_annotation_rows(snapshot: Path) -> list[dict[str, Any]]:
-    """Annotation rows of a pulled snapshot (`annotations/annotations.jsonl`).
+class AnnotationRows:
+    """The annotation rows of a snapshot folder (or of a bare JSONL file), read afresh at each
+    iteration and never held whole: agreement, gold and the gates keep only what `build_ratings`
+    keeps of each row."""
 
-    A folder written by `corpuskit pull` (it has `snapshot.json`) is read through `corpuskit.snapshot`,
-    which checks the table against its recorded SHA-256; a bare JSONL file is read as it is."""
-    if snapshot.is_dir() and is_snapshot(snapshot):
-        return list(iter_table(snapshot, "annotations"))
-    return read_rows(annotations_path(snapshot))
+    def __init__(self, snapshot: Path) -> None:
+        self.snapshot = snapshot
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self.snapshot.is_dir() and is_snapshot(self.snapshot):
+            yield from iter_table(self.snapshot, "annotations")
+            return
+        path = annotations_path(self.snapshot)
+        try:
+            yield from iter_jsonl(path)
+        except FileNotFoundError as exc:
+            raise UsageError(f"{path}: no such file") from exc
 
 
 def _latest_first(a: Annotation) -> tuple[str, str]:

@@ -33,7 +33,6 @@ from corpuskit.snapshot.format import (
     META_FILE,
     TABLES,
     Row,
-    jsonl_bytes,
     jsonl_line,
     meta_bytes,
     table_file,
@@ -229,35 +228,35 @@ def recover(folder: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_snapshot(folder: Path, tables: Mapping[str, list[Row]], meta: Mapping[str, Any]) -> bool:
+def write_snapshot(
+    folder: Path, tables: Mapping[str, Iterable[Mapping[str, Any]]], meta: Mapping[str, Any]
+) -> bool:
     """Write the tables and `snapshot.json` (meta + counts + file hashes + complete) atomically.
 
-    Returns False, touching nothing, when the folder already holds exactly these tables (so a re-pull
-    of an unchanged project keeps every byte, `exported_at` included)."""
+    Each table is streamed: its rows (any iterable) are serialised, hashed and written one line at
+    a time into a staging folder, so no table's bytes are ever held whole and each byte is hashed
+    once. Returns False, removing the staging folder and touching nothing else, when the folder
+    already holds exactly these tables (so a re-pull of an unchanged project keeps every byte,
+    `exported_at` included)."""
     recover(folder)
-    files = {table: jsonl_bytes(tables.get(table, [])) for table in TABLES}
-    hashes = {table_file(table): table_sha256(data) for table, data in files.items()}
-    previous = _previous_meta(folder)
-    if previous is not None and previous.get("files") == hashes and _unchanged(folder):
-        same_meta = {k: v for k, v in meta.items() if k != "exported_at"}
-        old_meta = {k: previous.get(k) for k in same_meta}
-        if old_meta == same_meta:
-            return False
-    full = {
-        **meta,
-        "format": FORMAT,
-        "counts": {table: len(tables.get(table, [])) for table in TABLES},
-        "files": hashes,
-        "complete": True,
-    }
     parent = folder.parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=parent))
     try:
+        hashes: dict[str, str] = {}
+        counts: dict[str, int] = {}
+        for table in TABLES:
+            name = table_file(table)
+            hashes[name], counts[table] = _write_table(staging / name, tables.get(table, ()))
+        previous = _previous_meta(folder)
+        if previous is not None and previous.get("files") == hashes and _unchanged(folder):
+            same_meta = {k: v for k, v in meta.items() if k != "exported_at"}
+            old_meta = {k: previous.get(k) for k in same_meta}
+            if old_meta == same_meta:
+                return False
+        full = {**meta, "format": FORMAT, "counts": counts, "files": hashes, "complete": True}
         if folder.is_dir():
             _carry_over(folder, staging)
-        for table, data in files.items():
-            atomic_write(staging / table_file(table), data)
         # snapshot.json is written last: a folder without it is never taken for a snapshot.
         atomic_write(staging / META_FILE, meta_bytes(full))
         os.chmod(staging, 0o755)
@@ -276,6 +275,32 @@ def write_snapshot(folder: Path, tables: Mapping[str, list[Row]], meta: Mapping[
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return True
+
+
+def _write_table(path: Path, rows: Iterable[Mapping[str, Any]]) -> tuple[str, int]:
+    """Stream rows into a new table file (durably); its SHA-256 and row count."""
+    digest = hashlib.sha256()
+    count = 0
+    pending: list[bytes] = []
+    size = 0
+    with open(path, "xb") as handle:
+        for row in rows:
+            line = jsonl_line(row)
+            pending.append(line)
+            size += len(line)
+            count += 1
+            if size >= _BLOCK:
+                block = b"".join(pending)
+                digest.update(block)
+                handle.write(block)
+                pending.clear()
+                size = 0
+        block = b"".join(pending)
+        digest.update(block)
+        handle.write(block)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return digest.hexdigest(), count
 
 
 def _previous_meta(folder: Path) -> dict[str, Any] | None:

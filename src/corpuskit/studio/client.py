@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from corpuskit.errors import StudioError, UsageError
+from corpuskit.errors import DataError, StudioError, UsageError
 
 if TYPE_CHECKING:
     import ssl
@@ -345,7 +345,21 @@ class StudioClient:
         """Stream an answer's body to `target`, retried on transient errors; a body shorter than
         announced is an error."""
 
-        def attempt() -> None:
+        def write(chunks: Iterator[bytes]) -> None:
+            with open(target, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+
+        self.stream(path, params, write, what=what)
+
+    def stream(
+        self, path: str, params: dict[str, Any], consume: Callable[[Iterator[bytes]], T], *, what: str
+    ) -> T:
+        """Hand an answer's body to `consume` chunk by chunk as it arrives and return what it
+        returns; the whole is retried on transient errors (`consume` starts afresh). A body
+        shorter than announced is an error, also when `consume` failed on it first."""
+
+        def attempt() -> T:
             headers = {"Authorization": self.auth_header()}
             with (
                 self._failures(what),
@@ -354,16 +368,30 @@ class StudioClient:
                 if response.status_code >= 400:
                     raise self._status_error(response.status_code, "", what)
                 expected = response.headers.get("content-length")
-                written = 0
-                with open(target, "wb") as fh:
-                    for chunk in response.iter_raw(1 << 20):
-                        fh.write(chunk)
-                        written += len(chunk)
-            encoding = response.headers.get("content-encoding", "identity")
-            if expected is not None and encoding == "identity" and written != int(expected):
-                raise StudioError(f"{what}: the export was cut off ({written} of {expected} bytes)")
+                encoding = response.headers.get("content-encoding", "identity")
 
-        self.retry(attempt)
+                def cut_off() -> StudioError | None:
+                    received = response.num_bytes_downloaded
+                    if expected is not None and encoding == "identity" and received != int(expected):
+                        return StudioError(f"{what}: the export was cut off ({received} of {expected} bytes)")
+                    return None
+
+                chunks = response.iter_bytes(1 << 20)
+                try:
+                    value = consume(chunks)
+                    for _ in chunks:  # whatever the consumer left: the length check needs it all
+                        pass
+                except DataError:
+                    problem = cut_off()
+                    if problem is not None:
+                        raise problem from None
+                    raise
+            problem = cut_off()
+            if problem is not None:
+                raise problem
+            return value
+
+        return self.retry(attempt)
 
     @contextmanager
     def _failures(self, what: str) -> Iterator[None]:

@@ -114,8 +114,15 @@ def _problem_key(row: Row) -> tuple[Any, ...]:
     )
 
 
+_EXACT = (str, int, bool, type(None))  # types whose == is JSON identity (not float: 0.0 == -0.0)
+
+
 def _same(a: Any, b: Any) -> bool:
     # JSON identity, so that True != 1 and 3 != 3.0 (a column must reproduce the exact value).
+    if a is b:
+        return True  # a column that holds the exported object itself (a result list)
+    if type(a) is type(b) and isinstance(a, _EXACT):
+        return bool(a == b)
     return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS)
 
 
@@ -444,8 +451,14 @@ def _str_or_none(value: Any) -> str | None:
 
 def convert_export(export: Any, mapper: Mapper) -> Tables:
     """Convert a parsed Label Studio JSON export (a list of tasks, or one task) into sorted tables."""
+    return convert_tasks(tasks_of(export), mapper)
+
+
+def convert_tasks(tasks: Iterable[Any], mapper: Mapper) -> Tables:
+    """Convert an export's tasks as they come (e.g. parsed while the export downloads) into sorted
+    tables; only the rows are kept, never the export itself."""
     converter = _Converter(mapper)
-    for index, task in enumerate(tasks_of(export)):
+    for index, task in enumerate(tasks):
         converter.task(index, task)
     converter.out.sort()
     # Positions only break ties between rows without ids; stored, they would make diffs noisy.

@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from corpuskit.errors import StudioError, UsageError
 from corpuskit.studio.client import NotFound, Transient
@@ -22,6 +22,7 @@ from corpuskit.studio.client import NotFound, Transient
 if TYPE_CHECKING:
     from corpuskit.studio.client import StudioClient
 
+T = TypeVar("T")
 EXPORT_METHODS = ("export", "snapshot")
 
 
@@ -259,12 +260,29 @@ class ExportsAPI:
         """Fetch the project's full JSON export (all tasks, annotated or not) into `target`.
 
         `all_tasks=False` (the GET export only) leaves out the tasks nobody has worked on."""
+
+        def write(chunks: Iterator[bytes]) -> None:
+            with open(target, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+
+        self.read(project_id, write, method, all_tasks=all_tasks)
+
+    def read(
+        self,
+        project_id: int,
+        consume: Callable[[Iterator[bytes]], T],
+        method: str = "snapshot",
+        *,
+        all_tasks: bool = True,
+    ) -> T:
+        """The project's full JSON export handed to `consume` chunk by chunk as it downloads (a
+        retry starts `consume` afresh); returns what `consume` returns."""
         if method == "export":
             params = {"exportType": "JSON", "download_all_tasks": "true" if all_tasks else "false"}
-            self.client.download(
-                f"/api/projects/{project_id}/export", params, target, what=f"project {project_id} export"
+            return self.client.stream(
+                f"/api/projects/{project_id}/export", params, consume, what=f"project {project_id} export"
             )
-            return
         if method != "snapshot":
             raise UsageError(f"unknown export method {method!r}; use one of {', '.join(EXPORT_METHODS)}")
         created = self.client.request(
@@ -286,10 +304,10 @@ class ExportsAPI:
         try:
             if created.get("status") not in (None, "completed"):
                 self._wait(project_id, export_id)
-            self.client.download(
+            return self.client.stream(
                 f"/api/projects/{project_id}/exports/{export_id}/download",
                 {"exportType": "JSON"},
-                target,
+                consume,
                 what=f"project {project_id} export snapshot {export_id}",
             )
         finally:

@@ -7,12 +7,9 @@ converted by pull's converter so that annotators and skips are read exactly as p
 
 from __future__ import annotations
 
-import os
 import statistics
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corpuskit.quality.design import PILOT, OverlapDesign
@@ -195,7 +192,7 @@ def status(
     from corpuskit.studio.client import StudioClient, connection
     from corpuskit.studio.gateway import Gateway
     from corpuskit.studio.project import project_title
-    from corpuskit.studio.pull import add_emails, convert_export_file, taxonomy_mapper
+    from corpuskit.studio.pull import add_emails, convert_stream, taxonomy_mapper
     from corpuskit.studio.team import read_overlaps
     from corpuskit.taxonomy import load_taxonomy
 
@@ -211,15 +208,12 @@ def status(
             else studio.projects.require(project_title(settings, taxonomy))
         )
         project_id = int(info["id"])
-        fd, name = tempfile.mkstemp(prefix=".status-", suffix=".json")
-        os.close(fd)
-        body = Path(name)
-        try:
-            # Only the tasks someone worked on: an untouched task is all in the overlap read.
-            studio.exports.download(project_id, body, method="export", all_tasks=False)
-            tables = convert_export_file(body, taxonomy_mapper(taxonomy))
-        finally:
-            body.unlink(missing_ok=True)
+        mapper = taxonomy_mapper(taxonomy)
+        # Only the tasks someone worked on (an untouched task is all in the overlap read),
+        # converted while they download: the export is never written or held whole.
+        tables = studio.exports.read(
+            project_id, lambda chunks: convert_stream(chunks, mapper), method="export", all_tasks=False
+        )
         add_emails(client, tables)
         figures = measure(read_overlaps(client, project_id), tables.annotations, taxonomy, settings)
         design = OverlapDesign.from_settings(settings)

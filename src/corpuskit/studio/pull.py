@@ -1,14 +1,14 @@
 """`corpuskit pull`: export a Label Studio project and write the annotation snapshot.
 
 The export comes from Label Studio's own bulk path (the export endpoint with `download_all_tasks=true`,
-or an export snapshot created and downloaded), streamed to a temporary file; a truncated or invalid
-body is an error and the previous snapshot is left as it was.
+or an export snapshot created and downloaded), converted task by task while it downloads; a
+truncated or invalid body is an error and the previous snapshot is left as it was.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ import orjson
 
 from corpuskit.errors import DataError, StudioError, UsageError
 from corpuskit.snapshot import Row, write_snapshot
-from corpuskit.studio.export_rows import Mapper, Tables, convert_export
+from corpuskit.studio.export_rows import Mapper, Tables, convert_export, convert_tasks
 
 if TYPE_CHECKING:
     from corpuskit.settings import Settings
@@ -81,7 +81,8 @@ def taxonomy_mapper(taxonomy: Taxonomy) -> Mapper:
             errors = sorted(slow.iter_errors(core), key=lambda e: [str(p) for p in e.absolute_path])
             reasons = [f"{_path(e.absolute_path)}: {e.message}" for e in errors]
             return reasons or ["does not match the annotation schema"]
-        return [str(p) for p in check_annotation(core, text, taxonomy)]
+        # The converter made the row's fields from this very result (`parse` above).
+        return [str(p) for p in check_annotation(core, text, taxonomy, fields_from_result=True)]
 
     return Mapper(taxonomy_version=taxonomy.version, parse=parse, check=check)
 
@@ -105,6 +106,65 @@ def convert_export_file(path: Path, mapper: Mapper) -> Tables:
     if not isinstance(export, list | dict):
         raise DataError(f"{path}: a Label Studio export is a list of tasks or one task object")
     return convert_export(export, mapper)
+
+
+class _Body:
+    """The export's chunks as the file-like object that ijson reads."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks = chunks
+        self.left = b""
+        self.at = 0
+
+    def read(self, size: int = -1) -> bytes:
+        """At most `size` bytes (ijson's C reader copies no more than it asked for)."""
+        if self.at >= len(self.left):
+            self.left, self.at = b"", 0
+            for chunk in self.chunks:
+                if chunk:
+                    self.left = chunk
+                    break
+            else:
+                return b""
+        end = len(self.left) if size < 0 else self.at + size
+        piece = self.left[self.at : end]
+        self.at += len(piece)
+        return piece
+
+
+def convert_stream(chunks: Iterator[bytes], mapper: Mapper) -> Tables:
+    """Convert a JSON export while it downloads: each task is parsed (ijson, the C yajl2 backend)
+    and converted as soon as its bytes have arrived, so the export is never held or written whole.
+    An export that is one task object rather than a list is read whole (Label Studio's export
+    endpoints always send a list)."""
+    import ijson
+
+    body = _Body(chunks)
+    head = b""
+    while not head.strip():
+        chunk = body.read()
+        if not chunk:
+            raise DataError("the export is empty")
+        head += chunk
+    if not head.lstrip().startswith(b"["):
+        return convert_export(_loads(head + b"".join(chunks)), mapper)
+    pending = [head]
+
+    def replay() -> Iterator[bytes]:
+        yield pending.pop()
+        yield from chunks
+
+    try:
+        return convert_tasks(ijson.items(_Body(replay()), "item", use_float=True), mapper)
+    except ijson.JSONError as exc:
+        raise DataError(f"not a valid JSON export (truncated?): {exc}") from None
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DataError(f"not a valid JSON export (truncated?): {exc}") from exc
 
 
 def _summarise(folder: Path, tables: Tables, changed: bool, meta: dict[str, Any]) -> PullResult:
@@ -201,24 +261,16 @@ def pull(
             if project is None:
                 info = studio.projects.require(project_title(settings, taxonomy))
             else:
-                info = studio.projects.get(project)
+                info = studio.projects.get(project, fields="id,title")  # no counts computed
             project_id = int(info["id"])
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=".pull-", suffix=".json", dir=folder.parent)
-            os.close(fd)
-            body = Path(name)
+            started = _now()
             try:
-                started = _now()
-                studio.exports.download(project_id, body, method)
-                try:
-                    tables = convert_export_file(body, mapper)
-                except DataError as exc:
-                    raise StudioError(
-                        f"project {project_id}: the export is truncated or not valid JSON"
-                    ) from exc
-                add_emails(client, tables)
-            finally:
-                body.unlink(missing_ok=True)
+                tables = studio.exports.read(
+                    project_id, lambda chunks: convert_stream(chunks, mapper), method
+                )
+            except DataError as exc:
+                raise StudioError(f"project {project_id}: the export is truncated or not valid JSON") from exc
+            add_emails(client, tables)
         meta = {
             "project_id": project_id,
             "project_title": info.get("title"),

@@ -241,10 +241,15 @@ def schema_problems(taxonomy: Taxonomy, row: Any) -> list[str]:
     return out
 
 
-def check_annotation(row: Mapping[str, Any], text: str, taxonomy: Taxonomy | None = None) -> list[str]:
+def check_annotation(
+    row: Mapping[str, Any], text: str, taxonomy: Taxonomy | None = None, *, fields_from_result: bool = False
+) -> list[str]:
     """What the schema cannot say: span offsets inside `text` (the body) with start < end and the right
     text, one stance value per required target and a non-empty result unless cancelled, and (given the
-    taxonomy, for rows not rewritten by a migration) normalized fields that match the verbatim result."""
+    taxonomy, for rows not rewritten by a migration) normalized fields that match the verbatim result.
+
+    `fields_from_result`: the row's fields were just made from its result by `result_to_row_fields`
+    (pull), so parsing the result again to compare them would only repeat that work."""
     problems: list[str] = []
     for index, span in enumerate(row.get("spans") or []):
         problems.extend(_span_problems(f"spans[{index}]", span, text))
@@ -279,7 +284,7 @@ def check_annotation(row: Mapping[str, Any], text: str, taxonomy: Taxonomy | Non
                     f"result: {count} stance values for required target {target!r} (exactly one needed)"
                 )
 
-    if taxonomy is not None and row.get("original") is None and result:
+    if taxonomy is not None and row.get("original") is None and result and not fields_from_result:
         from corpuskit.taxonomy.results import result_to_row_fields
 
         fields, _ = result_to_row_fields(taxonomy, result)

@@ -83,7 +83,7 @@ def _line_map(text: str) -> dict[FieldPath, int]:
                 walk(item, (*path, index))
 
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_fast_loader())
     except yaml.YAMLError:
         return lines
     if root is not None:
@@ -111,6 +111,14 @@ class _Problems:
             raise TaxonomyError([message for _, message in sorted(self.items, key=lambda item: item[0])])
 
 
+def _fast_loader() -> Any:
+    """libyaml's safe loader where PyYAML was built with it (several times faster: every push and
+    pull reads the taxonomy), else the pure-Python one."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_taxonomy(path: str | Path) -> Taxonomy:
     """Read and check a taxonomy file; raise `TaxonomyError` (a DataError) naming file, line and field."""
     import yaml
@@ -124,7 +132,12 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{source}: cannot read the taxonomy: {exc}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_fast_loader())
+    except yaml.YAMLError:
+        data = None  # worded by the pure-Python parser below, as before
+    try:
+        if data is None:
+            data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

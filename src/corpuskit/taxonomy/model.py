@@ -7,6 +7,7 @@ every tuple is the display order in Label Studio and the class order of the data
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 # Migration vocabulary: what kind of label a change touches and what it does to it.
@@ -91,15 +92,15 @@ class Taxonomy:
     migrations: tuple[Migration, ...] = ()
     path: Path | None = None
 
-    @property
+    @cached_property  # asked for every annotation a pull converts
     def target_ids(self) -> tuple[str, ...]:
         return tuple(t.id for t in self.targets)
 
-    @property
+    @cached_property
     def stance_value_ids(self) -> tuple[str, ...]:
         return tuple(v.id for v in self.stance_values)
 
-    @property
+    @cached_property
     def topic_ids(self) -> tuple[str, ...]:
         return tuple(t.id for t in self.topics)
 

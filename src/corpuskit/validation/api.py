@@ -50,6 +50,9 @@ class ValidationResult:
     full_check: str | None = None
     # The corpus root (GitHub annotations name files relative to the repository top found from it).
     root: Path | None = field(default=None, repr=False, compare=False)
+    # With `keep_documents`: (file, line, document) of every document that passed the checks of its
+    # own, in corpus order, so that `iter_valid_documents` need not read the corpus a second time.
+    kept: tuple[tuple[str, int, dict[str, Any]], ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def valid(self) -> int:
@@ -89,6 +92,7 @@ class _Options:
     future_tolerance_hours: float
     now: str
     cache: str | None
+    keep: bool = False
 
 
 @dataclass
@@ -100,6 +104,7 @@ class _Chunk:
     # Documents (readable or not) per file, in the order of entries.files.
     per_file: list[int] = field(default_factory=list)
     rejected: list[tuple[str, int]] = field(default_factory=list)
+    kept: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
 
 
 def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
@@ -162,6 +167,8 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
                 chunk.diagnostics.extend(found)
                 chunk.invalid += 1
                 chunk.rejected.append((item.file, item.line))
+            elif options.keep:
+                chunk.kept.append((item.file, item.line, document))
             if schema_valid:
                 entries.file_of.append(number)
                 entries.line_of.append(item.line)
@@ -264,6 +271,7 @@ def validate(
     workers: int | None = None,
     progress: bool = False,
     now: datetime | None = None,
+    keep_documents: bool = False,
 ) -> ValidationResult:
     """Validate the documents under `paths` (default: the settings' raw folder).
 
@@ -274,7 +282,8 @@ def validate(
     `paths` are the staged files to report on (default: what git's index has changed) and the
     corpus is what git tracks in the raw folder plus them; untracked files are left out. When the
     schema, taxonomy, settings or corpuskit pin is among the changed files, every document is
-    checked and `full_check` says why.
+    checked and `full_check` says why. With `keep_documents` the result keeps the documents that
+    passed, for `iter_valid_documents` (push reads the corpus once).
     """
     from corpuskit.documents.reader import iter_files
     from corpuskit.validation.inputs import full_check_reason
@@ -303,6 +312,7 @@ def validate(
         future_tolerance_hours=float(settings.future_tolerance_hours),
         now=(now or datetime.now(UTC)).isoformat(),
         cache=str(cache_dir) if cache else None,
+        keep=keep_documents,
     )
     from corpuskit.validation.schema_check import load_checker
 
@@ -313,6 +323,7 @@ def validate(
     diagnostics: list[Diagnostic] = []
     documents = invalid = 0
     rejected: set[tuple[str, int]] = set()
+    kept: list[tuple[str, int, dict[str, Any]]] = []
 
     def in_focus(name: str) -> bool:
         return focus is None or os.path.abspath(name) in focus
@@ -321,6 +332,7 @@ def validate(
         entries.extend(chunk.entries)
         diagnostics.extend(d for d in chunk.diagnostics if in_focus(d.file))
         rejected.update(chunk.rejected)
+        kept.extend(chunk.kept)
         if focus is None:
             documents += chunk.documents
             invalid += chunk.invalid
@@ -363,6 +375,7 @@ def validate(
         near_duplicates=tuple(near_duplicates),
         full_check=full_check,
         root=settings.root,
+        kept=tuple(kept) if keep_documents else None,
     )
 
 
@@ -388,12 +401,18 @@ def iter_valid_documents(
 ) -> Iterator[dict[str, Any]]:
     """The documents that passed every check, in corpus order, one at a time (for push and release).
 
-    Pass the `result` of a `validate` run over the same paths to skip validating again."""
+    Pass the `result` of a `validate` run over the same paths to skip validating again (and, if it
+    kept its documents, reading the corpus again)."""
     from corpuskit.documents.reader import SourceRecord, iter_files, read_file
 
     settings = settings or load_settings()
     if result is None:
         result = validate(paths, settings=settings)
+    if result.kept is not None:
+        for file, line, document in result.kept:
+            if (file, line) not in result.rejected:
+                yield document
+        return
     targets = [Path(p) for p in paths] if paths else _default_paths(settings)
     for path in iter_files(targets):
         for item in read_file(

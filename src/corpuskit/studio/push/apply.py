@@ -211,13 +211,23 @@ def apply_overlaps(
     view: dict[int, TaskView] | None,
     new_ids: dict[str, int] | None,
     progress: bool,
+    *,
+    imported: Sequence[dict[str, Any]] | None = None,
 ) -> tuple[int, list[str]]:
     """Set the overlap of every task that the design wants different from the project's k; returns
     how many were set and the pilot documents found.
 
     One light read of every task's overlap and marks; a PATCH only where it differs (in the default
-    design, where every document gets k, only after a pilot round or a change on the server)."""
-    current = read_overlaps(studio.client, project_id)
+    design, where every document gets k, only after a pilot round or a change on the server).
+    `imported` are the payloads of a project that had no task before this push: every task in it
+    is one of them, created with the project's k (its cohort is 100 %, so Label Studio re-draws
+    nothing), so the read is spared (it costs the server about 1 ms per task)."""
+    if imported is not None and new_ids is not None:
+        current = {
+            new_ids[payload["data"]["doc_id"]]: (design.k, payload.get("meta") or {}) for payload in imported
+        }
+    else:
+        current = read_overlaps(studio.client, project_id)
     doc_of: dict[int, str | None] = {}
     if view is not None:
         doc_of.update((task_id, seen[0]) for task_id, seen in view.items())

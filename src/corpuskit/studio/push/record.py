@@ -34,7 +34,9 @@ def inputs_digest(settings: Settings) -> str | None:
     config = sorted({settings.path(settings.taxonomy), *(p for p in schema_dir.rglob("*") if p.is_file())})
     shown = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
     shown.pop("label_studio_api_key", None)
-    return push_state.inputs_digest(files, config, repr(sorted(shown.items(), key=lambda kv: kv[0])))
+    settings_repr = repr(sorted(shown.items(), key=lambda kv: kv[0]))
+    fingerprints = settings.root / push_state.FINGERPRINTS_FILE
+    return push_state.inputs_digest(files, config, settings_repr, fingerprints)
 
 
 def usable_state(

@@ -132,7 +132,7 @@ def _read_corpus(
     if replay is not None and state is not None:
         corpus = _Corpus([], state.documents, state.invalid, state.time_dependent)
     else:
-        result = validate(options.paths, settings=settings, progress=options.progress)
+        result = validate(options.paths, settings=settings, progress=options.progress, keep_documents=True)
         documents = list(iter_valid_documents(options.paths, settings=settings, result=result))
         time_dependent = any(d.code == "future-date" for d in result.diagnostics)
         corpus = _Corpus(documents, len(documents), result.invalid, time_dependent)
@@ -256,8 +256,18 @@ def _push_locked(
         done.predictions,
     )
     if replay is None or design_repaired:
+        # A project without tasks before this push holds only what it imported (the push lock
+        # keeps another push out), each task with the k the settings above gave the project.
+        fresh = created_project or (info is not None and info.get("task_number") == 0)
         outcome.overlap_set, pilot_docs = apply_overlaps(
-            studio, project_id, design, state, view, done.new_ids, options.progress
+            studio,
+            project_id,
+            design,
+            state,
+            view,
+            done.new_ids,
+            options.progress,
+            imported=plan.new if fresh and not done.doomed else None,
         )
         outcome.pilot = outcome.pilot or pilot_docs
     elif state is not None:

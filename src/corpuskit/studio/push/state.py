@@ -20,6 +20,7 @@ truth; the record only says where it need not be asked again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
@@ -150,12 +151,70 @@ def forget_state(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def inputs_digest(files: list[Path], config_files: list[Path], settings_repr: str) -> str:
+# Beside validation's signature cache: a cache like it, not a record of the project.
+FINGERPRINTS_FILE = ".corpuskit/cache/push-fingerprints.json"
+# A file changed this recently may change again within the file system's timestamp granularity
+# without its stat showing it (git's "racily clean" case): its bytes are hashed again next time.
+_SETTLED_AFTER_NS = 2_000_000_000
+
+
+def _stat_key(path: Path) -> list[int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+
+
+def _file_sha256(
+    path: Path, known: dict[str, list[Any]], seen: dict[str, list[Any]], now: int
+) -> bytes | None:
+    """A file's SHA-256, from `known` when its size, times and inode are those recorded with it
+    (ctime moves on every write and cannot be set back), else read and hashed."""
+    key = _stat_key(path)
+    if key is None:
+        return None
+    name = str(path)
+    entry = known.get(name)
+    if entry is not None and entry[:4] == key:
+        seen[name] = entry
+        return bytes.fromhex(entry[4])
+    try:
+        with open(path, "rb") as handle:
+            value = hashlib.file_digest(handle, "sha256").digest()
+    except OSError:
+        return None
+    if now - key[2] > _SETTLED_AFTER_NS:
+        seen[name] = [*key, value.hex()]
+    return value
+
+
+def inputs_digest(
+    files: list[Path], config_files: list[Path], settings_repr: str, fingerprints: Path | None = None
+) -> str:
     """A digest of everything a whole-corpus push's plan depends on besides the server: the raw
     files (path and bytes), the schema and taxonomy files, the settings, and corpuskit's code (by
-    size and modification time, so an edited checkout counts as a different program)."""
+    size and modification time, so an edited checkout counts as a different program).
+
+    With `fingerprints` (`FINGERPRINTS_FILE` under the corpus root), each file's SHA-256 is kept with
+    its size, times and inode, and a file whose stat is unchanged is not read again: an unchanged
+    re-push then costs a `stat` per raw file instead of reading the whole corpus."""
+    import time
+
+    import orjson
+
     import corpuskit
 
+    known: dict[str, list[Any]] = {}
+    if fingerprints is not None:
+        try:
+            loaded = orjson.loads(fingerprints.read_bytes())
+            if isinstance(loaded, dict):
+                known = {k: v for k, v in loaded.items() if isinstance(v, list) and len(v) == 5}
+        except (OSError, ValueError):
+            known = {}
+    seen: dict[str, list[Any]] = {}
+    now = time.time_ns()
     digest = hashlib.sha256()
     digest.update(f"corpuskit {corpuskit.__version__}\n{settings_repr}\n".encode())
     package = Path(corpuskit.__file__).parent
@@ -165,9 +224,9 @@ def inputs_digest(files: list[Path], config_files: list[Path], settings_repr: st
     for group, paths in (("config", config_files), ("raw", files)):
         for path in paths:
             digest.update(f"{group} {path}\n".encode())
-            try:
-                with open(path, "rb") as handle:
-                    digest.update(hashlib.file_digest(handle, "sha256").digest())
-            except OSError:
-                digest.update(b"missing")
+            value = _file_sha256(path, known, seen, now)
+            digest.update(b"missing" if value is None else value)
+    if fingerprints is not None and seen != known:
+        with contextlib.suppress(OSError):  # only a cache: the next push reads the files again
+            atomic_write(fingerprints, orjson.dumps(seen))
     return digest.hexdigest()
