@@ -48,6 +48,8 @@ class ValidationResult:
     # Why every document was checked although the run was narrowed (--changed-since, --staged):
     # "schema/document.schema.json changed since origin/main".
     full_check: str | None = None
+    # Documents per language (stated, else detected, else the default), most frequent first.
+    languages: dict[str, int] = field(default_factory=dict)
     # The corpus root (GitHub annotations name files relative to the repository top found from it).
     root: Path | None = field(default=None, repr=False, compare=False)
 
@@ -77,6 +79,7 @@ class ValidationResult:
             "warnings": self.warnings,
             "changed_files": self.changed_files,
             "full_check": self.full_check,
+            "languages": dict(self.languages),
         }
 
 
@@ -85,6 +88,8 @@ class _Options:
     root: str
     schema: str
     language: str
+    languages: tuple[str, ...]
+    boilerplate: tuple[str, ...]
     raw_timezone: str | None
     future_tolerance_hours: float
     now: str
@@ -100,10 +105,34 @@ class _Chunk:
     # Documents (readable or not) per file, in the order of entries.files.
     per_file: list[int] = field(default_factory=list)
     rejected: list[tuple[str, int]] = field(default_factory=list)
+    languages: dict[str, int] = field(default_factory=dict)
+
+
+def _language_problem(document: dict[str, Any], item: Any, allowed: frozenset[str]) -> list[Diagnostic]:
+    from corpuskit.documents.language import name_of, primary
+
+    tag = document.get("language")
+    if not allowed or not isinstance(tag, str) or primary(tag) in allowed:
+        return []
+    how = "detected" if item.detected is not None and item.detected.language == tag else "stated"
+    return [
+        Diagnostic(
+            file=item.file,
+            line=item.line_of("/language"),
+            column=None,
+            pointer="/language",
+            severity=Severity.ERROR,
+            code="language-not-allowed",
+            message=f"{how} as {name_of(tag)}, which is not among the corpus' languages "
+            f"({', '.join(sorted(allowed))}; the `languages` setting)",
+            document_id=document.get("id") if isinstance(document.get("id"), str) else None,
+        )
+    ]
 
 
 def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
     """Read and check a few files; runs in a worker process (so it takes and returns plain data)."""
+    from corpuskit.documents.language import normalise_languages
     from corpuskit.documents.model import body_text
     from corpuskit.documents.reader import SourceRecord, read_file
     from corpuskit.validation.cache import SignatureCache
@@ -116,6 +145,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
     root = Path(options.root)
     chunk = _Chunk(Entries(), [])
     entries = chunk.entries
+    allowed = normalise_languages(options.languages)
     pending_text: list[str] = []
     pending_sha: list[bytes] = []
 
@@ -135,7 +165,11 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
         per_line = name.lower().endswith(".jsonl")
         unread: set[tuple[str, int]] = set()
         for item in read_file(
-            Path(name), root=root, language=options.language, raw_timezone=options.raw_timezone
+            Path(name),
+            root=root,
+            language=options.language,
+            raw_timezone=options.raw_timezone,
+            boilerplate=options.boilerplate,
         ):
             if not isinstance(item, SourceRecord):
                 chunk.diagnostics.append(item)
@@ -158,6 +192,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
                 future_tolerance_hours=options.future_tolerance_hours,
                 now=now,
             )
+            found += _language_problem(document, item, allowed)
             if found:
                 chunk.diagnostics.extend(found)
                 chunk.invalid += 1
@@ -170,6 +205,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
                 entries.sha.extend(sha)
                 pending_sha.append(sha)
                 pending_text.append(body_text(document))
+                chunk.languages[document["language"]] = chunk.languages.get(document["language"], 0) + 1
                 if len(pending_text) >= _SIGNATURE_BATCH:
                     flush()
         chunk.documents += len(unread)
@@ -299,6 +335,8 @@ def validate(
         root=str(settings.root),
         schema=str(schema_path(settings.root, settings.schema)),
         language=settings.language,
+        languages=tuple(settings.languages),
+        boilerplate=tuple(settings.boilerplate),
         raw_timezone=settings.raw_timezone,
         future_tolerance_hours=float(settings.future_tolerance_hours),
         now=(now or datetime.now(UTC)).isoformat(),
@@ -313,6 +351,7 @@ def validate(
     diagnostics: list[Diagnostic] = []
     documents = invalid = 0
     rejected: set[tuple[str, int]] = set()
+    languages: dict[str, int] = {}
 
     def in_focus(name: str) -> bool:
         return focus is None or os.path.abspath(name) in focus
@@ -321,6 +360,8 @@ def validate(
         entries.extend(chunk.entries)
         diagnostics.extend(d for d in chunk.diagnostics if in_focus(d.file))
         rejected.update(chunk.rejected)
+        for tag, count in chunk.languages.items():
+            languages[tag] = languages.get(tag, 0) + count
         if focus is None:
             documents += chunk.documents
             invalid += chunk.invalid
@@ -362,6 +403,7 @@ def validate(
         changed_files=None if focus is None else sum(1 for f in files if in_focus(str(f))),
         near_duplicates=tuple(near_duplicates),
         full_check=full_check,
+        languages=dict(sorted(languages.items(), key=lambda item: (-item[1], item[0]))),
         root=settings.root,
     )
 
@@ -397,7 +439,11 @@ def iter_valid_documents(
     targets = [Path(p) for p in paths] if paths else _default_paths(settings)
     for path in iter_files(targets):
         for item in read_file(
-            path, root=settings.root, language=settings.language, raw_timezone=settings.raw_timezone
+            path,
+            root=settings.root,
+            language=settings.language,
+            raw_timezone=settings.raw_timezone,
+            boilerplate=settings.boilerplate,
         ):
             if isinstance(item, SourceRecord) and (item.file, item.line) not in result.rejected:
                 yield item.document

@@ -35,11 +35,15 @@ def summary_line(result: ValidationResult) -> str:
         scope = f" ({result.changed_files} changed)"
     elif result.full_check:
         scope = f" (all checked: {result.full_check})"
-    return (
+    line = (
         f"{count(result.files, 'file')}{scope}, {count(result.documents, 'document')}: "
         f"{result.valid} valid, {result.invalid} invalid; "
         f"{count(result.errors, 'error')}, {count(result.warnings, 'warning')}"
     )
+    # A corpus in one language keeps its one line; several languages are counted (JSON: always).
+    if len(result.languages) > 1:
+        line += "; languages: " + ", ".join(f"{tag} {n}" for tag, n in result.languages.items())
+    return line
 
 
 def report_text(result: ValidationResult, out: TextIO) -> None:
