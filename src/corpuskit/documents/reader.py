@@ -48,6 +48,7 @@ class SourceRecord:
     field_lines: dict[str, int]
     given_sha256: str | None
     detected: langid.Detection | None = None
+    language_stated: bool = False
 
     def line_of(self, pointer: str) -> int:
         """The line of `pointer`, else of its nearest ancestor, else where the record starts."""
@@ -250,7 +251,7 @@ def _record(
             f"{langid.name_of(found)} (confidence {detected.confidence:.2f})",
             document_id=document_id,
         )
-    yield SourceRecord(document, file, line, field_lines, given_sha256, detected)
+    yield SourceRecord(document, file, line, field_lines, given_sha256, detected, isinstance(stated, str))
 
 
 def _settle_language(document: dict[str, Any], *, stated: str | None) -> langid.Detection | None:

@@ -50,6 +50,8 @@ class ValidationResult:
     full_check: str | None = None
     # Documents per language (stated, else detected, else the default), most frequent first.
     languages: dict[str, int] = field(default_factory=dict)
+    # Near-duplicate clusters of three or more documents (`--format json` lists their members).
+    clusters: tuple[dict[str, Any], ...] = ()
     # The corpus root (GitHub annotations name files relative to the repository top found from it).
     root: Path | None = field(default=None, repr=False, compare=False)
 
@@ -80,6 +82,7 @@ class ValidationResult:
             "changed_files": self.changed_files,
             "full_check": self.full_check,
             "languages": dict(self.languages),
+            "clusters": len(self.clusters),
         }
 
 
@@ -114,7 +117,7 @@ def _language_problem(document: dict[str, Any], item: Any, allowed: frozenset[st
     tag = document.get("language")
     if not allowed or not isinstance(tag, str) or primary(tag) in allowed:
         return []
-    how = "detected" if item.detected is not None and item.detected.language == tag else "stated"
+    how = "stated" if item.language_stated else "detected" if item.detected is not None else "defaulted"
     return [
         Diagnostic(
             file=item.file,
@@ -377,18 +380,19 @@ def validate(
 
         focused_files = np.array([in_focus(name) for name in entries.files], dtype=bool)
         focus_mask = focused_files[np.frombuffer(entries.file_of, dtype=np.uint32)] if len(entries) else None
-    near_duplicates: list[tuple[str, str]] = []
-    for diagnostic, finding in check_corpus(
+    found, clusters = check_corpus(
         entries, near_duplicate_threshold=float(settings.near_duplicate_threshold), focus=focus_mask
-    ):
+    )
+    for diagnostic, _ in found:
         diagnostics.append(diagnostic)
-        if finding.code == "near-duplicate":
-            near_duplicates.append((entries.ids[finding.other], entries.ids[finding.at]))
         if diagnostic.severity is Severity.ERROR:
             place = (diagnostic.file, diagnostic.line or 0)
             if place not in rejected and in_focus(diagnostic.file):
                 invalid += 1
             rejected.add(place)
+    from corpuskit.validation.crossrecord import near_duplicate_pairs
+
+    near_duplicates = near_duplicate_pairs(entries, found, clusters)
     if cache and len(entries):
         from corpuskit.validation.cache import SignatureCache
 
@@ -404,6 +408,7 @@ def validate(
         near_duplicates=tuple(near_duplicates),
         full_check=full_check,
         languages=dict(sorted(languages.items(), key=lambda item: (-item[1], item[0]))),
+        clusters=tuple(cluster.to_json(entries) for cluster in clusters),
         root=settings.root,
     )
 
