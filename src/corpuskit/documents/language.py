@@ -7,13 +7,12 @@ docs/languages.md (`scripts/compare_langid.py`): as accurate on news headlines a
 
 Only a bounded sample of each document is classified (the headline and the start of the body),
 so the cost per document does not grow with its length. A script that only one language in the
-model writes (Hangul, Hebrew, kana, Thai, Greek, ...) decides without the model.
+model writes (Hangul, Hebrew, kana, Han, Thai, Greek) decides without the model.
 """
 
 from __future__ import annotations
 
 import threading
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,28 +31,21 @@ MIN_LETTERS = 12
 # in Label Studio.
 RTL_LANGUAGES: frozenset[str] = frozenset({"ar", "he", "fa", "ur", "yi", "ps", "ckb", "dv", "sd", "ug"})
 
-# Scripts that only one language of the model is written in: a sample mostly in one of them
-# decides the language without the model. (Han alone is Chinese; with kana it is Japanese.)
-_SCRIPT_LANGUAGE: dict[str, str] = {
-    "HANGUL": "ko",
-    "HEBREW": "he",
-    "HIRAGANA": "ja",
-    "KATAKANA": "ja",
-    "THAI": "th",
-    "GREEK": "el",
-    "ARMENIAN": "hy",
-    "GEORGIAN": "ka",
-    "KHMER": "km",
-    "LAO": "lo",
-    "SINHALA": "si",
-    "TAMIL": "ta",
-    "TELUGU": "te",
-    "KANNADA": "kn",
-    "MALAYALAM": "ml",
-    "GUJARATI": "gu",
-    "GURMUKHI": "pa",
-    "ORIYA": "or",
-}
+# Scripts that only one language of the model is written in, by code point range: a sample
+# mostly in one of them decides the language without the model. (Han alone is Chinese; with kana
+# it is Japanese.)
+_SCRIPT_RANGES: tuple[tuple[int, int, str], ...] = (
+    (0x0370, 0x03FF, "el"),
+    (0x0590, 0x05FF, "he"),
+    (0x0E00, 0x0E7F, "th"),
+    (0x1100, 0x11FF, "ko"),
+    (0x3040, 0x30FF, "kana"),
+    (0x3130, 0x318F, "ko"),
+    (0x3400, 0x4DBF, "han"),
+    (0x4E00, 0x9FFF, "han"),
+    (0xAC00, 0xD7AF, "ko"),
+)
+
 
 # English names for messages; other tags are shown as they are.
 LANGUAGE_NAMES: dict[str, str] = {
@@ -135,30 +127,27 @@ def sample_text(document: Mapping[str, Any]) -> str:
 
 
 def _script_of(text: str) -> tuple[str | None, int]:
-    """The dominant single-language script of `text` (None when mixed or shared) and the letters."""
+    """The language a single-language script decides (None when mixed or shared) and the letters."""
     counts: dict[str, int] = {}
     letters = 0
     for char in text:
         if not char.isalpha():
             continue
         letters += 1
-        if char < "\u0370":  # Latin: shared by many languages
-            counts["LATIN"] = counts.get("LATIN", 0) + 1
-            continue
-        name = unicodedata.name(char, "")
-        script = name.split(" ", 1)[0]
-        if script == "CJK":
-            script = "HAN"
-        counts[script] = counts.get(script, 0) + 1
-    if not letters:
-        return None, 0
-    if counts.get("HIRAGANA", 0) + counts.get("KATAKANA", 0) >= letters * 0.1:
+        point = ord(char)
+        if point < 0x0370:
+            continue  # Latin: shared by many languages
+        for low, high, script in _SCRIPT_RANGES:
+            if low <= point <= high:
+                counts[script] = counts.get(script, 0) + 1
+                break
+    if not letters or not counts:
+        return None, letters
+    if counts.get("kana", 0) >= letters * 0.1:
         return "ja", letters
-    if counts.get("HAN", 0) >= letters * 0.6:
-        return "zh", letters
     top = max(counts, key=lambda key: counts[key])
-    if counts[top] >= letters * 0.6 and top in _SCRIPT_LANGUAGE:
-        return _SCRIPT_LANGUAGE[top], letters
+    if counts[top] >= letters * 0.6:
+        return ("zh" if top == "han" else top), letters
     return None, letters
 
 
