@@ -13,7 +13,7 @@ export HF_DATASETS_OFFLINE := 1
 # Subprocess-heavy tests and the CLI recompile every import when bytecode may not be written.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: env demo test lint typecheck pytest system-deps docs clean
+.PHONY: env demo test unit integration lint typecheck pytest system-deps docs clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -43,6 +43,14 @@ pytest: env system-deps
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
+
+# The fast half alone (no server, no browser, no system packages): tests/unit, under a minute.
+unit: env
+	$(BIN)/python -m pytest tests/unit
+
+# The half that starts Label Studio, PostgreSQL and Chromium: tests/integration.
+integration: env system-deps
+	$(BIN)/python -m pytest tests/integration
 
 docs: env
 	$(BIN)/python scripts/gen_cli_reference.py

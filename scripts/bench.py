@@ -411,7 +411,7 @@ def bench_fuzz(options: argparse.Namespace) -> Figures:
 @benchmark("reliability")
 def bench_reliability(options: argparse.Namespace) -> Figures:
     """The tests that record reliability figures (Label Studio SIGKILLed during push and pull
-    --kills times each, the fault proxy, and any other module using tests/reliability_log.py),
+    --kills times each, the fault proxy, and any other module using tests/support/reliability_log.py),
     then docs/reliability.md from their figures (scripts/reliability_report.py)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from reliability_report import run_and_render

@@ -1,7 +1,7 @@
 """Coverage-guided fuzzing of the raw reader with atheris, for a fixed time (`bench.py fuzz`).
 
 Not part of the test suite (the suite has derandomized hypothesis properties in
-tests/test_properties.py); this searches much longer, guided by which branches of the parser an
+tests/unit/test_properties.py); this searches much longer, guided by which branches of the parser an
 input reaches. atheris is optional and not a dependency: `pip install atheris` (wheels for CPython
 3.11 on Linux x86-64). Without it the benchmark says so and reports nothing else.
 

@@ -1,7 +1,7 @@
 """Regenerate the CLI reference in README.md from the argparse app, and docs/settings.md from the
 settings' definitions (`make docs`).
 
-tests/test_readme.py fails when either is stale, so neither can drift.
+tests/unit/test_readme.py fails when either is stale, so neither can drift.
 """
 
 from __future__ import annotations

@@ -348,7 +348,7 @@ What was done, in order:
 | --- | --- | --- | --- |
 {rows}
 
-The conversion of each file is kept in `../expected/recorded--<file>`; `tests/test_export_fixtures.py`
+The conversion of each file is kept in `../expected/recorded--<file>`; `tests/unit/test_export_fixtures.py`
 holds corpuskit to it. `.venv/bin/python scripts/record_exports.py --expected` rewrites those after a
 deliberate change of the conversion.
 """

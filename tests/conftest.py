@@ -99,12 +99,12 @@ def studio_login() -> Any:
 def studio_server_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudioServer]:
     """A second real Label Studio, backed by PostgreSQL (its production set-up) instead of SQLite.
 
-    The cluster (Debian's `postgresql`, 127.0.0.1 only, see `postgres_support`) and the server start
+    The cluster (Debian's `postgresql`, 127.0.0.1 only, see `support/postgres.py`) and the server start
     once, for the first test that asks; both are stopped by pid when the session ends."""
     from unittest import mock
 
     from corpuskit.studio import server
-    from postgres_support import query, start_cluster, stop_cluster
+    from support.postgres import query, start_cluster, stop_cluster
 
     cluster = start_cluster(server.free_port())
     data_dir = tmp_path_factory.mktemp("studio-pg")

@@ -108,12 +108,36 @@ class Settings:
     split_ratios: tuple[float, float, float] = _doc(
         (0.8, 0.1, 0.1), "train, validation and test shares of a release"
     )
+    split_by: str = _doc(
+        "document",
+        "what a release's splits hold out: `document` (a hash of the id) or `source` (every document of "
+        "an outlet in one split: held-out sources), [releases.md](releases.md#splits)",
+    )
+    held_out_targets: tuple[str, ...] = _doc(
+        (),
+        "stance targets whose rows all go to `test` in the `stance` configs (held-out targets; never "
+        "in train or validation)",
+    )
+    license: str = _doc(
+        "other",
+        "the release's license: a Hub license id (`cc-by-4.0`, `other`, ...); the texts' copyright "
+        "stays with their publishers, so choose it with `source_copyright`",
+    )
+    pretty_name: str = _doc("corpuskit news stance corpus", "the dataset's name on its card and the Hub")
+    authors: tuple[str, ...] = _doc((), "who made the dataset, for the card's citation and Croissant")
+    homepage: str | None = _doc(None, "the dataset's home page (card, Croissant `url` when unpublished)")
+    source_copyright: str = _doc(
+        "The news texts remain the copyright of their publishers; they are included for research on "
+        "stance and may not be redistributed outside this dataset.",
+        "the copyright statement about the source texts printed on the card (Licensing)",
+    )
     extra: dict[str, Any] = field(default_factory=dict)
 
     def path(self, relative: str) -> Path:
         return (self.root / relative).resolve()
 
 
+_TUPLES = {"split_ratios", "held_out_targets", "authors", "languages", "boilerplate"}
 _ENV = {"label_studio_url": "LABEL_STUDIO_URL", "label_studio_api_key": "LABEL_STUDIO_API_KEY"}
 # Never read from pyproject.toml: a file that is committed.
 _ENV_ONLY = {"label_studio_api_key": "LABEL_STUDIO_API_KEY"}
@@ -156,9 +180,7 @@ def load_settings(start: Path | None = None) -> Settings:
                 f"remove it and set {_ENV_ONLY[name]} in the environment"
             )
         if name in known:
-            if name == "split_ratios" or (name in ("languages", "boilerplate") and isinstance(value, list)):
-                value = tuple(value)
-            values[name] = value
+            values[name] = tuple(value) if name in _TUPLES and isinstance(value, list) else value
         else:
             extra[key] = value
             print(
@@ -176,6 +198,7 @@ def load_settings(start: Path | None = None) -> Settings:
 
 QUEUE_SAMPLING = ("sequential", "uniform")
 _LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
+SPLIT_BY = ("document", "source")
 
 
 def _check(settings: Settings, pyproject: Path) -> None:
@@ -212,6 +235,8 @@ def _check(settings: Settings, pyproject: Path) -> None:
             re.compile(pattern)
         except re.error as exc:
             raise UsageError(f"{where} boilerplate: {pattern!r} is not a regular expression: {exc}") from None
+    if settings.split_by not in SPLIT_BY:
+        raise UsageError(f"{where} split_by = {settings.split_by!r}: expected one of {', '.join(SPLIT_BY)}")
     if not isinstance(settings.overlap_seed, str | int) or isinstance(settings.overlap_seed, bool):
         raise UsageError(f"{where} overlap_seed = {settings.overlap_seed!r}: expected a string or a number")
 

@@ -90,6 +90,21 @@ def add_command(
     return parser
 
 
+def add_action(
+    subparsers: Any, name: str, help_text: str, examples: Sequence[str], exit_codes: ExitCodes
+) -> argparse.ArgumentParser:
+    """One action of a command group (`studio start`, `taxonomy check`): its one-line help, as a
+    sentence, is its description."""
+    return add_command(
+        subparsers,
+        name,
+        help=help_text,
+        description=help_text[0].upper() + help_text[1:] + ".",
+        examples=examples,
+        exit_codes=exit_codes,
+    )
+
+
 def add_format(parser: argparse.ArgumentParser, choices: Sequence[str] = ("text", "json")) -> None:
     """`--format`: text for people on stdout/stderr, or machine output that is the whole of stdout."""
     described = "; ".join(f"{choice}: {FORMAT_HELP[choice]}" for choice in choices)

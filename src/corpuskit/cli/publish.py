@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from corpuskit.cli.options import ExitCodes, add_command, add_dry_run, add_format, add_releases
@@ -22,7 +23,8 @@ EXAMPLES = (
 
 NOTES = """\
 --format json prints {"release", "repo_id", "revision_tag", "operations": [{"path_in_repo",
-"size", "sha256"}], "card": {...}, "commit_url"}.
+"size", "sha256"}], "card": {...}, "commit_url", "warnings"}. A release holding demo annotations
+or built below the quality thresholds is published with a warning on stderr.
 """
 EXIT_CODES = ExitCodes(
     ok="published (or planned)",
@@ -57,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         args.version, args.repo_id, releases=args.releases, dry_run=args.dry_run, private=args.private
     )
     data = plan.to_json()
+    for warning in plan.warnings:
+        print(f"corpuskit: warning: {warning}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(data, indent=2))
         return 0

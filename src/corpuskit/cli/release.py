@@ -28,7 +28,9 @@ EXAMPLES = (
 )
 
 NOTES = """\
---format json prints {"version", "folder", "rows": {config: {split: n}}, "below_threshold": [...]}.
+--format json prints {"version", "folder", "rows": {config: {split: n}}, "below_threshold": [...],
+"split_warnings": [...]}. An empty split is not written (datasets cannot load a split without
+rows); release warns about each on stderr, and the card lists them.
 """
 EXIT_CODES = ExitCodes(
     ok="built", data="a gate refused or the version exists", usage="a bad option or missing input"
@@ -66,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     result = release(
         args.version, bump=args.bump, out=args.out, allow_below_threshold=args.allow_below_threshold
     )
+    for warning in result.split_warnings:
+        print(f"corpuskit: warning: splits: {warning}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2, sort_keys=True))
         return 0

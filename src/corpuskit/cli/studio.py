@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from corpuskit.cli.options import ExitCodes, add_command, add_format
+from corpuskit.cli.options import ExitCodes, add_action, add_command, add_format
 
 DESCRIPTION = """\
 Run Label Studio for this corpus: a local server (SQLite, bound to 127.0.0.1) with its data,
@@ -57,14 +57,7 @@ def register(subparsers: Any) -> None:
     def add(
         name: str, help_text: str, examples: tuple[str, ...], exit_codes: ExitCodes
     ) -> argparse.ArgumentParser:
-        return add_command(
-            sub,
-            name,
-            help=help_text,
-            description=help_text[0].upper() + help_text[1:] + ".",
-            examples=examples,
-            exit_codes=exit_codes,
-        )
+        return add_action(sub, name, help_text, examples, exit_codes)
 
     start = add(
         "start",

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from corpuskit.cli.options import ExitCodes, add_command, add_format, add_taxonomy
+from corpuskit.cli.options import ExitCodes, add_action, add_command, add_format, add_taxonomy
 
 DESCRIPTION = """\
 The taxonomy (schema/taxonomy.yaml) defines the stance targets, stance values, topics, evidence
@@ -54,14 +54,7 @@ def register(subparsers: Any) -> None:
     def add(
         name: str, help_text: str, examples: tuple[str, ...], exit_codes: ExitCodes
     ) -> argparse.ArgumentParser:
-        child = add_command(
-            sub,
-            name,
-            help=help_text,
-            description=help_text[0].upper() + help_text[1:] + ".",
-            examples=examples,
-            exit_codes=exit_codes,
-        )
+        child = add_action(sub, name, help_text, examples, exit_codes)
         child.set_defaults(func=run, taxonomy_command=name)
         return child
 

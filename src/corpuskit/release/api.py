@@ -16,7 +16,7 @@ import hashlib
 import importlib
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,11 @@ from corpuskit.errors import DataError, ReleaseError
 from corpuskit.release.build import ReleaseInputs, build_release
 from corpuskit.release.inputs import (
     ValidationOutcome,
+    document_sources,
     file_sha256,
     git_state,
     load_taxonomy,
+    shipped_files,
     snapshot_rows,
     validate_corpus,
 )
@@ -45,6 +47,7 @@ class ReleaseResult:
     folder: Path
     rows: dict[str, dict[str, int]]
     shortfalls: list[str]
+    split_warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +55,7 @@ class ReleaseResult:
             "folder": str(self.folder),
             "rows": self.rows,
             "below_threshold": self.shortfalls,
+            "split_warnings": self.split_warnings,
         }
 
 
@@ -220,11 +224,25 @@ def release(
         git=git_state(settings.root),
         guidelines_version=(_hash_or_none(guidelines) or "")[:12] or None,
         language=settings.language,
+        license=settings.license,
+        pretty_name=settings.pretty_name,
+        authors=tuple(settings.authors),
+        homepage=settings.homepage,
+        source_copyright=settings.source_copyright,
+        sources=document_sources(settings, validation.result) if settings.split_by == "source" else None,
+        held_out_targets=tuple(settings.held_out_targets),
+        shipped=shipped_files(settings),
         shard_bytes=shard_bytes,
         write_report=write_report,
     )
     target = build_release(inputs, releases, version)
     from corpuskit.release.manifest import read_manifest
 
-    rows = read_manifest(target)["rows"]
-    return ReleaseResult(version=version, folder=target, rows=rows, shortfalls=inputs.shortfalls)
+    manifest = read_manifest(target)
+    return ReleaseResult(
+        version=version,
+        folder=target,
+        rows=manifest["rows"],
+        shortfalls=inputs.shortfalls,
+        split_warnings=manifest["split_warnings"],
+    )

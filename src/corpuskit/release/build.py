@@ -1,4 +1,4 @@
-"""Building one release folder: the three configs, streamed, sorted, sharded, then the metadata.
+"""Building one release folder: the configs, streamed, sorted, sharded, then the metadata.
 
 Everything is written into a hidden temporary folder next to the target and renamed into place only
 when it is complete and checked, so an interrupted or refused build leaves no version behind.
@@ -10,8 +10,9 @@ import os
 import shutil
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -19,7 +20,8 @@ from typing import Any
 from corpuskit.errors import EnvironmentProblem, ReleaseError
 from corpuskit.files import fsync_dir, fsync_tree
 from corpuskit.release.inputs import file_sha256
-from corpuskit.release.readback import iter_batches, shard_files
+from corpuskit.release.join import DocumentCursor, Match, gather, keep
+from corpuskit.release.readback import shard_files
 from corpuskit.release.shards import DEFAULT_SHARD_BYTES, ROW_GROUP_ROWS, SortedShardWriter
 from corpuskit.release.splits import SPLITS, SplitAssigner
 from corpuskit.release.tables import (
@@ -28,9 +30,17 @@ from corpuskit.release.tables import (
     annotation_row,
     document_row,
     features_of,
+    fill_label_text,
     gold_row,
 )
 from corpuskit.release.versions import LOCK_NAME, TEMP_PREFIX, release_lock, version_dir
+from corpuskit.release.views import (
+    stance_annotation_key,
+    stance_annotation_rows,
+    stance_key,
+    stance_rows,
+    target_names,
+)
 from corpuskit.taxonomy.features import DECIDED_BY
 from corpuskit.taxonomy.model import Taxonomy
 
@@ -55,9 +65,17 @@ class ReleaseInputs:
     hashes: dict[str, str | None] = field(default_factory=dict)
     git: dict[str, Any] = field(default_factory=dict)
     guidelines_version: str | None = None
-    license: str = "cc-by-4.0"
+    license: str = "other"
     language: str = "en"
     pretty_name: str = "corpuskit news stance corpus"
+    authors: tuple[str, ...] = ()
+    homepage: str | None = None
+    source_copyright: str = ""
+    # Held-out sources: document id -> source (None keeps the split by document id).
+    sources: Mapping[str, str | None] | None = None
+    held_out_targets: tuple[str, ...] = ()
+    # Files shipped with the release: name in the release -> file in the corpus (taxonomy, guidelines).
+    shipped: dict[str, Path] = field(default_factory=dict)
     shard_bytes: int = DEFAULT_SHARD_BYTES
     row_group_rows: int = ROW_GROUP_ROWS
     write_report: Callable[[Path], Any] | None = None
@@ -72,6 +90,11 @@ class Stats:
     )
     files: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     sources: Counter[str] = field(default_factory=Counter)
+    unknown_source: int = 0
+    undated: int = 0
+    # The split every document went to because the corpus is too small for the ratios, if any.
+    only_split: str | None = None
+    example: dict[str, Any] | None = None  # the first `stance` row, shown on the card
     first_date: str | None = None
     last_date: str | None = None
     annotators: set[str] = field(default_factory=set)
@@ -107,7 +130,8 @@ def _is_demo(annotator: Any) -> bool:
 
 def _annotation_key(row: Row) -> tuple[Any, ...]:
     ann = row["annotation_id"]
-    return (row["document_id"], -1 if ann is None else ann, row["annotator"], row["created_at"] or "")
+    created = row["created_at"].isoformat() if row["created_at"] is not None else ""
+    return (row["document_id"], -1 if ann is None else ann, row["annotator"], created)
 
 
 class _Interrupted(BaseException):
@@ -166,9 +190,10 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _writers(
-    config: str, inputs: ReleaseInputs, work: Path, key: Callable[[Row], Any]
-) -> dict[str, SortedShardWriter]:
+Writers = dict[str, SortedShardWriter]
+
+
+def _writers(config: str, inputs: ReleaseInputs, work: Path, key: Callable[[Row], Any]) -> Writers:
     schema = features_of(config, inputs.taxonomy).arrow_schema
     return {
         split: SortedShardWriter(
@@ -186,10 +211,12 @@ def _writers(
 
 def _write_tables(inputs: ReleaseInputs, work: Path) -> Stats:
     stats = Stats()
-    assign = SplitAssigner(inputs.split_ratios, inputs.near_duplicates)
+    assign = SplitAssigner(inputs.split_ratios, inputs.near_duplicates, inputs.sources)
     stats.near_duplicate_groups = len(assign.groups.groups())
     taxonomy = inputs.taxonomy
     index = LabelIndex.of(taxonomy)
+    annotation_features = features_of("annotations", taxonomy)
+    gold_features = features_of("gold", taxonomy)
 
     documents = _writers("documents", inputs, work, key=lambda row: row["id"])
     for doc in inputs.documents:
@@ -197,33 +224,80 @@ def _write_tables(inputs: ReleaseInputs, work: Path) -> Stats:
         documents[assign(row["id"])].add(row)
         if row["source"]:
             stats.sources[row["source"]] += 1
+        else:
+            stats.unknown_source += 1
         date = row["published_at"]
         if date:
             stats.first_date = date if stats.first_date is None else min(stats.first_date, date)
             stats.last_date = date if stats.last_date is None else max(stats.last_date, date)
+        else:
+            stats.undated += 1
+    _small_corpus(documents, assign, stats)
     _close(documents, "documents", stats, work, inputs)
 
+    views = _Views(inputs, work)
     annotations = _writers("annotations", inputs, work, key=_annotation_key)
     for ann in inputs.annotations:
         if ann.get("was_cancelled"):
             stats.cancelled += 1
             continue
-        row = annotation_row(ann, taxonomy, index)
+        row = fill_label_text(annotation_row(ann, taxonomy, index), annotation_features)
         stats.annotators.add(row["annotator"])
         if _is_demo(ann.get("annotator")):
             stats.demo_annotators.add(row["annotator"])
         annotations[assign(row["document_id"])].add(row)
-    _close(annotations, "annotations", stats, work, inputs, join=_join_annotations)
+    join = partial(_join_annotations, views=views)
+    _close(annotations, "annotations", stats, work, inputs, join=join)
+    _close(views.writers["stance_annotations"], "stance_annotations", stats, work, inputs)
 
     stats.stance_counts = {s: {t: Counter() for t in taxonomy.target_ids} for s in SPLITS}
     stats.topic_counts = {s: Counter() for s in SPLITS}
     gold = _writers("gold", inputs, work, key=lambda row: row["id"])
     for item in inputs.gold:
-        row = gold_row(item, taxonomy, index)
+        row = fill_label_text(gold_row(item, taxonomy, index), gold_features)
         gold[assign(row["id"])].add(row)
-    _close(gold, "gold", stats, work, inputs, join=_join_gold)
+    _close(gold, "gold", stats, work, inputs, join=partial(_join_gold, views=views))
+    _close(views.writers["stance"], "stance", stats, work, inputs)
     shutil.rmtree(work / ".runs", ignore_errors=True)
     return stats
+
+
+def _small_corpus(documents: Writers, assign: SplitAssigner, stats: Stats) -> None:
+    """A corpus whose documents all missed `train` (two demo documents, one near-duplicate group)
+    goes to `train` whole: `datasets` cannot load an empty split, and a release without train is no use.
+    Documents move to their hashed split once the corpus is large enough to fill train; the card says so."""
+    total = sum(writer.num_rows for writer in documents.values())
+    if total == 0 or documents["train"].num_rows or not assign.ratios[0]:
+        return
+    for split in SPLITS[1:]:
+        documents["train"].absorb(documents[split])
+    assign.only = stats.only_split = "train"
+
+
+class _Views:
+    """The writers of the flat views and where their rows go (held-out targets go to `test`)."""
+
+    def __init__(self, inputs: ReleaseInputs, work: Path) -> None:
+        taxonomy = inputs.taxonomy
+        unknown = sorted(set(inputs.held_out_targets) - set(taxonomy.target_ids))
+        if unknown:
+            raise ReleaseError(
+                f"held_out_targets: {', '.join(unknown)} not a target of the taxonomy "
+                f"({', '.join(taxonomy.target_ids)})"
+            )
+        self.taxonomy = taxonomy
+        self.names = target_names(taxonomy)
+        self.held_out = {taxonomy.target_ids.index(t) for t in inputs.held_out_targets}
+        self.features = {c: features_of(c, taxonomy) for c in ("stance", "stance_annotations")}
+        self.writers = {
+            "stance": _writers("stance", inputs, work, key=stance_key),
+            "stance_annotations": _writers("stance_annotations", inputs, work, key=stance_annotation_key),
+        }
+
+    def add(self, config: str, rows: Iterable[Row], split: str) -> None:
+        for row in rows:
+            fill_label_text(row, self.features[config])
+            self.writers[config]["test" if row["target"] in self.held_out else split].add(row)
 
 
 # (sorted batch, the document matching each row or None, split, stats, inputs) -> the batch to write
@@ -249,51 +323,6 @@ def _close(
         stats.rows[config][split] = result.num_rows
 
 
-Match = tuple[Any, int]  # (a record batch of documents, a row in it)
-
-
-class _DocumentCursor:
-    """Walks the sorted documents of one split alongside sorted keys; only the id column becomes Python."""
-
-    def __init__(self, files: list[Path], columns: list[str]) -> None:
-        self._batches = iter_batches(files, columns)
-        self._batch: Any = None
-        self._ids: list[str] = []
-        self._pos = 0
-        self._next_batch()
-
-    def _next_batch(self) -> None:
-        self._batch = next(self._batches, None)
-        self._ids = self._batch.column("id").to_pylist() if self._batch is not None else []
-        self._pos = 0
-
-    def find(self, key: str) -> Match | None:
-        while self._batch is not None:
-            while self._pos < len(self._ids) and self._ids[self._pos] < key:
-                self._pos += 1
-            if self._pos < len(self._ids):
-                return (self._batch, self._pos) if self._ids[self._pos] == key else None
-            self._next_batch()
-        return None
-
-
-def _gather(matches: list[Match], column: str, type_: Any) -> Any:
-    """One column of the matched documents, taken batch by batch (no Python values)."""
-    import pyarrow as pa
-
-    parts = []
-    start = 0
-    while start < len(matches):
-        batch = matches[start][0]
-        end = start
-        while end < len(matches) and matches[end][0] is batch:
-            end += 1
-        rows = pa.array([row for _, row in matches[start:end]], type=pa.int64())
-        parts.append(batch.column(column).take(rows))
-        start = end
-    return pa.concat_arrays(parts) if parts else pa.array([], type=type_)
-
-
 def _joiner(
     join: Join,
     documents: list[Path],
@@ -313,7 +342,7 @@ def _joiner(
     )
 
     def transform(batches: Iterator[Any]) -> Iterator[Any]:
-        cursor = _DocumentCursor(documents, columns)
+        cursor = DocumentCursor(documents, columns)
         kept_total = 0
         for batch in batches:
             matches = [cursor.find(value) for value in batch.column(key).to_pylist()]
@@ -326,45 +355,47 @@ def _joiner(
     return transform
 
 
-def _keep(batch: Any, matches: list[Match | None]) -> tuple[Any, list[Match]]:
-    """The rows of `batch` that matched a document, and their matches."""
-    import pyarrow as pa
-
-    found = [m for m in matches if m is not None]
-    if len(found) == len(matches):
-        return batch, found
-    return batch.filter(pa.array([m is not None for m in matches])), found
-
-
 def _join_annotations(
-    batch: Any, matches: list[Match | None], split: str, stats: Stats, inputs: ReleaseInputs
+    batch: Any,
+    matches: list[Match | None],
+    split: str,
+    stats: Stats,
+    inputs: ReleaseInputs,
+    views: _Views,
 ) -> Any:
     import pyarrow as pa
 
     stats.orphan_annotations += sum(1 for m in matches if m is None)
-    batch, found = _keep(batch, matches)
-    current = _gather(found, "content_sha256", pa.string()).to_pylist()
+    batch, found = keep(batch, matches)
+    current = gather(found, "content_sha256", pa.string()).to_pylist()
     ids = batch.column("document_id").to_pylist()
     for made_on, now, doc_id in zip(batch.column("content_sha256").to_pylist(), current, ids, strict=True):
         if made_on and made_on != now:
             stats.stale_count += 1
             if len(stats.stale_annotations) < 5 and doc_id not in stats.stale_annotations:
                 stats.stale_annotations.append(doc_id)
+    for row in batch.to_pylist():
+        views.add("stance_annotations", stance_annotation_rows(row, views.taxonomy, views.names), split)
     return batch
 
 
 def _join_gold(
-    batch: Any, matches: list[Match | None], split: str, stats: Stats, inputs: ReleaseInputs
+    batch: Any,
+    matches: list[Match | None],
+    split: str,
+    stats: Stats,
+    inputs: ReleaseInputs,
+    views: _Views,
 ) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
     stats.orphan_gold += sum(1 for m in matches if m is None)
-    batch, found = _keep(batch, matches)
+    batch, found = keep(batch, matches)
     arrays = list(batch.columns)
     for name in ("title", "text", "content_sha256"):
         index = batch.schema.get_field_index(name)
-        arrays[index] = _gather(found, name, batch.schema.field(name).type)
+        arrays[index] = gather(found, name, batch.schema.field(name).type)
     batch = pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
     values = inputs.taxonomy.stance_value_ids
     for target in inputs.taxonomy.target_ids:
@@ -389,6 +420,11 @@ def _join_gold(
     flat = pc.list_flatten(batch.column("topics"))  # type: ignore[attr-defined]
     for item in pc.value_counts(flat).to_pylist():  # type: ignore[attr-defined]
         stats.topic_counts[split][topics[item["values"]]] += item["counts"]
+    for row in batch.to_pylist():
+        rows = list(stance_rows(row, views.taxonomy, views.names))
+        views.add("stance", rows, split)
+        if stats.example is None and rows:
+            stats.example = {name: rows[0][name] for name in views.features["stance"]}
     return batch
 
 
@@ -441,7 +477,10 @@ def _write_metadata(inputs: ReleaseInputs, work: Path, stats: Stats, version: st
         report_dir = work / "report"
         report_dir.mkdir()
         inputs.write_report(report_dir)
-    write_changelog(work, version, releases, stats)
+    for name, source in sorted(inputs.shipped.items()):
+        # The taxonomy and guidelines the card cites travel with the data (and into the manifest).
+        shutil.copyfile(source, work / name)
+    write_changelog(work, version, releases, stats, inputs.agreement)
     write_card(work, inputs, stats, version)
     write_croissant(work, inputs, stats, version)
     write_manifest(work, inputs, stats, version)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from corpuskit.release.versions import previous_version, version_dir
 
@@ -13,8 +13,11 @@ if TYPE_CHECKING:
 HEADER = "# Changelog\n"
 
 
-def write_changelog(folder: Path, version: str, releases: Path, stats: Stats) -> Path:
-    from corpuskit.release.diff import diff_folders
+def write_changelog(
+    folder: Path, version: str, releases: Path, stats: Stats, agreement: dict[str, Any]
+) -> Path:
+    """`agreement` is this release's own (its manifest is written after the changelog)."""
+    from corpuskit.release.diff import agreement_change, diff_folders, read_agreement
 
     previous = previous_version(releases, version)
     lines = [f"## v{version}", ""]
@@ -27,6 +30,9 @@ def write_changelog(folder: Path, version: str, releases: Path, stats: Stats) ->
         old = version_dir(releases, previous)
         change = diff_folders(old, folder)
         change.old, change.new = f"v{previous}", f"v{version}"
+        # Read from the folder being built, the new side would be empty (no manifest yet): every
+        # question would show as `-> n/a`. Compare with the figures this release will record.
+        change.agreement = agreement_change(read_agreement(old), agreement)
         lines += [f"Changes since v{previous}:", "", *change.lines()]
         log = old / "CHANGELOG.md"
         if log.is_file():

@@ -76,6 +76,8 @@ class ReleaseDiff:
         out += [f"  - {name}: {n}" for name, n in sorted(self.label_transitions.items())]
         for name, change in sorted(self.agreement.items()):
             out.append(f"- agreement {name}: {_fmt(change.get('old'))} -> {_fmt(change.get('new'))}")
+        if not self.agreement:
+            out.append("- agreement: unchanged")
         return out
 
 
@@ -157,20 +159,26 @@ def diff_folders(old: Path, new: Path) -> ReleaseDiff:
     return result
 
 
-def _agreement_change(old: Path, new: Path) -> dict[str, dict[str, float | None]]:
-    def read(folder: Path) -> dict[str, Any]:
-        path = folder / "manifest.json"
-        if not path.is_file():
-            return {}
-        data = json.loads(path.read_text(encoding="utf-8")).get("agreement") or {}
-        return data if isinstance(data, dict) else {}
+def read_agreement(folder: Path) -> dict[str, Any]:
+    """The agreement figures a release's manifest recorded ({} when it has none)."""
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8")).get("agreement") or {}
+    return data if isinstance(data, dict) else {}
 
-    a, b = read(old), read(new)
+
+def agreement_change(a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """The questions whose alpha differs between two agreement tables, old and new value each."""
     return {
         name: {"old": (a.get(name) or {}).get("alpha"), "new": (b.get(name) or {}).get("alpha")}
         for name in sorted(set(a) | set(b))
         if (a.get(name) or {}).get("alpha") != (b.get(name) or {}).get("alpha")
     }
+
+
+def _agreement_change(old: Path, new: Path) -> dict[str, dict[str, float | None]]:
+    return agreement_change(read_agreement(old), read_agreement(new))
 
 
 def diff(old: str, new: str, releases: str | Path | None = None) -> ReleaseDiff:

@@ -91,3 +91,27 @@ def require(path: Path, what: str) -> Path:
     if not path.is_file():
         raise UsageError(f"{path}: {what} not found")
     return path
+
+
+# The names the taxonomy and guidelines get inside a release (the card and Croissant cite them).
+TAXONOMY_FILE = "taxonomy.yaml"
+GUIDELINES_FILE = "annotation-guidelines.md"
+
+
+def shipped_files(settings: Settings) -> dict[str, Path]:
+    """The corpus files a release carries beside its data: the taxonomy, and the guidelines if any."""
+    files = {TAXONOMY_FILE: settings.path(settings.taxonomy)}
+    guidelines = settings.path(settings.guidelines)
+    if guidelines.is_file():
+        files[GUIDELINES_FILE] = guidelines
+    return files
+
+
+def document_sources(settings: Settings, result: Any) -> dict[str, str | None]:
+    """Document id -> source, read before the build: held-out-source splits need every source (and
+    the near-duplicate links between sources) before the first document is placed."""
+    from corpuskit.validation.api import iter_valid_documents
+
+    return {
+        str(doc["id"]): doc.get("source") for doc in iter_valid_documents(settings=settings, result=result)
+    }

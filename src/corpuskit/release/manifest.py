@@ -30,6 +30,25 @@ def _files(folder: Path, stats: Stats) -> dict[str, dict[str, Any]]:
     return out
 
 
+def split_warnings(stats: Stats) -> list[str]:
+    """What `release` says loudly about the splits: a small corpus all in one split, empty splits."""
+    from corpuskit.release.splits import SPLITS
+
+    out = []
+    if stats.only_split:
+        out.append(
+            f"no document fell into train by its hash: all of them are in {stats.only_split} "
+            "until the corpus is large enough"
+        )
+    for config, rows in stats.rows.items():
+        empty = [split for split in SPLITS if not rows[split]]
+        if empty and any(rows.values()):
+            out.append(
+                f"{config}: empty split(s) {', '.join(empty)}: not written (datasets cannot load them)"
+            )
+    return out
+
+
 def write_manifest(folder: Path, inputs: ReleaseInputs, stats: Stats, version: str) -> Path:
     snapshot = inputs.snapshot
     manifest = {
@@ -50,6 +69,10 @@ def write_manifest(folder: Path, inputs: ReleaseInputs, stats: Stats, version: s
         "rows": stats.rows,
         "agreement": inputs.agreement,
         "below_threshold": inputs.shortfalls,
+        # Pseudonyms of the demo accounts whose scripted answers are in the release (publish warns).
+        "demo_annotators": sorted(stats.demo_annotators),
+        "shipped": sorted(inputs.shipped),
+        "split_warnings": split_warnings(stats),
         "files": _files(folder, stats),
     }
     path = folder / MANIFEST

@@ -23,6 +23,7 @@ class PublishPlan:
     operations: list[Any] = field(default_factory=list)
     card: dict[str, Any] = field(default_factory=dict)
     commit_url: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class PublishPlan:
             }
             | {"configs": [c["config_name"] for c in self.card.get("configs", [])]},
             "commit_url": self.commit_url,
+            "warnings": self.warnings,
         }
 
 
@@ -74,8 +76,31 @@ def plan_publish(version: str | Path, repo_id: str, releases: str | Path | None 
         if expected is not None and expected["sha256"] != op.upload_info.sha256.hex():
             raise ReleaseError(f"{folder / op.path_in_repo}: changed while preparing the upload")
     return PublishPlan(
-        folder=folder, repo_id=repo_id, version=manifest["version"], operations=operations, card=data
+        folder=folder,
+        repo_id=repo_id,
+        version=manifest["version"],
+        operations=operations,
+        card=data,
+        warnings=publish_warnings(folder, manifest),
     )
+
+
+def publish_warnings(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    """What a reader of the Hub page must know before using the labels (the card says it too)."""
+    out = []
+    demo = manifest.get("demo_annotators") or []
+    if demo:
+        out.append(
+            f"{folder.name} holds annotations by demo accounts ({', '.join(demo)}): scripted answers, "
+            "not for research"
+        )
+    below = manifest.get("below_threshold") or []
+    if below:
+        out.append(
+            f"{folder.name} was built below the quality thresholds (--allow-below-threshold): "
+            + "; ".join(below)
+        )
+    return out
 
 
 def publish(

@@ -64,6 +64,14 @@ class SortedShardWriter:
         if len(self._buffer) >= SPILL_ROWS:
             self._spill()
 
+    def absorb(self, other: SortedShardWriter) -> None:
+        """Take over every row `other` collected (it must not be closed or used afterwards)."""
+        other._spill()
+        self._spill()
+        self._runs += other._runs
+        self.num_rows += other.num_rows
+        other._runs, other.num_rows = [], 0
+
     def _spill(self) -> None:
         import pyarrow as pa
         import pyarrow.ipc as ipc
@@ -157,7 +165,7 @@ class SortedShardWriter:
             if sink.tell() >= self.shard_bytes:
                 finish()
                 writer, sink = None, None
-        # An empty split gets no file: `datasets` cannot load a split without data.
+        # An empty split gets no file: `datasets` refuses a split without rows ("corresponds to no data").
         finish()
         total = len(partial)
         files = []

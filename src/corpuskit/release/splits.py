@@ -4,15 +4,20 @@ A document's split is a pure function of a key: the hash of its id, or, when it 
 near-duplicates (the same story from two outlets), the hash of the smallest id in the group. So a
 document keeps its split across releases, new documents never move old ones, and near-duplicates
 never straddle train and test.
+
+Held-out sources (`split_by = "source"`): the key is the document's source instead, so every
+document of an outlet lands in one split; sources linked by a near-duplicate pair form one group
+keyed by its smallest source name, so a story two outlets share never straddles splits either.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 _SALT = b"corpuskit-split-v1\x00"
+UNKNOWN_SOURCE = "(unknown source)"
 
 
 def split_of_key(key: str, ratios: Sequence[float]) -> str:
@@ -63,16 +68,40 @@ class NearDuplicateGroups:
 
 
 class SplitAssigner:
-    """The split of every document id, from its near-duplicate group and the ratios."""
+    """The split of every document id, from its near-duplicate group (or its source) and the ratios.
 
-    def __init__(self, ratios: Sequence[float], pairs: Iterable[tuple[str, str]] = ()) -> None:
+    `sources` (document id -> source) switches to held-out sources."""
+
+    def __init__(
+        self,
+        ratios: Sequence[float],
+        pairs: Iterable[tuple[str, str]] = (),
+        sources: Mapping[str, str | None] | None = None,
+    ) -> None:
         self.ratios = tuple(float(r) for r in ratios)
         split_of_key("", self.ratios)  # checks the ratios once, up front
+        pairs = list(pairs)
         self.groups = NearDuplicateGroups(pairs)
+        self.sources = sources
+        if sources is not None:
+            self.source_groups = NearDuplicateGroups((self._source(a), self._source(b)) for a, b in pairs)
+        # Set when every document goes to one split (a corpus too small for the ratios).
+        self.only: str | None = None
         self._last: tuple[str | None, str] = (None, "")
 
+    def _source(self, document_id: str) -> str:
+        assert self.sources is not None
+        return self.sources.get(document_id) or UNKNOWN_SOURCE
+
+    def key(self, document_id: str) -> str:
+        if self.sources is not None:
+            return "source:" + self.source_groups.key(self._source(document_id))
+        return self.groups.key(document_id)
+
     def __call__(self, document_id: str) -> str:
+        if self.only is not None:
+            return self.only
         # Annotations arrive grouped by document: remembering the last answer saves most hashing.
         if document_id != self._last[0]:
-            self._last = (document_id, split_of_key(self.groups.key(document_id), self.ratios))
+            self._last = (document_id, split_of_key(self.key(document_id), self.ratios))
         return self._last[1]

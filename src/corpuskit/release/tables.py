@@ -1,8 +1,11 @@
-"""The three tables of a release: their `datasets.Features` and how a row of each is made.
+"""The tables of a release: their `datasets.Features` and how a row of each is made.
 
 Labels are stored as `ClassLabel`s in taxonomy order, so `load_dataset(...).features` names them.
 Missing labels (an unresolved gold label, a stance an annotator left empty) are -1, which is what
-`ClassLabel` uses for "no label".
+`ClassLabel` uses for "no label". Next to every ClassLabel column `x` sits `x_text`, the class name
+(null for -1), so Parquet-only readers (polars, DuckDB, pandas) see names without corpuskit.
+Annotation times are instants (`timestamp[us, tz=UTC]`); a document's own dates stay strings, since
+their time zone is often unknown.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from corpuskit.documents.model import FIELDS, body_text
@@ -20,7 +24,10 @@ from corpuskit.taxonomy.model import Taxonomy
 if TYPE_CHECKING:
     import datasets
 
-CONFIGS: tuple[str, ...] = ("documents", "annotations", "gold")
+# The flat views come first: `stance` is the default config a researcher trains on.
+CONFIGS: tuple[str, ...] = ("stance", "stance_annotations", "gold", "annotations", "documents")
+TIMESTAMP = "timestamp[us, tz=UTC]"
+TEXT_SUFFIX = "_text"
 
 
 def document_features() -> datasets.Features:
@@ -47,20 +54,99 @@ def document_features() -> datasets.Features:
     )
 
 
+def with_label_text(feature: Any) -> Any:
+    """`feature` with a `<name>_text` string column after every ClassLabel column `<name>`.
+
+    A struct of ClassLabels (`stance`: one per target) gets a struct of strings, a list of
+    ClassLabels (`topics`) a list of strings; inside structs and lists the same rule applies."""
+    from datasets import ClassLabel, Features, List, Value
+
+    def text_of(f: Any) -> Any:
+        if isinstance(f, ClassLabel):
+            return Value("string")
+        if isinstance(f, List):
+            inner = text_of(f.feature)
+            return None if inner is None else List(inner)
+        if isinstance(f, dict) and f and all(isinstance(v, ClassLabel) for v in f.values()):
+            return {k: Value("string") for k in f}
+        return None
+
+    if isinstance(feature, List):
+        return List(with_label_text(feature.feature))
+    if not isinstance(feature, dict):
+        return feature
+    out: dict[str, Any] = {}
+    for name, sub in feature.items():
+        text = text_of(sub)
+        # A struct of ClassLabels keeps its shape; its names go into the `_text` struct beside it.
+        out[name] = sub if isinstance(text, dict) else with_label_text(sub)
+        if text is not None:
+            out[name + TEXT_SUFFIX] = text
+    return Features(out) if isinstance(feature, Features) else out
+
+
 def annotation_features(taxonomy: Taxonomy) -> datasets.Features:
-    return features(taxonomy, "annotations")
+    from datasets import Features, Value
+
+    base = dict(features(taxonomy, "annotations"))
+    base["created_at"] = Value(TIMESTAMP)
+    base["updated_at"] = Value(TIMESTAMP)
+    return with_label_text(Features(base))
 
 
 def gold_features(taxonomy: Taxonomy) -> datasets.Features:
-    return features(taxonomy, "gold")
+    return with_label_text(features(taxonomy, "gold"))
 
 
 def features_of(config: str, taxonomy: Taxonomy) -> datasets.Features:
+    from corpuskit.release.views import stance_annotation_features, stance_features
+
     if config == "documents":
         return document_features()
     if config == "annotations":
         return annotation_features(taxonomy)
+    if config == "stance":
+        return stance_features(taxonomy)
+    if config == "stance_annotations":
+        return stance_annotation_features(taxonomy)
     return gold_features(taxonomy)
+
+
+def fill_label_text(row: dict[str, Any], feature: Any) -> dict[str, Any]:
+    """Fill every `<name>_text` column of `row` from its ClassLabel integers (in place)."""
+    from datasets import ClassLabel, List
+
+    def name_of(f: Any, value: Any) -> Any:
+        if isinstance(f, ClassLabel):
+            return f.names[value] if isinstance(value, int) and 0 <= value < len(f.names) else None
+        if isinstance(f, List):
+            return None if value is None else [name_of(f.feature, v) for v in value]
+        if isinstance(f, dict):
+            return None if value is None else {k: name_of(sub, value.get(k)) for k, sub in f.items()}
+        return None
+
+    for name, sub in feature.items():
+        if name + TEXT_SUFFIX in feature:
+            row[name + TEXT_SUFFIX] = name_of(sub, row.get(name))
+        elif isinstance(sub, dict) and isinstance(row.get(name), dict):
+            fill_label_text(row[name], sub)
+        elif isinstance(sub, List) and isinstance(sub.feature, dict) and row.get(name):
+            for item in row[name]:
+                fill_label_text(item, sub.feature)
+    return row
+
+
+def instant(value: Any) -> datetime | None:
+    """An ISO 8601 time from Label Studio as an aware UTC datetime (a time without offset is UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 # ---- rows -------------------------------------------------------------------------------------
@@ -146,8 +232,8 @@ def annotation_row(ann: Mapping[str, Any], taxonomy: Taxonomy, index: LabelIndex
         ],
         "note": ann.get("note"),
         "lead_time": ann.get("lead_time"),
-        "created_at": ann.get("created_at"),
-        "updated_at": ann.get("updated_at"),
+        "created_at": instant(ann.get("created_at")),
+        "updated_at": instant(ann.get("updated_at")),
         "ground_truth": bool(ann.get("ground_truth")),
         "pilot": ann.get("pilot") is True,
         "original": _json_or_none(ann.get("original")),

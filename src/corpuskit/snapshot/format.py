@@ -64,81 +64,63 @@ class Span(TypedDict):
     speaker: str | None
 
 
-class TaskRow(TypedDict):
-    """`tasks.jsonl`: one row per task, also the ones nobody annotated."""
+class _TaskKeys(TypedDict):
+    """The keys every task-level row starts with: which document, which task, which version."""
 
     document_id: str
     task_id: int | None
     content_sha256: str | None
     taxonomy_version: str
+
+
+class TaskRow(_TaskKeys):
+    """`tasks.jsonl`: one row per task, also the ones nobody annotated."""
+
     data: dict[str, Any]
     meta: dict[str, Any] | None
     extra: dict[str, Any]
 
 
-class AnnotationRow(TypedDict):
-    """`annotations.jsonl`: one row per annotation, submitted or cancelled."""
+class _Labels(_TaskKeys):
+    """The labels an answer carries, as the taxonomy names them (annotations, drafts, predictions)."""
 
-    document_id: str
-    task_id: int | None
-    content_sha256: str | None
-    taxonomy_version: str
-    annotation_id: int | None
-    annotator: Annotator
     stance: dict[str, str | None]
     topics: list[str] | None
     spans: list[Span]
     note: str | None
-    lead_time: int | float | None
     created_at: str | None
     updated_at: str | None
+    result: list[Any]
+    extra: dict[str, Any]
+
+
+class AnnotationRow(_Labels):
+    """`annotations.jsonl`: one row per annotation, submitted or cancelled."""
+
+    annotation_id: int | None
+    annotator: Annotator
+    lead_time: int | float | None
     was_cancelled: bool
     ground_truth: bool
     original: dict[str, Any] | None
-    result: list[Any]
-    extra: dict[str, Any]
     pilot: NotRequired[bool]
 
 
-class DraftRow(TypedDict):
+class DraftRow(_Labels):
     """`drafts.jsonl`: one row per draft, never mixed with submitted work."""
 
-    document_id: str
-    task_id: int | None
-    content_sha256: str | None
-    taxonomy_version: str
     draft_id: int | None
     annotation_id: int | None
     annotator: Annotator
-    stance: dict[str, str | None]
-    topics: list[str] | None
-    spans: list[Span]
-    note: str | None
     lead_time: int | float | None
-    created_at: str | None
-    updated_at: str | None
-    result: list[Any]
-    extra: dict[str, Any]
 
 
-class PredictionRow(TypedDict):
+class PredictionRow(_Labels):
     """`predictions.jsonl`: one row per model prediction."""
 
-    document_id: str
-    task_id: int | None
-    content_sha256: str | None
-    taxonomy_version: str
     prediction_id: int | None
     model_version: str | None
     score: int | float | None
-    stance: dict[str, str | None]
-    topics: list[str] | None
-    spans: list[Span]
-    note: str | None
-    created_at: str | None
-    updated_at: str | None
-    result: list[Any]
-    extra: dict[str, Any]
 
 
 class ProblemRow(TypedDict):
