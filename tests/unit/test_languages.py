@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpuskit.cli.main import main
-from corpuskit.documents.language import detect, direction, sample_text
+from corpuskit.documents import language as langid
+from corpuskit.documents.language import confirm, detect, direction, sample_text
 from corpuskit.documents.reader import SourceRecord, read_file
 from corpuskit.settings import load_settings
 from corpuskit.validation.api import validate
@@ -222,3 +223,68 @@ def test_samples_of_the_comparison_are_identified() -> None:
         for text in texts["long"]:
             assert detect(text).language == tag, (tag, text[:40])
     assert sample_text({"title": "a" * 500}) == "a" * 240
+
+
+def test_function_words_confirm_only_the_true_language() -> None:
+    # The cheap path may only ever agree with the text: no sample confirms another stated language.
+    confirmed = set()
+    for tag, texts in SAMPLES.items():
+        if tag.startswith("_"):
+            continue
+        for text in texts["short"] + texts["long"]:
+            for stated in ("en", "es", "fr", "de", "it", "pt", "nl", "tr", "ru", "uk", "pt-BR"):
+                found = confirm(stated, text)
+                if found is not None:
+                    assert found == langid.Detection(tag, 1.0, "words"), (stated, tag, text[:40])
+                    confirmed.add(tag)
+    assert confirmed == {"en", "es", "fr", "de", "it", "pt", "ru", "uk"}
+    # Arabic text stated as English is never confirmed, whatever English words it quotes.
+    arabic = SAMPLES["ar"]["long"][0]
+    assert confirm("en", arabic + " the of and that was the of and") is None
+
+
+def _english(number: int, language: str | None) -> dict[str, object]:
+    text = SAMPLES["en"]["long"][0]
+    record: dict[str, object] = {"id": f"en-{number}", "title": f"Council vote number {number}"}
+    record["paragraphs"] = [{"heading": None, "text": f"{text} Vote {number}."}]
+    if language is not None:
+        record["language"] = language
+    return record
+
+
+def test_stated_languages_that_the_words_confirm_never_load_the_model(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.corpuskit]\nraw = "raw"\n', encoding="utf-8")
+    (tmp_path / "raw").mkdir()
+    lines = [json.dumps(_english(n, "en")) for n in range(20)]
+    (tmp_path / "raw" / "en.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    langid._identifier.cache_clear()
+    result = validate(settings=load_settings(tmp_path), cache=False, workers=1)
+    assert (result.valid, result.languages) == (20, {"en": 20})
+    assert langid._identifier.cache_info().currsize == 0
+    # An Arabic document stated as English still meets the model, and warns.
+    shutil.copy(DATA / "stated.jsonl", tmp_path / "raw" / "stated.jsonl")
+    result = validate(settings=load_settings(tmp_path), cache=False, workers=1)
+    assert [d.code for d in result.diagnostics if d.code.startswith("language")] == ["language-mismatch"]
+    assert langid._identifier.cache_info().currsize == 1
+
+
+def test_detections_are_cached_by_content_hash(tmp_path: Path) -> None:
+    _corpus(tmp_path)
+    cold = validate(settings=load_settings(tmp_path), workers=1)
+    cached = sorted(path.name for path in (tmp_path / ".corpuskit" / "cache").glob("languages-*.npy"))
+    assert cached == [f"languages-v{langid.DETECTION_VERSION}-{langid.SAMPLE_CHARS}.npy"]
+    langid._identifier.cache_clear()
+    warm = validate(settings=load_settings(tmp_path), workers=1)
+    # The unchanged corpus is told its languages (and the stated-English Arabic document its
+    # mismatch) from the cache, without the model.
+    assert langid._identifier.cache_info().currsize == 0
+    assert warm.languages == cold.languages == {"en": 2, "ar": 1, "es": 1, "ko": 1, "ru": 1, "uk": 1, "zh": 1}
+    assert [d for d in warm.diagnostics if d.code == "language-mismatch"] == [
+        d for d in cold.diagnostics if d.code == "language-mismatch"
+    ]
+    # A changed document is detected again.
+    spanish = tmp_path / "raw" / "spanish-pensions.txt"
+    spanish.write_text(spanish.read_text("utf-8").replace("pensiones", "jubilaciones"), "utf-8")
+    changed = validate(settings=load_settings(tmp_path), workers=1)
+    assert changed.languages == cold.languages
+    assert langid._identifier.cache_info().currsize == 1

@@ -152,9 +152,11 @@ def read_file(
     language: str = "en",
     raw_timezone: str | None = None,
     boilerplate: Sequence[str] = (),
+    detect_with: langid.DetectFn = langid.detect_document,
 ) -> Iterator[SourceRecord | Diagnostic]:
     """Records and diagnostics of one raw file, in file order. `boilerplate`: patterns of page
-    furniture beyond the defaults (corpuskit.documents.boilerplate).
+    furniture beyond the defaults (corpuskit.documents.boilerplate). `detect_with` tells a
+    document's language when the cheap check of a stated one cannot (validation passes a cached one).
 
     Raises UsageError (only) when `raw_timezone` is not a known IANA time zone."""
     if raw_timezone:
@@ -162,7 +164,7 @@ def read_file(
     suffix = path.suffix.lower()
     file = str(path)
     if suffix == ".jsonl":
-        yield from _read_jsonl(path, file, raw_path_of(path, root), language)
+        yield from _read_jsonl(path, file, raw_path_of(path, root), language, detect_with)
         return
     document_id = path.stem
     if suffix not in SUFFIXES:
@@ -199,7 +201,7 @@ def read_file(
             for problem in parsed.problems:
                 yield _diagnostic(file, problem, document_id)
             return
-        detected = _settle_language(parsed.document, stated=None)
+        detected = _settle_language(parsed.document, stated=None, detect_with=detect_with)
         yield SourceRecord(parsed.document, file, 1, parsed.field_lines, None, detected)
         return
     try:
@@ -207,7 +209,7 @@ def read_file(
     except ReadError as error:
         yield _diagnostic(file, error, document_id)
         return
-    yield from _record(record, text, file, 1, field_lines, document_id, language, raw_path)
+    yield from _record(record, text, file, 1, field_lines, document_id, language, raw_path, detect_with)
 
 
 def _record(
@@ -219,6 +221,7 @@ def _record(
     default_id: str | None,
     language: str,
     raw_path: str,
+    detect_with: langid.DetectFn,
 ) -> Iterator[SourceRecord | Diagnostic]:
     document, given_sha256 = jsonrecords.normalize_record(
         record, default_id=default_id, language=language, raw_path=raw_path
@@ -232,7 +235,7 @@ def _record(
     stated = record.get("language")
     # A language of the wrong type is left for the schema to report.
     typed = stated is None or isinstance(stated, str)
-    detected = _settle_language(document, stated=stated) if typed else None
+    detected = _settle_language(document, stated=stated, detect_with=detect_with) if typed else None
     found = detected.language if detected is not None else None
     if (
         detected is not None
@@ -254,12 +257,14 @@ def _record(
     yield SourceRecord(document, file, line, field_lines, given_sha256, detected, isinstance(stated, str))
 
 
-def _settle_language(document: dict[str, Any], *, stated: str | None) -> langid.Detection | None:
+def _settle_language(
+    document: dict[str, Any], *, stated: str | None, detect_with: langid.DetectFn
+) -> langid.Detection | None:
     """Detect the document's language; without a stated one, a confident detection becomes its
     language (the default stays when it names the same language, e.g. 'pt-BR' for 'pt')."""
     if stated == "":
         return None
-    detected = langid.detect_document(document)
+    detected = langid.settle(document, stated, detect_with)
     if stated is None and detected.language is not None:
         default = document.get("language")
         if not isinstance(default, str) or langid.primary(default) != detected.language:
@@ -303,7 +308,9 @@ def _jsonl_record(raw: bytes, number: int, start: int) -> tuple[dict[str, Any], 
     return record, text
 
 
-def _read_jsonl(path: Path, file: str, raw_path: str, language: str) -> Iterator[SourceRecord | Diagnostic]:
+def _read_jsonl(
+    path: Path, file: str, raw_path: str, language: str, detect_with: langid.DetectFn
+) -> Iterator[SourceRecord | Diagnostic]:
     reported = records = 0
     try:
         handle = open(path, "rb")  # noqa: SIM115 - `with handle` below; open() errors are reported
@@ -340,7 +347,9 @@ def _read_jsonl(path: Path, file: str, raw_path: str, language: str) -> Iterator
                     record, text = parsed
                     lines = dict.fromkeys([f"/{key}" for key in record], number)
                     lines[""] = number
-                    yield from _record(record, text, file, number, lines, None, language, raw_path)
+                    yield from _record(
+                        record, text, file, number, lines, None, language, raw_path, detect_with
+                    )
         except OSError as exc:
             yield _diagnostic(file, ReadError("unreadable-file", f"cannot read: {exc.strerror or exc}"), None)
             return

@@ -109,6 +109,8 @@ class _Chunk:
     per_file: list[int] = field(default_factory=list)
     rejected: list[tuple[str, int]] = field(default_factory=list)
     languages: dict[str, int] = field(default_factory=dict)
+    # Every model or script detection made or looked up (content hash, language, confidence, by).
+    detections: list[tuple[bytes, str | None, float, str]] = field(default_factory=list)
 
 
 def _language_problem(document: dict[str, Any], item: Any, allowed: frozenset[str]) -> list[Diagnostic]:
@@ -138,12 +140,13 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
     from corpuskit.documents.language import normalise_languages
     from corpuskit.documents.model import body_text
     from corpuskit.documents.reader import SourceRecord, read_file
-    from corpuskit.validation.cache import SignatureCache
+    from corpuskit.validation.cache import CachedDetector, LanguageCache, SignatureCache
     from corpuskit.validation.schema_check import load_checker
     from corpuskit.validation.semantic import check_document
 
     checker = load_checker(Path(options.schema))
     cache = SignatureCache.open(Path(options.cache)) if options.cache else None
+    detector = CachedDetector(LanguageCache.open(Path(options.cache)) if options.cache else None)
     now = datetime.fromisoformat(options.now)
     root = Path(options.root)
     chunk = _Chunk(Entries(), [])
@@ -173,6 +176,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
             language=options.language,
             raw_timezone=options.raw_timezone,
             boilerplate=options.boilerplate,
+            detect_with=detector,
         ):
             if not isinstance(item, SourceRecord):
                 chunk.diagnostics.append(item)
@@ -216,6 +220,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
         chunk.rejected.extend(unread)
         chunk.per_file.append(chunk.documents - before)
     flush()
+    chunk.detections = detector.rows
     return chunk
 
 
@@ -355,6 +360,7 @@ def validate(
     documents = invalid = 0
     rejected: set[tuple[str, int]] = set()
     languages: dict[str, int] = {}
+    detections: list[tuple[bytes, str | None, float, str]] = []
 
     def in_focus(name: str) -> bool:
         return focus is None or os.path.abspath(name) in focus
@@ -363,6 +369,7 @@ def validate(
         entries.extend(chunk.entries)
         diagnostics.extend(d for d in chunk.diagnostics if in_focus(d.file))
         rejected.update(chunk.rejected)
+        detections.extend(chunk.detections)
         for tag, count in chunk.languages.items():
             languages[tag] = languages.get(tag, 0) + count
         if focus is None:
@@ -394,9 +401,10 @@ def validate(
 
     near_duplicates = near_duplicate_pairs(entries, found, clusters)
     if cache and len(entries):
-        from corpuskit.validation.cache import SignatureCache
+        from corpuskit.validation.cache import LanguageCache, SignatureCache
 
         SignatureCache.save(cache_dir, bytes(entries.sha), entries.signature_blocks)
+        LanguageCache.save(cache_dir, detections)
     diagnostics.sort(key=lambda d: (d.file, d.line or 0, d.column or 0, d.pointer, d.code))
     return ValidationResult(
         diagnostics=tuple(diagnostics),
