@@ -288,3 +288,27 @@ def test_detections_are_cached_by_content_hash(tmp_path: Path) -> None:
     changed = validate(settings=load_settings(tmp_path), workers=1)
     assert changed.languages == cold.languages
     assert langid._identifier.cache_info().currsize == 1
+
+
+def test_an_arabic_task_reads_right_to_left_and_the_config_lays_out_paragraphs_by_script() -> None:
+    import xml.etree.ElementTree as ET
+
+    from corpuskit.studio.push.plan import task_data
+    from corpuskit.taxonomy import load_taxonomy
+    from corpuskit.taxonomy.labelconfig import DOCUMENT_CLASS, label_config
+
+    arabic = _records(DATA / "arabic-budget.txt")[0].document
+    data = task_data(arabic, "1.0.0")
+    assert (data["language"], data["direction"]) == ("ar", "rtl")
+    # The body is sent as it is: offsets in the labelling page are offsets in the document.
+    assert data["text"].startswith("أعلنت الحكومة يوم الثلاثاء")
+    spanish = _records(DATA / "spanish-pensions.txt")[0].document
+    assert task_data(spanish, "1.0.0")["direction"] == "ltr"
+
+    root = ET.fromstring(label_config(load_taxonomy(Path(__file__).parents[2] / "schema" / "taxonomy.yaml")))
+    (style,) = root.iter("Style")
+    assert f".{DOCUMENT_CLASS} div" in (style.text or "")
+    assert "unicode-bidi: plaintext; text-align: start;" in (style.text or "")
+    documents = [view for view in root.iter("View") if view.get("className") == DOCUMENT_CLASS]
+    shown = [child.get("value") for view in documents for child in view.iter() if child.get("value")]
+    assert shown[0] == "$title" and shown[-2:] == ["$summary", "$text"]
