@@ -309,6 +309,7 @@ def test_an_arabic_task_reads_right_to_left_and_the_config_lays_out_paragraphs_b
     (style,) = root.iter("Style")
     assert f".{DOCUMENT_CLASS} div" in (style.text or "")
     assert "unicode-bidi: plaintext; text-align: start;" in (style.text or "")
+    assert f".{DOCUMENT_CLASS} .lsf-richtext__line {{ unicode-bidi: plaintext;" in (style.text or "")
     documents = [view for view in root.iter("View") if view.get("className") == DOCUMENT_CLASS]
     shown = [child.get("value") for view in documents for child in view.iter() if child.get("value")]
     assert shown[0] == "$title" and shown[-2:] == ["$summary", "$text"]

@@ -43,12 +43,16 @@ _META_KEYS = (SOURCE_DISPLAY_KEY, "section", "published_at", "modified_at")
 
 _MUTED = "color: #555; font-size: 13px; margin: 0 1.2em 0 0; font-weight: normal"
 
-# The class of the Views that hold document text, and the rule that gives each of their paragraphs
-# its own direction (a Header is an h1-h6, the body a div of lines).
+# The class of the Views that hold document text, and the rules that give each of their paragraphs
+# its own direction. A Header is an h1-h6; the body is a div of one `lsf-richtext__line` span per
+# paragraph, which Label Studio's CSS makes an inline-block as wide as its text: stretched to the
+# full width, a right-to-left line can align to the right edge (else every line sits at the left).
 DOCUMENT_CLASS = "corpuskit-document"
+_BIDI = "unicode-bidi: plaintext; text-align: start;"
 _BIDI_STYLE = (
     ", ".join(f".{DOCUMENT_CLASS} {element}" for element in ("div", "h1", "h2", "h3", "h4", "h5", "h6"))
-    + " { unicode-bidi: plaintext; text-align: start; }"
+    + f" {{ {_BIDI} }}\n"
+    + f".{DOCUMENT_CLASS} .lsf-richtext__line {{ {_BIDI} width: 100%; box-sizing: border-box; }}"
 )
 
 
