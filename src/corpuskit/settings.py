@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -39,7 +40,22 @@ class Settings:
         "the annotation guidelines: the project's instructions in Label Studio, checked by "
         "`taxonomy check`, hashed into a release's card (a missing default file means none)",
     )
-    language: str = _doc("en", "the language of documents that do not state one")
+    language: str = _doc(
+        "en",
+        "the language of documents that neither state one nor are detected with confidence "
+        "([languages.md](languages.md))",
+    )
+    languages: tuple[str, ...] = _doc(
+        (),
+        'the languages the corpus may hold (BCP 47 tags, e.g. `["en", "ar"]`); a document stated or '
+        "detected in another one is an error (`language-not-allowed`); empty: any",
+    )
+    boilerplate: tuple[str, ...] = _doc(
+        (),
+        "patterns (regular expressions, matched case-insensitively against a whole line) of page "
+        "furniture beyond the built-in lists of [raw-format.md](raw-format.md#boilerplate); "
+        "such lines are `boilerplate` warnings and never subheadings",
+    )
     raw_timezone: str | None = _doc(
         None,
         "IANA time zone in which the raw format's clock times are read; unset keeps them without an "
@@ -121,7 +137,7 @@ class Settings:
         return (self.root / relative).resolve()
 
 
-_TUPLES = {"split_ratios", "held_out_targets", "authors"}
+_TUPLES = {"split_ratios", "held_out_targets", "authors", "languages", "boilerplate"}
 _ENV = {"label_studio_url": "LABEL_STUDIO_URL", "label_studio_api_key": "LABEL_STUDIO_API_KEY"}
 # Never read from pyproject.toml: a file that is committed.
 _ENV_ONLY = {"label_studio_api_key": "LABEL_STUDIO_API_KEY"}
@@ -181,6 +197,7 @@ def load_settings(start: Path | None = None) -> Settings:
 
 
 QUEUE_SAMPLING = ("sequential", "uniform")
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
 SPLIT_BY = ("document", "source")
 
 
@@ -198,6 +215,26 @@ def _check(settings: Settings, pyproject: Path) -> None:
             f"{where} queue_sampling = {settings.queue_sampling!r}: "
             f"expected one of {', '.join(QUEUE_SAMPLING)}"
         )
+    languages = settings.languages
+    if not isinstance(languages, tuple) or not all(
+        isinstance(tag, str) and _LANGUAGE_TAG.match(tag) for tag in languages
+    ):
+        raise UsageError(
+            f'{where} languages = {languages!r}: expected a list of BCP 47 tags, e.g. ["en", "ar"]'
+        )
+    primaries = {tag.split("-", 1)[0].lower() for tag in languages}
+    if languages and settings.language.split("-", 1)[0].lower() not in primaries:
+        raise UsageError(
+            f"{where} language = {settings.language!r} is not among languages = {list(languages)!r}"
+        )
+    patterns = settings.boilerplate
+    if not isinstance(patterns, tuple) or not all(isinstance(p, str) and p for p in patterns):
+        raise UsageError(f"{where} boilerplate = {patterns!r}: expected a list of regular expressions")
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise UsageError(f"{where} boilerplate: {pattern!r} is not a regular expression: {exc}") from None
     if settings.split_by not in SPLIT_BY:
         raise UsageError(f"{where} split_by = {settings.split_by!r}: expected one of {', '.join(SPLIT_BY)}")
     if not isinstance(settings.overlap_seed, str | int) or isinstance(settings.overlap_seed, bool):

@@ -279,3 +279,39 @@ def test_the_report_names_annotators_as_the_release_does_and_never_by_e_mail() -
     assert key == release_key(by_email["annotator"])[0] == release_key({"email": "eight@example.org"})[0]
     assert key.startswith("annotator-") and "@" not in key and "eight" not in key.lower()
     assert annotator_key({"annotator": None, "annotation_id": 3}) == "annotation:3"
+
+
+def test_agreement_counts_documents_per_language_from_the_task_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], synthetic: Any
+) -> None:
+    from corpuskit.snapshot import write_snapshot
+
+    (tmp_path / "pyproject.toml").write_text("[tool.corpuskit]\n", encoding="utf-8")
+    documents = sorted({r["document_id"] for r in synthetic.rows})
+    # Every third document is Arabic; one task was pushed before tasks carried a language.
+    language = {d: ("ar" if i % 3 == 0 else "en") for i, d in enumerate(documents[1:], 1)}
+    tasks = [
+        {"document_id": d, "task_id": i, "content_sha256": "0" * 64, "meta": {}, "extra": {}}
+        | {"data": {"doc_id": d} | ({"language": language[d]} if d in language else {})}
+        for i, d in enumerate(documents)
+    ]
+    write_snapshot(
+        tmp_path / "annotations", {"annotations": synthetic.rows, "tasks": tasks}, {"project_id": 1}
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["agreement", "--format", "json", "--draws", "50"]) == 0
+    counts = json.loads(capsys.readouterr().out)["counts"]
+    per_doc = Counter(r["document_id"] for r in submitted(synthetic.rows))
+    expected: dict[str, dict[str, int]] = {}
+    for d, n in per_doc.items():
+        entry = expected.setdefault(language.get(d, "unknown"), {"documents": 0, "overlapped": 0})
+        entry["documents"] += 1
+        entry["overlapped"] += n >= 2
+    assert counts["languages"] == expected
+    assert sum(e["documents"] for e in counts["languages"].values()) == counts["annotated_documents"]
+    assert main(["agreement", "--draws", "50"]) == 0
+    # The text names the languages with the most documents first.
+    ranked = sorted(expected.items(), key=lambda e: (-e[1]["documents"], e[0]))
+    assert [tag for tag, _ in ranked] == ["en", "ar", "unknown"]
+    shown = ", ".join(f"{t} {e['documents']} ({e['overlapped']} with 2+)" for t, e in ranked)
+    assert f" · languages {shown}" in capsys.readouterr().out

@@ -76,6 +76,8 @@ def test_json_format(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
             "warnings": 0,
             "changed_files": None,
             "full_check": None,
+            "languages": {},
+            "clusters": 0,
         },
         "diagnostics": [
             {
@@ -99,6 +101,7 @@ def test_json_format(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
                 "document_id": "feb-31",
             },
         ],
+        "clusters": [],
     }
 
 

@@ -197,7 +197,9 @@ def test_json_record_defaults_hash_and_field_lines() -> None:
     assert list(doc) == list(FIELDS)
     assert doc["id"] == "pretty-record"
     assert (doc["modified_at"], doc["credits"]) == (None, [])
-    assert doc["language"] == "de"
+    # The record states no language: its English text is detected, and the setting's "de" is only
+    # the fallback for text too short or too mixed to tell.
+    assert doc["language"] == "en"
     assert doc["raw_path"] == "record.json"
     assert doc["content_sha256"] == content_sha256(doc)
     assert record.given_sha256 is None
@@ -339,7 +341,7 @@ def test_unknown_time_zone_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_time_zone_applies_to_raw_text(tmp_path: Path) -> None:
-    path = write(tmp_path, "a.txt", "T\nS.\n- Published Date: 07:38 | 29 October 2024\nB.\n")
+    path = write(tmp_path, "a.txt", "Talks resume\nS.\n- Published Date: 07:38 | 29 October 2024\nB.\n")
     (record,) = read(path, raw_timezone="Asia/Seoul")
     assert isinstance(record, SourceRecord)
     assert record.document["published_at"] == "2024-10-29T07:38:00+09:00"

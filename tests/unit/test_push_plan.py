@@ -25,6 +25,7 @@ def doc(
         "source": {"name": "Outlet"},
         "published_at": "2024-01-01",
         "modified_at": None,
+        "language": "en",
         "paragraphs": [{"heading": None, "text": text}],
     }
 

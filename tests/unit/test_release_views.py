@@ -199,6 +199,7 @@ def test_card_has_every_section_and_its_numbers_are_the_data(released: Path, cor
         "Example instance",
         "Labels",
         "Sources",
+        "Languages",
         "Annotation process",
         "Agreement",
         "Personal and Sensitive Information",
@@ -240,6 +241,14 @@ def test_card_has_every_section_and_its_numbers_are_the_data(released: Path, cor
         assert f"| {source or '(unknown)'} | {n} |" in sources
     undated = sum(1 for d in docs if not d.get("published_at"))
     assert f"{undated} document{'s' if undated != 1 else ''} without a date" in sources
+    # Documents per language, from the documents; the header lists them for the Hub.
+    languages = section(body, "Languages")
+    by_language = Counter(d["language"] for d in docs)
+    for tag, n in by_language.items():
+        assert f"| {tag} | " in languages and languages.split(f"| {tag} | ")[1].split("\n")[0].endswith(
+            f"| {n} |"
+        )
+    assert header["language"] == [tag for tag, _ in by_language.most_common()]
     # Agreement intervals as intervals; annotators by the pseudonyms the data uses.
     agreement = section(body, "Agreement")
     for name, figures in manifest["agreement"].items():

@@ -45,3 +45,50 @@ def test_a_taken_port_moves_the_next_corpus_to_a_free_one(tmp_path: Path) -> Non
             probe.bind((server.HOST, chosen))  # it really is free
     # Once free, the recorded port is the corpus's own again.
     assert server.choose_port(tmp_path) == port
+
+
+def test_status_counts_annotated_and_complete_documents_per_language() -> None:
+    from corpuskit.cli.status import render_text
+    from corpuskit.settings import Settings
+    from corpuskit.studio.progress import measure
+    from corpuskit.taxonomy import load_taxonomy
+    from support.synthetic import generate_rows
+
+    rows = generate_rows(4, (0.95, 0.8), coverage=1.0, cancel_rate=0.0, seed=3).rows
+    task_of = {row["document_id"]: row["task_id"] for row in rows}
+    assert len(task_of) == 4
+    # Four worked-on tasks of overlap 2 (two Arabic, one English, one pushed without a language)
+    # and one nobody opened; the first Arabic task had only one annotator so far.
+    first = min(task_of.values())
+    rows = [r for r in rows if r["task_id"] != first or r["annotator"]["id"] == 1]
+    ids = sorted(task_of.values())
+    tasks = {task_id: (2, {}) for task_id in [*ids, 99]}
+    languages = {ids[0]: "ar", ids[1]: "ar", ids[2]: "en"}
+    root = Path(__file__).parents[2]
+    figures = measure(
+        tasks, rows, load_taxonomy(root / "schema" / "taxonomy.yaml"), Settings(root=root), languages
+    )
+    assert figures["languages"] == {
+        "ar": {"annotated": 2, "complete": 1},
+        "en": {"annotated": 1, "complete": 1},
+        "unknown": {"annotated": 1, "complete": 1},
+    }
+    data = {
+        "project": {"id": 1, "title": "t", "server": "http://127.0.0.1", "server_kind": "embedded server"},
+        "design": {"annotators_per_document": 2, "overlap_share": 1.0, "sampling": "uniform"},
+        "documents": 5,
+        "pilot_documents": 0,
+        "complete": 3,
+        "documents_by_annotators": {},
+        "remaining_annotations": 3,
+        "estimated_annotator_hours": None,
+        "median_lead_time": None,
+        "annotators": [],
+        "agreement": {"questions": {}},
+        "stale": [],
+        "languages": figures["languages"],
+    }
+    assert (
+        "annotated documents by language: ar 2 (1 complete), en 1 (1 complete), unknown 1 (1 complete)"
+        in (render_text(data).splitlines())
+    )

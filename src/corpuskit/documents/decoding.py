@@ -89,7 +89,43 @@ def decode(data: bytes, *, first_line: int = 1, at_file_start: bool = True, base
         raise ReadError(
             "invalid-utf8",
             f"invalid UTF-8 (bytes {bad} at byte offset {exc.start + shift}: {exc.reason});"
-            " save the file as UTF-8",
+            + (_legacy_hint(data, exc.start) or " save the file as UTF-8"),
             line=line,
             column=column,
         ) from None
+
+
+# Non-ASCII characters a Windows-1252 or Latin-1 news text holds besides letters.
+_LEGACY_PUNCTUATION = frozenset("\u00a0’‘“”–—…«»°€£§©®·´¿¡ºª")
+_WORD_CONTEXT = 12
+
+
+def _legacy_hint(data: bytes, offset: int) -> str | None:
+    """A hint when the bytes read as Windows-1252 (or Latin-1) text: every non-ASCII byte is a letter
+    or news punctuation there, and some accented letter sits inside a word (`caf\xe9`). The offending
+    byte is shown as it reads, in its word, with the command that converts the file."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None  # 0x81, 0x8d, 0x8f, 0x90, 0x9d: not Windows-1252
+    in_word = False
+    for index, char in enumerate(text):
+        if char < "\x80":
+            continue
+        if not (char.isalpha() or char in _LEGACY_PUNCTUATION):
+            return None
+        if char.isalpha() and any(
+            0 <= near < len(text) and text[near].isascii() and text[near].isalpha()
+            for near in (index - 1, index + 1)
+        ):
+            in_word = True
+    if not in_word:
+        return None
+    start = max(0, offset - _WORD_CONTEXT)
+    words = text[start : offset + _WORD_CONTEXT].split()
+    shown = next((word for word in words if text[offset] in word), text[offset])
+    name = "Latin-1 or Windows-1252" if all(byte < 0x80 or byte >= 0xA0 for byte in data) else "Windows-1252"
+    return (
+        f" the file looks like {name} (byte {data[offset]:02x} reads as {text[offset]!r} in {shown!r});"
+        " convert it to UTF-8, e.g. `iconv -f WINDOWS-1252 -t UTF-8 FILE > FILE.new`"
+    )

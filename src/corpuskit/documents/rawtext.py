@@ -14,12 +14,14 @@ un-labelled bullet is the section and which the source).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from corpuskit.documents import boilerplate
 from corpuskit.documents.characters import describe, first_forbidden, text_may_hold_forbidden
 from corpuskit.documents.model import FIELDS, Document, content_sha256
 from corpuskit.documents.problems import ReadError
@@ -108,6 +110,8 @@ class ParsedText:
     document: Document | None
     field_lines: dict[str, int]
     problems: tuple[ReadError, ...]
+    # Located findings that do not stop the document (boilerplate lines, a section word as headline).
+    warnings: tuple[ReadError, ...] = ()
 
 
 class RenderError(ValueError):
@@ -238,6 +242,7 @@ def parse_raw_text(
     language: str = "en",
     raw_path: str | None = None,
     raw_timezone: str | None = None,
+    boilerplate_patterns: Mapping[str, Sequence[str]] | None = None,
 ) -> ParsedText:
     """Parse one article in the raw text format (already decoded; see corpuskit.documents.decoding).
 
@@ -253,9 +258,24 @@ def parse_raw_text(
         problem = ReadError("empty-file", "the file is empty or holds only whitespace", line=1)
         return ParsedText(None, lines, (problem,))
     problems: list[ReadError] = []
+    warnings: list[ReadError] = []
+    furniture = boilerplate.matcher(boilerplate_patterns)
 
     title_line, title = entries[0]
     lines["/title"] = title_line
+    not_headline = _not_a_headline(title, furniture)
+    if not_headline is not None:
+        problem = ReadError("missing-title", not_headline, line=title_line, column=1, pointer="/title")
+        return ParsedText(None, lines, (problem,))
+    if _section_word(title):
+        warnings.append(
+            ReadError(
+                "section-title",
+                f"the headline {title!r} looks like a section name; is the real headline missing?",
+                line=title_line,
+                pointer="/title",
+            )
+        )
     position = 1
     summary: str | None = None
     if position < len(entries) and not entries[position][1].startswith(_BULLET):
@@ -351,7 +371,21 @@ def parse_raw_text(
     paragraphs: list[dict[str, str | None]] = []
     heading: str | None = None
     heading_line = 0
-    candidates = [len(line) <= MAX_HEADING_CHARS and _heading_like(line) for _, line in body]
+    furniture_lines = {number for number, line in body if boilerplate.is_boilerplate(line, furniture)}
+    warnings += [
+        ReadError(
+            "boilerplate",
+            f"{line!r} looks like page furniture, not article text; remove the line "
+            "(patterns: the `boilerplate` setting, docs/raw-format.md)",
+            line=number,
+        )
+        for number, line in body
+        if number in furniture_lines
+    ]
+    candidates = [
+        len(line) <= MAX_HEADING_CHARS and _heading_like(line) and number not in furniture_lines
+        for number, line in body
+    ]
     pointers = _paragraph_pointers(len(body))
     for index, (number, line) in enumerate(body):
         if candidates[index] and index + 1 < len(body) and not candidates[index + 1]:
@@ -386,7 +420,26 @@ def parse_raw_text(
         problems.sort(key=lambda problem: (problem.line or 0, problem.column or 0))
         return ParsedText(None, lines, tuple(problems))
     doc["content_sha256"] = content_sha256(doc)
-    return ParsedText(doc, lines, ())
+    return ParsedText(doc, lines, (), tuple(warnings))
+
+
+def _not_a_headline(title: str, furniture: re.Pattern[str]) -> str | None:
+    """Why the first line cannot be the headline, or None."""
+    if title.startswith(_BULLET):
+        return (
+            f"the first line {title!r} is a metadata bullet, not a headline; "
+            "the headline must come first (docs/raw-format.md)"
+        )
+    if _CLOCK_DATE.match(title):
+        return f"the first line {title!r} is a date, not a headline; the headline must come first"
+    if boilerplate.is_boilerplate(title, furniture):
+        return f"the first line {title!r} is page furniture, not a headline; the headline must come first"
+    return None
+
+
+def _section_word(title: str) -> bool:
+    """One short word in an alphabet that separates words ('World', 'Features')."""
+    return len(title) <= 15 and title.isalpha() and all(char < "\u3000" for char in title)
 
 
 def _render_date(field: str, value: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 
 from corpuskit.diagnostics import Diagnostic, Severity
 from corpuskit.documents import decoding, jsonrecords, rawtext
+from corpuskit.documents import language as langid
 from corpuskit.documents.problems import ReadError
 from corpuskit.errors import UsageError
 
@@ -36,13 +37,18 @@ class SourceRecord:
     `document` has every schema field (in schema order; unknown fields of JSON input are kept
     for the schema to report; `title`/`paragraphs` are missing only when a JSON record lacks
     them). `field_lines` maps JSON pointers to 1-based lines, best effort: use `line_of`.
-    `given_sha256` is the content_sha256 a JSON record claimed (None for .txt)."""
+    `given_sha256` is the content_sha256 a JSON record claimed (None for .txt).
+    `detected` is what language detection made of the text (None when the record's language was
+    not looked at); `document["language"]` is the stated language, else the confidently detected
+    one, else the settings' default."""
 
     document: dict[str, Any]
     file: str
     line: int
     field_lines: dict[str, int]
     given_sha256: str | None
+    detected: langid.Detection | None = None
+    language_stated: bool = False
 
     def line_of(self, pointer: str) -> int:
         """The line of `pointer`, else of its nearest ancestor, else where the record starts."""
@@ -99,13 +105,15 @@ def raw_path_of(path: Path, root: Path) -> str:
     return path.as_posix()
 
 
-def _diagnostic(file: str, error: ReadError, document_id: str | None) -> Diagnostic:
+def _diagnostic(
+    file: str, error: ReadError, document_id: str | None, severity: Severity = Severity.ERROR
+) -> Diagnostic:
     return Diagnostic(
         file=file,
         line=error.line,
         column=error.column,
         pointer=error.pointer,
-        severity=Severity.ERROR,
+        severity=severity,
         code=error.code,
         message=error.message,
         document_id=document_id,
@@ -138,9 +146,17 @@ def _read_whole(path: Path) -> bytes:
 
 
 def read_file(
-    path: Path, *, root: Path, language: str = "en", raw_timezone: str | None = None
+    path: Path,
+    *,
+    root: Path,
+    language: str = "en",
+    raw_timezone: str | None = None,
+    boilerplate: Sequence[str] = (),
+    detect_with: langid.DetectFn = langid.detect_document,
 ) -> Iterator[SourceRecord | Diagnostic]:
-    """Records and diagnostics of one raw file, in file order.
+    """Records and diagnostics of one raw file, in file order. `boilerplate`: patterns of page
+    furniture beyond the defaults (corpuskit.documents.boilerplate). `detect_with` tells a
+    document's language when the cheap check of a stated one cannot (validation passes a cached one).
 
     Raises UsageError (only) when `raw_timezone` is not a known IANA time zone."""
     if raw_timezone:
@@ -148,7 +164,7 @@ def read_file(
     suffix = path.suffix.lower()
     file = str(path)
     if suffix == ".jsonl":
-        yield from _read_jsonl(path, file, raw_path_of(path, root), language)
+        yield from _read_jsonl(path, file, raw_path_of(path, root), language, detect_with)
         return
     document_id = path.stem
     if suffix not in SUFFIXES:
@@ -172,20 +188,28 @@ def read_file(
     raw_path = raw_path_of(path, root)
     if suffix == ".txt":
         parsed = rawtext.parse_raw_text(
-            text, doc_id=document_id, language=language, raw_path=raw_path, raw_timezone=raw_timezone
+            text,
+            doc_id=document_id,
+            language=language,
+            raw_path=raw_path,
+            raw_timezone=raw_timezone,
+            boilerplate_patterns={"settings": boilerplate} if boilerplate else None,
         )
+        for warning in parsed.warnings:
+            yield _diagnostic(file, warning, document_id, Severity.WARNING)
         if parsed.document is None:
             for problem in parsed.problems:
                 yield _diagnostic(file, problem, document_id)
             return
-        yield SourceRecord(parsed.document, file, 1, parsed.field_lines, None)
+        detected = _settle_language(parsed.document, stated=None, detect_with=detect_with)
+        yield SourceRecord(parsed.document, file, 1, parsed.field_lines, None, detected)
         return
     try:
         record, field_lines = jsonrecords.parse_object(text, lines=True)
     except ReadError as error:
         yield _diagnostic(file, error, document_id)
         return
-    yield from _record(record, text, file, 1, field_lines, document_id, language, raw_path)
+    yield from _record(record, text, file, 1, field_lines, document_id, language, raw_path, detect_with)
 
 
 def _record(
@@ -197,6 +221,7 @@ def _record(
     default_id: str | None,
     language: str,
     raw_path: str,
+    detect_with: langid.DetectFn,
 ) -> Iterator[SourceRecord | Diagnostic]:
     document, given_sha256 = jsonrecords.normalize_record(
         record, default_id=default_id, language=language, raw_path=raw_path
@@ -207,7 +232,44 @@ def _record(
         for problem in problems:
             yield _diagnostic(file, problem, document_id)
         return
-    yield SourceRecord(document, file, line, field_lines, given_sha256)
+    stated = record.get("language")
+    # A language of the wrong type is left for the schema to report.
+    typed = stated is None or isinstance(stated, str)
+    detected = _settle_language(document, stated=stated, detect_with=detect_with) if typed else None
+    found = detected.language if detected is not None else None
+    if (
+        detected is not None
+        and isinstance(stated, str)
+        and found is not None
+        and langid.primary(stated) != found
+    ):
+        yield Diagnostic(
+            file=file,
+            line=jsonrecords.line_of(field_lines, "/language", line),
+            column=None,
+            pointer="/language",
+            severity=Severity.WARNING,
+            code="language-mismatch",
+            message=f"stated as {langid.name_of(stated)} but the text reads as "
+            f"{langid.name_of(found)} (confidence {detected.confidence:.2f})",
+            document_id=document_id,
+        )
+    yield SourceRecord(document, file, line, field_lines, given_sha256, detected, isinstance(stated, str))
+
+
+def _settle_language(
+    document: dict[str, Any], *, stated: str | None, detect_with: langid.DetectFn
+) -> langid.Detection | None:
+    """Detect the document's language; without a stated one, a confident detection becomes its
+    language (the default stays when it names the same language, e.g. 'pt-BR' for 'pt')."""
+    if stated == "":
+        return None
+    detected = langid.settle(document, stated, detect_with)
+    if stated is None and detected.language is not None:
+        default = document.get("language")
+        if not isinstance(default, str) or langid.primary(default) != detected.language:
+            document["language"] = detected.language
+    return detected
 
 
 def _capped_lines(handle: BinaryIO) -> Iterator[tuple[int, int, bytes | None]]:
@@ -246,7 +308,9 @@ def _jsonl_record(raw: bytes, number: int, start: int) -> tuple[dict[str, Any], 
     return record, text
 
 
-def _read_jsonl(path: Path, file: str, raw_path: str, language: str) -> Iterator[SourceRecord | Diagnostic]:
+def _read_jsonl(
+    path: Path, file: str, raw_path: str, language: str, detect_with: langid.DetectFn
+) -> Iterator[SourceRecord | Diagnostic]:
     reported = records = 0
     try:
         handle = open(path, "rb")  # noqa: SIM115 - `with handle` below; open() errors are reported
@@ -283,7 +347,9 @@ def _read_jsonl(path: Path, file: str, raw_path: str, language: str) -> Iterator
                     record, text = parsed
                     lines = dict.fromkeys([f"/{key}" for key in record], number)
                     lines[""] = number
-                    yield from _record(record, text, file, number, lines, None, language, raw_path)
+                    yield from _record(
+                        record, text, file, number, lines, None, language, raw_path, detect_with
+                    )
         except OSError as exc:
             yield _diagnostic(file, ReadError("unreadable-file", f"cannot read: {exc.strerror or exc}"), None)
             return
@@ -292,9 +358,16 @@ def _read_jsonl(path: Path, file: str, raw_path: str, language: str) -> Iterator
 
 
 def read_documents(
-    paths: Sequence[Path], *, root: Path, language: str = "en", raw_timezone: str | None = None
+    paths: Sequence[Path],
+    *,
+    root: Path,
+    language: str = "en",
+    raw_timezone: str | None = None,
+    boilerplate: Sequence[str] = (),
 ) -> Iterator[SourceRecord | Diagnostic]:
     """Records and read problems of every file under `paths`, in `iter_files` order (no schema
     check: `corpuskit.validate` adds that)."""
     for path in iter_files(paths):
-        yield from read_file(path, root=root, language=language, raw_timezone=raw_timezone)
+        yield from read_file(
+            path, root=root, language=language, raw_timezone=raw_timezone, boilerplate=boilerplate
+        )

@@ -323,7 +323,20 @@ def _gold_confusion(ratings: Ratings, gold: Gold) -> dict[str, dict[str, Confusi
     return result
 
 
-def _counts(ratings: Ratings) -> dict[str, Any]:
+def _by_language(ratings: Ratings, languages: Mapping[str, str]) -> dict[str, dict[str, int]]:
+    """Per language (most documents first): annotated documents and those with 2+ annotators;
+    documents whose task data names no language count under "unknown"."""
+    found: dict[str, dict[str, int]] = {}
+    for document, n in ratings.per_document().items():
+        if n < 1:
+            continue
+        entry = found.setdefault(languages.get(document, "unknown"), {"documents": 0, "overlapped": 0})
+        entry["documents"] += 1
+        entry["overlapped"] += n >= 2
+    return dict(sorted(found.items(), key=lambda item: (-item[1]["documents"], item[0])))
+
+
+def _counts(ratings: Ratings, languages: Mapping[str, str] | None = None) -> dict[str, Any]:
     per_doc = list(ratings.per_document().values())
     histogram: dict[str, int] = {}
     for n in sorted(per_doc):
@@ -346,6 +359,8 @@ def _counts(ratings: Ratings) -> dict[str, Any]:
             "max": max(per_doc, default=0),
             "histogram": histogram,
         },
+        # Only when the task data tells languages (a snapshot pulled after push recorded them).
+        **({"languages": _by_language(ratings, languages)} if languages else {}),
     }
 
 
@@ -357,8 +372,10 @@ def compute_agreement(
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
     source: str = "<rows>",
+    languages: Mapping[str, str] | None = None,
 ) -> AgreementResult:
     """Every agreement figure of `ratings`; bootstrap resamples documents with replacement.
+    `languages` (document id -> language) adds `counts["languages"]`.
 
     Only documents with two or more annotators enter the coefficients and the resampling: in an
     overlap design the single-annotated documents compare nothing."""
@@ -409,7 +426,7 @@ def compute_agreement(
             Coefficients(**{**c.__dict__, "prevalence": present / c.ratings if c.ratings else None})
         )
     return AgreementResult(
-        counts=_counts(ratings),
+        counts=_counts(ratings, languages),
         bootstrap={"draws": draws, "seed": seed, "confidence": confidence, "unit": "document"},
         stance=stance,
         topic_set=topic_set,
@@ -432,11 +449,17 @@ def agreement(
     confidence: float = DEFAULT_CONFIDENCE,
 ) -> AgreementResult:
     """Agreement statistics of a pulled snapshot folder (default: the corpus `annotations/`) or of rows."""
-    from corpuskit.quality.context import resolve_inputs
+    from corpuskit.quality.context import document_languages, resolve_inputs
 
     inputs = resolve_inputs(snapshot, rows=rows, adjudications=adjudications, taxonomy=taxonomy)
     ratings = build_ratings(inputs.rows, inputs.taxonomy, source=inputs.source)
     gold = compute_gold(ratings, inputs.adjudications, inputs.settings.min_annotators)
     return compute_agreement(
-        ratings, gold, draws=draws, seed=seed, confidence=confidence, source=inputs.source
+        ratings,
+        gold,
+        draws=draws,
+        seed=seed,
+        confidence=confidence,
+        source=inputs.source,
+        languages=document_languages(inputs.snapshot),
     )

@@ -91,3 +91,19 @@ def resolve_inputs(
             raise UsageError(f"{path}: no such adjudications file")
         adjudications = read_adjudications(path)
     return Inputs(rows, source, folder, adjudications, taxonomy, settings)
+
+
+def document_languages(folder: Path | None) -> dict[str, str]:
+    """Document id -> language, from the task data of a snapshot's `tasks.jsonl` (push puts
+    `language` there); empty without a snapshot folder or tasks table."""
+    from corpuskit.snapshot import TASKS_FILE, iter_table
+
+    if folder is None or not is_snapshot(folder) or not (folder / TASKS_FILE).is_file():
+        return {}
+    languages: dict[str, str] = {}
+    for row in iter_table(folder, "tasks"):
+        data = row.get("data")
+        language = data.get("language") if isinstance(data, dict) else None
+        if isinstance(row.get("document_id"), str) and isinstance(language, str):
+            languages[row["document_id"]] = language
+    return languages

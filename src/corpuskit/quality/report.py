@@ -58,7 +58,17 @@ def counts_line(result: AgreementResult) -> str:
         f"{c['single_documents']} with one, not counted) · annotators {c['annotators']} · "
         f"submitted {c['submitted']} · "
         f"cancelled {c['cancelled']} (excluded) · superseded {c['superseded']} · annotations per document "
-        f"min {per['min']} / median {_num(per['median'], 1)} / max {per['max']}"
+        f"min {per['min']} / median {_num(per['median'], 1)} / max {per['max']}" + _languages(c)
+    )
+
+
+def _languages(counts: dict[str, Any]) -> str:
+    """' · languages ar 12 (10 with 2+), en 30 (25 with 2+)' when the snapshot tells languages."""
+    languages = counts.get("languages")
+    if not languages:
+        return ""
+    return " · languages " + ", ".join(
+        f"{tag} {entry['documents']} ({entry['overlapped']} with 2+)" for tag, entry in languages.items()
     )
 
 

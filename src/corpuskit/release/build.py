@@ -90,6 +90,8 @@ class Stats:
     )
     files: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     sources: Counter[str] = field(default_factory=Counter)
+    # Documents per language tag (stated, else detected, else the setting's default).
+    languages: Counter[str] = field(default_factory=Counter)
     unknown_source: int = 0
     undated: int = 0
     # The split every document went to because the corpus is too small for the ratios, if any.
@@ -222,6 +224,8 @@ def _write_tables(inputs: ReleaseInputs, work: Path) -> Stats:
     for doc in inputs.documents:
         row = document_row(doc)
         documents[assign(row["id"])].add(row)
+        if isinstance(doc.get("language"), str):
+            stats.languages[doc["language"]] += 1
         if row["source"]:
             stats.sources[row["source"]] += 1
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,11 +60,11 @@ def card_header(folder: Path, inputs: ReleaseInputs, stats: Stats) -> dict[str, 
     return {
         "pretty_name": inputs.pretty_name,
         "license": inputs.license,
-        "language": [inputs.language.split("-")[0]],
+        "language": _languages(inputs, stats),
         # Demo accounts answer by script; everyone else is a trained annotator.
         "annotations_creators": ["machine-generated" if stats.demo_annotators else "expert-generated"],
         "language_creators": ["found"],
-        "multilinguality": ["monolingual"],
+        "multilinguality": ["multilingual" if len(_languages(inputs, stats)) > 1 else "monolingual"],
         "source_datasets": ["original"],
         "task_categories": ["text-classification"],
         "task_ids": ["multi-class-classification", "multi-label-classification"],
@@ -96,6 +97,16 @@ def table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
+def _languages(inputs: ReleaseInputs, stats: Stats) -> list[str]:
+    """The Hub's `language` key: the primary subtags of the released documents, most frequent first
+    (the setting's language for a release without documents)."""
+    counts: Counter[str] = Counter()
+    for tag, n in stats.languages.items():
+        counts[tag.split("-")[0].lower()] += n
+    found = sorted(counts, key=lambda tag: (-counts[tag], tag))
+    return found or [inputs.language.split("-")[0]]
+
+
 def card_body(inputs: ReleaseInputs, stats: Stats, version: str) -> list[str]:
     """The card's Markdown, section by section (the Hub's dataset card template, in its order)."""
     from corpuskit.release import card_sections as sections
@@ -108,6 +119,7 @@ def card_body(inputs: ReleaseInputs, stats: Stats, version: str) -> list[str]:
     out += sections.data_fields(inputs, stats)
     out += sections.labels(inputs, stats)
     out += sections.sources(stats)
+    out += sections.languages(stats)
     out += sections.annotation_process(inputs, stats)
     out += sections.agreement(inputs)
     out += sections.personal_information()

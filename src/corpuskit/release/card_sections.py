@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from corpuskit.documents.language import LANGUAGE_NAMES, primary
 from corpuskit.release.card import MIN_INTERVAL_ITEMS, fmt, literal, table
 from corpuskit.release.card_fields import example_json, fields_table
 from corpuskit.release.inputs import GUIDELINES_FILE, TAXONOMY_FILE
@@ -207,6 +208,24 @@ def sources(stats: Stats) -> Lines:
     if stats.unknown_source:
         rows.append(["(unknown)", stats.unknown_source])
     out += table(["source", "documents"], rows or [["n/a", 0]])
+    return [*out, ""]
+
+
+def languages(stats: Stats) -> Lines:
+    """Documents per language: what each record states, else what corpuskit detected, else the
+    `language` setting (docs/languages.md)."""
+    out = [
+        "## Languages",
+        "",
+        "Each document's language is the one its record states, else the one detected from its text "
+        "(py3langid, offline), else the corpus default.",
+        "",
+    ]
+    rows: list[list[Any]] = [
+        [literal(tag), LANGUAGE_NAMES.get(primary(tag), ""), n]
+        for tag, n in sorted(stats.languages.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    out += table(["language", "name", "documents"], rows or [["n/a", "", 0]])
     return [*out, ""]
 
 

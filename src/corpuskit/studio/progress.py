@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,8 @@ class Progress:
     agreement: dict[str, dict[str, Any]] = field(default_factory=dict)
     agreement_documents: int = 0
     stale: list[str] = field(default_factory=list)
+    # Per language of the task data: documents someone submitted for, and those complete.
+    languages: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def hours(self) -> float | None:
@@ -87,6 +90,7 @@ class Progress:
             "annotators": [a.to_json() for a in self.annotators],
             "agreement": {"documents": self.agreement_documents, "questions": self.agreement},
             "stale": self.stale,
+            "languages": self.languages,
         }
 
 
@@ -104,9 +108,11 @@ def measure(
     annotations: list[dict[str, Any]],
     taxonomy: Any,
     settings: Settings,
+    languages: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     """The progress figures from every task's (overlap, meta) and the snapshot-shaped annotation
-    rows of the tasks someone worked on (pure: no server)."""
+    rows of the tasks someone worked on (pure: no server). `languages`: task id -> the language in
+    its data, for the tasks someone worked on (the export carries their data)."""
     from corpuskit.quality.check import assess
     from corpuskit.quality.ratings import build_ratings
 
@@ -159,6 +165,13 @@ def measure(
             name = c.name if c is result.topic_set else f"stance.{c.name}"
             agreement[name] = {"alpha": c.alpha.value, "items": c.pairable_items}
     stale = sorted(document_of.get(task_id, f"task {task_id}") for task_id in stale_tasks)
+    by_language: dict[str, dict[str, int]] = {}
+    for task_id in people:
+        entry = by_language.setdefault(
+            (languages or {}).get(task_id, "unknown"), {"annotated": 0, "complete": 0}
+        )
+        entry["annotated"] += 1
+        entry["complete"] += task_id in complete
     return {
         "documents": len(tasks),
         "pilot_documents": len(pilot),
@@ -178,6 +191,7 @@ def measure(
         "agreement": agreement,
         "agreement_documents": overlapped,
         "stale": stale,
+        "languages": dict(sorted(by_language.items(), key=lambda item: (-item[1]["annotated"], item[0]))),
     }
 
 
@@ -215,7 +229,14 @@ def status(
             project_id, lambda chunks: convert_stream(chunks, mapper), method="export", all_tasks=False
         )
         add_emails(client, tables)
-        figures = measure(read_overlaps(client, project_id), tables.annotations, taxonomy, settings)
+        languages = {
+            int(row["task_id"]): row["data"]["language"]
+            for row in tables.tasks
+            if isinstance(row.get("data"), dict) and isinstance(row["data"].get("language"), str)
+        }
+        figures = measure(
+            read_overlaps(client, project_id), tables.annotations, taxonomy, settings, languages
+        )
         design = OverlapDesign.from_settings(settings)
         return Progress(
             project_id=project_id,

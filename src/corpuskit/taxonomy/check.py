@@ -16,7 +16,9 @@ from typing import Any
 from corpuskit.errors import CorpuskitError
 from corpuskit.taxonomy.model import Taxonomy
 
-KNOWN_TAGS = frozenset({"View", "Header", "Text", "Choices", "Choice", "Labels", "Label", "TextArea"})
+KNOWN_TAGS = frozenset(
+    {"View", "Style", "Header", "Text", "Choices", "Choice", "Labels", "Label", "TextArea"}
+)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,14 @@ Names other modules rely on (results.py maps them back to annotation rows):
 - `evidence`: `<Labels>` on the text, one `<Label alias="<target id>">` per target;
 - `speaker`: per-region text box for the speaker of a quoted evidence span;
 - `note`: free text.
+
+Right to left: Label Studio (1.2x) takes a View's `style` and `className` literally, never from task
+data, so one project's config cannot switch direction per task. The document's Views (headline,
+standfirst, body) instead lay out every paragraph by its own first strong character
+(`unicode-bidi: plaintext`, `text-align: start`, what HTML's `dir="auto"` does): an Arabic, Hebrew,
+Persian or Urdu paragraph reads right to left, an English one left to right, in the same project.
+Only the layout changes: the text, and so every evidence offset, stays the same characters. Task data
+carries `language` and `direction` as well (corpuskit.studio.push.plan.task_data).
 """
 
 from __future__ import annotations
@@ -35,6 +43,18 @@ _META_KEYS = (SOURCE_DISPLAY_KEY, "section", "published_at", "modified_at")
 
 _MUTED = "color: #555; font-size: 13px; margin: 0 1.2em 0 0; font-weight: normal"
 
+# The class of the Views that hold document text, and the rules that give each of their paragraphs
+# its own direction. A Header is an h1-h6; the body is a div of one `lsf-richtext__line` span per
+# paragraph, which Label Studio's CSS makes an inline-block as wide as its text: stretched to the
+# full width, a right-to-left line can align to the right edge (else every line sits at the left).
+DOCUMENT_CLASS = "corpuskit-document"
+_BIDI = "unicode-bidi: plaintext; text-align: start;"
+_BIDI_STYLE = (
+    ", ".join(f".{DOCUMENT_CLASS} {element}" for element in ("div", "h1", "h2", "h3", "h4", "h5", "h6"))
+    + f" {{ {_BIDI} }}\n"
+    + f".{DOCUMENT_CLASS} .lsf-richtext__line {{ {_BIDI} width: 100%; box-sizing: border-box; }}"
+)
+
 
 def stance_control(target_id: str) -> str:
     return f"{STANCE_PREFIX}{target_id}"
@@ -43,11 +63,13 @@ def stance_control(target_id: str) -> str:
 def label_config(taxonomy: Taxonomy) -> str:
     """The labelling config for `taxonomy` as an XML string (deterministic: same taxonomy, same bytes)."""
     view = ET.Element("View")
-    ET.SubElement(view, "Header", value="$title", size="2")
-    meta = ET.SubElement(view, "View", style="display: flex; flex-wrap: wrap; margin-bottom: 0.5em")
+    ET.SubElement(view, "Style").text = _BIDI_STYLE
+    head = ET.SubElement(view, "View", className=DOCUMENT_CLASS)
+    ET.SubElement(head, "Header", value="$title", size="2")
+    meta = ET.SubElement(head, "View", style="display: flex; flex-wrap: wrap; margin-bottom: 0.5em")
     for key in _META_KEYS:
         ET.SubElement(meta, "Header", value=f"${key}", size="5", style=_MUTED)
-    ET.SubElement(view, "Header", value="$summary", size="5", style="font-style: italic; margin: 0.5em 0")
+    ET.SubElement(head, "Header", value="$summary", size="5", style="font-style: italic; margin: 0.5em 0")
 
     if taxonomy.evidence.enabled:
         labels = ET.SubElement(view, "Labels", name=EVIDENCE, toName=TEXT, showInline="true")
@@ -57,7 +79,8 @@ def label_config(taxonomy: Taxonomy) -> str:
                 attrs["hotkey"] = target.evidence_hotkey
             ET.SubElement(labels, "Label", attrs)
 
-    ET.SubElement(view, "Text", name=TEXT, value="$text", granularity="symbol")
+    body = ET.SubElement(view, "View", className=DOCUMENT_CLASS)
+    ET.SubElement(body, "Text", name=TEXT, value="$text", granularity="symbol")
 
     if taxonomy.evidence.enabled and taxonomy.evidence.speaker:
         # Shown when an evidence region is selected; LS keys the answer by the region's id.

@@ -48,6 +48,10 @@ class ValidationResult:
     # Why every document was checked although the run was narrowed (--changed-since, --staged):
     # "schema/document.schema.json changed since origin/main".
     full_check: str | None = None
+    # Documents per language (stated, else detected, else the default), most frequent first.
+    languages: dict[str, int] = field(default_factory=dict)
+    # Near-duplicate clusters of three or more documents (`--format json` lists their members).
+    clusters: tuple[dict[str, Any], ...] = ()
     # The corpus root (GitHub annotations name files relative to the repository top found from it).
     root: Path | None = field(default=None, repr=False, compare=False)
     # With `keep_documents`: (file, line, document) of every document that passed the checks of its
@@ -80,6 +84,8 @@ class ValidationResult:
             "warnings": self.warnings,
             "changed_files": self.changed_files,
             "full_check": self.full_check,
+            "languages": dict(self.languages),
+            "clusters": len(self.clusters),
         }
 
 
@@ -88,6 +94,8 @@ class _Options:
     root: str
     schema: str
     language: str
+    languages: tuple[str, ...]
+    boilerplate: tuple[str, ...]
     raw_timezone: str | None
     future_tolerance_hours: float
     now: str
@@ -105,22 +113,50 @@ class _Chunk:
     per_file: list[int] = field(default_factory=list)
     rejected: list[tuple[str, int]] = field(default_factory=list)
     kept: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    languages: dict[str, int] = field(default_factory=dict)
+    # Every model or script detection made or looked up (content hash, language, confidence, by).
+    detections: list[tuple[bytes, str | None, float, str]] = field(default_factory=list)
+
+
+def _language_problem(document: dict[str, Any], item: Any, allowed: frozenset[str]) -> list[Diagnostic]:
+    from corpuskit.documents.language import name_of, primary
+
+    tag = document.get("language")
+    if not allowed or not isinstance(tag, str) or primary(tag) in allowed:
+        return []
+    how = "stated" if item.language_stated else "detected" if item.detected is not None else "defaulted"
+    return [
+        Diagnostic(
+            file=item.file,
+            line=item.line_of("/language"),
+            column=None,
+            pointer="/language",
+            severity=Severity.ERROR,
+            code="language-not-allowed",
+            message=f"{how} as {name_of(tag)}, which is not among the corpus' languages "
+            f"({', '.join(sorted(allowed))}; the `languages` setting)",
+            document_id=document.get("id") if isinstance(document.get("id"), str) else None,
+        )
+    ]
 
 
 def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
     """Read and check a few files; runs in a worker process (so it takes and returns plain data)."""
+    from corpuskit.documents.language import normalise_languages
     from corpuskit.documents.model import body_text
     from corpuskit.documents.reader import SourceRecord, read_file
-    from corpuskit.validation.cache import SignatureCache
+    from corpuskit.validation.cache import CachedDetector, LanguageCache, SignatureCache
     from corpuskit.validation.schema_check import load_checker
     from corpuskit.validation.semantic import check_document
 
     checker = load_checker(Path(options.schema))
     cache = SignatureCache.open(Path(options.cache)) if options.cache else None
+    detector = CachedDetector(LanguageCache.open(Path(options.cache)) if options.cache else None)
     now = datetime.fromisoformat(options.now)
     root = Path(options.root)
     chunk = _Chunk(Entries(), [])
     entries = chunk.entries
+    allowed = normalise_languages(options.languages)
     pending_text: list[str] = []
     pending_sha: list[bytes] = []
 
@@ -140,7 +176,12 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
         per_line = name.lower().endswith(".jsonl")
         unread: set[tuple[str, int]] = set()
         for item in read_file(
-            Path(name), root=root, language=options.language, raw_timezone=options.raw_timezone
+            Path(name),
+            root=root,
+            language=options.language,
+            raw_timezone=options.raw_timezone,
+            boilerplate=options.boilerplate,
+            detect_with=detector,
         ):
             if not isinstance(item, SourceRecord):
                 chunk.diagnostics.append(item)
@@ -163,6 +204,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
                 future_tolerance_hours=options.future_tolerance_hours,
                 now=now,
             )
+            found += _language_problem(document, item, allowed)
             if found:
                 chunk.diagnostics.extend(found)
                 chunk.invalid += 1
@@ -177,6 +219,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
                 entries.sha.extend(sha)
                 pending_sha.append(sha)
                 pending_text.append(body_text(document))
+                chunk.languages[document["language"]] = chunk.languages.get(document["language"], 0) + 1
                 if len(pending_text) >= _SIGNATURE_BATCH:
                     flush()
         chunk.documents += len(unread)
@@ -184,6 +227,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
         chunk.rejected.extend(unread)
         chunk.per_file.append(chunk.documents - before)
     flush()
+    chunk.detections = detector.rows
     return chunk
 
 
@@ -308,6 +352,8 @@ def validate(
         root=str(settings.root),
         schema=str(schema_path(settings.root, settings.schema)),
         language=settings.language,
+        languages=tuple(settings.languages),
+        boilerplate=tuple(settings.boilerplate),
         raw_timezone=settings.raw_timezone,
         future_tolerance_hours=float(settings.future_tolerance_hours),
         now=(now or datetime.now(UTC)).isoformat(),
@@ -324,6 +370,8 @@ def validate(
     documents = invalid = 0
     rejected: set[tuple[str, int]] = set()
     kept: list[tuple[str, int, dict[str, Any]]] = []
+    languages: dict[str, int] = {}
+    detections: list[tuple[bytes, str | None, float, str]] = []
 
     def in_focus(name: str) -> bool:
         return focus is None or os.path.abspath(name) in focus
@@ -333,6 +381,9 @@ def validate(
         diagnostics.extend(d for d in chunk.diagnostics if in_focus(d.file))
         rejected.update(chunk.rejected)
         kept.extend(chunk.kept)
+        detections.extend(chunk.detections)
+        for tag, count in chunk.languages.items():
+            languages[tag] = languages.get(tag, 0) + count
         if focus is None:
             documents += chunk.documents
             invalid += chunk.invalid
@@ -348,22 +399,24 @@ def validate(
 
         focused_files = np.array([in_focus(name) for name in entries.files], dtype=bool)
         focus_mask = focused_files[np.frombuffer(entries.file_of, dtype=np.uint32)] if len(entries) else None
-    near_duplicates: list[tuple[str, str]] = []
-    for diagnostic, finding in check_corpus(
+    found, clusters = check_corpus(
         entries, near_duplicate_threshold=float(settings.near_duplicate_threshold), focus=focus_mask
-    ):
+    )
+    for diagnostic, _ in found:
         diagnostics.append(diagnostic)
-        if finding.code == "near-duplicate":
-            near_duplicates.append((entries.ids[finding.other], entries.ids[finding.at]))
         if diagnostic.severity is Severity.ERROR:
             place = (diagnostic.file, diagnostic.line or 0)
             if place not in rejected and in_focus(diagnostic.file):
                 invalid += 1
             rejected.add(place)
+    from corpuskit.validation.crossrecord import near_duplicate_pairs
+
+    near_duplicates = near_duplicate_pairs(entries, found, clusters)
     if cache and len(entries):
-        from corpuskit.validation.cache import SignatureCache
+        from corpuskit.validation.cache import LanguageCache, SignatureCache
 
         SignatureCache.save(cache_dir, bytes(entries.sha), entries.signature_blocks)
+        LanguageCache.save(cache_dir, detections)
     diagnostics.sort(key=lambda d: (d.file, d.line or 0, d.column or 0, d.pointer, d.code))
     return ValidationResult(
         diagnostics=tuple(diagnostics),
@@ -374,6 +427,8 @@ def validate(
         changed_files=None if focus is None else sum(1 for f in files if in_focus(str(f))),
         near_duplicates=tuple(near_duplicates),
         full_check=full_check,
+        languages=dict(sorted(languages.items(), key=lambda item: (-item[1], item[0]))),
+        clusters=tuple(cluster.to_json(entries) for cluster in clusters),
         root=settings.root,
         kept=tuple(kept) if keep_documents else None,
     )
@@ -416,7 +471,11 @@ def iter_valid_documents(
     targets = [Path(p) for p in paths] if paths else _default_paths(settings)
     for path in iter_files(targets):
         for item in read_file(
-            path, root=settings.root, language=settings.language, raw_timezone=settings.raw_timezone
+            path,
+            root=settings.root,
+            language=settings.language,
+            raw_timezone=settings.raw_timezone,
+            boilerplate=settings.boilerplate,
         ):
             if isinstance(item, SourceRecord) and (item.file, item.line) not in result.rejected:
                 yield item.document

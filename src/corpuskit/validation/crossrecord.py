@@ -129,26 +129,118 @@ def describe(entries: Entries, finding: Finding, threshold: float) -> Diagnostic
     )
 
 
+# A cluster message names this many of its members; `--format json` lists them all.
+CLUSTER_LISTED = 5
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Near-duplicates joined by their pairs: `members` are entry indices in corpus order (the
+    first is the representative), `low`/`high` the range of the pairs' estimated similarity."""
+
+    members: tuple[int, ...]
+    low: float
+    high: float
+
+    def to_json(self, entries: Entries) -> dict[str, object]:
+        return {
+            "representative": entries.ids[self.members[0]],
+            "size": len(self.members),
+            "similarity": [round(self.low, 4), round(self.high, 4)],
+            "members": [
+                {"id": entries.ids[i], "file": entries.where(i)[0], "line": entries.where(i)[1]}
+                for i in self.members
+            ],
+        }
+
+
+def clusters_of(findings: list[Finding]) -> list[Cluster]:
+    """Union-find over near-duplicate pairs; clusters in the order of their first member."""
+    parent: dict[int, int] = {}
+
+    def root(item: int) -> int:
+        parent.setdefault(item, item)
+        while parent[item] != item:
+            parent[item] = parent[parent[item]]
+            item = parent[item]
+        return item
+
+    for finding in findings:
+        a, b = root(finding.at), root(finding.other)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    members: dict[int, list[int]] = {}
+    for item in parent:
+        members.setdefault(root(item), []).append(item)
+    ranges: dict[int, list[float]] = {}
+    for finding in findings:
+        ranges.setdefault(root(finding.at), []).append(finding.similarity)
+    return [
+        Cluster(tuple(sorted(members[key])), min(ranges[key]), max(ranges[key])) for key in sorted(members)
+    ]
+
+
+def describe_cluster(entries: Entries, cluster: Cluster, threshold: float) -> Diagnostic:
+    """One warning for a cluster of three or more, at its representative (the first in corpus order)."""
+    first = cluster.members[0]
+    listed = ", ".join(
+        f"{entries.ids[i]!r} ({_place(entries, i)})" for i in cluster.members[1 : 1 + CLUSTER_LISTED]
+    )
+    more = len(cluster.members) - 1 - CLUSTER_LISTED
+    if more > 0:
+        listed += f" and {more} more (--format json lists them all)"
+    similarity = (
+        f"{cluster.low:.2f}"
+        if round(cluster.low, 2) == round(cluster.high, 2)
+        else f"{cluster.low:.2f}-{cluster.high:.2f}"
+    )
+    file, line = entries.where(first)
+    return Diagnostic(
+        file=file,
+        line=line,
+        column=None,
+        pointer="",
+        severity=Severity.WARNING,
+        code="near-duplicate",
+        message=f"near-duplicate cluster of {len(cluster.members)} documents around {entries.ids[first]!r}: "
+        f"{listed}; estimated similarity {similarity} (MinHash Jaccard, threshold {threshold:g})",
+        document_id=entries.ids[first],
+    )
+
+
 def check_corpus(
     entries: Entries,
     *,
     near_duplicate_threshold: float,
     focus: npt.NDArray[np.bool_] | None = None,
-) -> list[tuple[Diagnostic, Finding]]:
-    """Duplicate ids, identical content and near-duplicates, each reported at the later document
-    of its pair, naming the earlier one. With `focus` (one flag per entry), only pairs that
-    involve a focused document are reported, and at the focused one."""
+) -> tuple[list[tuple[Diagnostic, Finding | None]], list[Cluster]]:
+    """Duplicate ids, identical content and near-duplicates. A clash of two is reported at the
+    later document, naming the earlier one; near-duplicates that join three or more documents
+    are one warning per cluster (finding None), at its first member. With `focus` (one flag per
+    entry), only pairs that involve a focused document are reported, and at the focused one.
+    Also returns the clusters of three or more."""
     if len(entries) < 2:
-        return []
-    found: list[tuple[Diagnostic, Finding]] = []
+        return [], []
+    found: list[tuple[Diagnostic, Finding | None]] = []
+    near: list[Finding] = []
     for finding in _findings(entries, near_duplicate_threshold):
         if focus is not None:
             if not focus[finding.at] and not focus[finding.other]:
                 continue
             if not focus[finding.at]:
                 finding = Finding(finding.code, finding.other, finding.at, finding.similarity)
-        found.append((describe(entries, finding, near_duplicate_threshold), finding))
-    return found
+        if finding.code == "near-duplicate":
+            near.append(finding)
+        else:
+            found.append((describe(entries, finding, near_duplicate_threshold), finding))
+    clusters = clusters_of(near)
+    large = {member for cluster in clusters if len(cluster.members) > 2 for member in cluster.members}
+    for finding in near:
+        if finding.at not in large:
+            found.append((describe(entries, finding, near_duplicate_threshold), finding))
+    big = [cluster for cluster in clusters if len(cluster.members) > 2]
+    found += [(describe_cluster(entries, cluster, near_duplicate_threshold), None) for cluster in big]
+    return found, big
 
 
 def _findings(entries: Entries, threshold: float) -> Iterator[Finding]:
@@ -217,3 +309,19 @@ def _near_duplicates(
     keep = similarity >= threshold
     for (first, later), value in zip(pairs[keep].tolist(), similarity[keep].tolist(), strict=True):
         yield Finding("near-duplicate", later, first, value)
+
+
+def near_duplicate_pairs(
+    entries: Entries, found: list[tuple[Diagnostic, Finding | None]], clusters: list[Cluster]
+) -> list[tuple[str, str]]:
+    """(earlier id, later id) of every reported near-duplicate pair; a cluster as pairs of its
+    representative and each other member (what keeps the cluster in one release split)."""
+    pairs = [
+        (entries.ids[finding.other], entries.ids[finding.at])
+        for _, finding in found
+        if finding is not None and finding.code == "near-duplicate"
+    ]
+    for cluster in clusters:
+        first = entries.ids[cluster.members[0]]
+        pairs += [(first, entries.ids[member]) for member in cluster.members[1:]]
+    return pairs

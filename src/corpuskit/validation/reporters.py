@@ -35,11 +35,18 @@ def summary_line(result: ValidationResult) -> str:
         scope = f" ({result.changed_files} changed)"
     elif result.full_check:
         scope = f" (all checked: {result.full_check})"
-    return (
+    line = (
         f"{count(result.files, 'file')}{scope}, {count(result.documents, 'document')}: "
         f"{result.valid} valid, {result.invalid} invalid; "
         f"{count(result.errors, 'error')}, {count(result.warnings, 'warning')}"
     )
+    # A corpus in one language keeps its one line; several languages are counted (JSON: always).
+    if result.clusters:
+        members = sum(cluster["size"] for cluster in result.clusters)
+        line += f"; {count(len(result.clusters), 'near-duplicate cluster')} of {members} documents"
+    if len(result.languages) > 1:
+        line += "; languages: " + ", ".join(f"{tag} {n}" for tag, n in result.languages.items())
+    return line
 
 
 def report_text(result: ValidationResult, out: TextIO) -> None:
@@ -53,6 +60,7 @@ def report_json(result: ValidationResult, out: TextIO) -> None:
         "ok": result.ok,
         "summary": result.summary(),
         "diagnostics": [diagnostic.to_json() for diagnostic in result.diagnostics],
+        "clusters": list(result.clusters),
     }
     json.dump(payload, out, ensure_ascii=False, indent=None)
     out.write("\n")

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from corpuskit.documents.language import direction
 from corpuskit.documents.model import Document, body_text
 from corpuskit.quality.design import PILOT
 from corpuskit.studio.push.state import data_hash
@@ -45,6 +46,10 @@ def task_data(doc: Document, taxonomy_version: str) -> dict[str, Any]:
     # Label Studio's editor replaces `$source` with the whole task as JSON: the labelling config
     # shows the source from this key (corpuskit.taxonomy.labelconfig.SOURCE_DISPLAY_KEY).
     data[SOURCE_DISPLAY_KEY] = doc.get("source")
+    # Which way the document reads: for the data manager's filters and for whoever reads the
+    # export (the labelling config lays each paragraph out by its own script, see labelconfig).
+    data["language"] = doc["language"]
+    data["direction"] = direction(doc["language"])
     data["text"] = body_text(doc)
     return data
 

@@ -1,0 +1,209 @@
+"""An Arabic document in the real labelling page (headless Chromium): it reads right to left, and an
+evidence span selected on it comes back from `corpuskit pull` with the right offsets and text.
+
+Screenshots go to tests/artifacts/ (labelling-arabic-rtl-*.png).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from corpuskit.documents.model import body_text
+from corpuskit.settings import load_settings
+from corpuskit.taxonomy import load_taxonomy
+from corpuskit.validation.api import iter_valid_documents
+
+if TYPE_CHECKING:
+    from corpuskit.studio.server import StudioServer
+
+pytestmark = [pytest.mark.studio, pytest.mark.browser]
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUSKIT = str(Path(sys.executable).parent / "corpuskit")
+ARTIFACTS = REPO / "tests" / "artifacts"
+ARABIC = REPO / "tests" / "data" / "languages" / "arabic-budget.txt"
+DOC_ID = "arabic-budget"
+# A clause of the second body paragraph: "the finance minister said".
+QUOTE = "وقال وزير المالية إن الإجراءات ستدخل حيز التنفيذ"
+
+SUBMIT = "[data-testid=bottombar-submit-button]"
+TEXT = ".lsf-htx-richtext"
+
+
+def run_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")} | env
+    return subprocess.run(
+        [CORPUSKIT, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """This repository's schema, taxonomy and guidelines with one Arabic article, in its own project."""
+    root = tmp_path / "corpus"
+    (root / "raw").mkdir(parents=True)
+    shutil.copytree(REPO / "schema", root / "schema")
+    shutil.copy(ARABIC, root / "raw" / ARABIC.name)
+    (root / "docs").mkdir()
+    shutil.copy(REPO / "docs" / "annotation-guidelines.md", root / "docs")
+    title = f"rtl {secrets.token_hex(3)} {request.node.name}"[:50]
+    (root / "pyproject.toml").write_text(
+        f'[tool.corpuskit]\nraw = "raw"\nproject_title = {json.dumps(title)}\n', encoding="utf-8"
+    )
+    return root
+
+
+def api(server: StudioServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Token {server.token}"}, timeout=60.0)
+
+
+def choices(page: Any, header: str) -> Any:
+    return page.locator(
+        f"xpath=//h3[normalize-space()={json.dumps(header, ensure_ascii=False)}]"
+        "/following-sibling::div[contains(@class, 'lsf-choices')][1]"
+    )
+
+
+def pick(block: Any, label: str) -> None:
+    block.locator(f"label:has(input[name={json.dumps(label, ensure_ascii=False)}])").click()
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def shoot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name))
+
+
+# How Chromium laid out each line of the body (one per paragraph; the empty lines between them
+# aside): the line's computed bidi and alignment, where its first and last characters were drawn
+# and where its text ends, against the text container's edges. Right to left, the first character
+# is drawn right of the last, and the text ends at the container's right edge, however short.
+_LAYOUT = """(container) => [...container.querySelectorAll(".lsf-richtext__line")]
+    .filter((line) => line.textContent.length > 0)
+    .map((line) => {
+    const node = line.firstChild;
+    const range = (from, to) => {
+        const r = document.createRange();
+        r.setStart(node, from);
+        r.setEnd(node, to);
+        return r.getBoundingClientRect();
+    };
+    const style = getComputedStyle(line);
+    const first = range(0, 1), last = range(node.textContent.length - 1, node.textContent.length);
+    const text = range(0, node.textContent.length), box = container.getBoundingClientRect();
+    return {
+        text: node.textContent.slice(0, 20), unicodeBidi: style.unicodeBidi, textAlign: style.textAlign,
+        firstLeft: first.left, lastRight: last.right,
+        gapRight: box.right - text.right, gapLeft: text.left - box.left,
+    };
+})"""
+
+
+def select_in_text(page: Any, quote: str) -> None:
+    """Select `quote` inside the document text as a mouse drag would, then release the mouse."""
+    line = page.locator(f"{TEXT} .lsf-richtext__line", has_text=quote)
+    line.evaluate(
+        """(el, quote) => {
+            const node = el.firstChild;
+            const start = node.textContent.indexOf(quote);
+            if (start < 0) throw new Error("quote not in line");
+            const range = document.createRange();
+            range.setStart(node, start);
+            range.setEnd(node, start + quote.length);
+            const selection = window.getSelection();
+            selection.removeAllRanges();
+            selection.addRange(range);
+            el.dispatchEvent(new MouseEvent("mouseup", {bubbles: true}));
+        }""",
+        quote,
+    )
+
+
+def test_an_arabic_document_reads_right_to_left_and_its_span_round_trips(
+    corpus: Path, studio_server: StudioServer, chromium_page: Any, studio_login: Any
+) -> None:
+    env = {"LABEL_STUDIO_URL": studio_server.url, "LABEL_STUDIO_API_KEY": studio_server.token}
+    pushed = run_cli(["push", "--format", "json", "--quiet"], corpus, env)
+    assert pushed.returncode == 0, pushed.stderr
+    summary = json.loads(pushed.stdout)
+    assert summary["applied"]["created"] == 1
+    project_id = summary["project"]["id"]
+    with api(studio_server) as client:
+        (task,) = client.get("/api/tasks", params={"project": project_id}).raise_for_status().json()["tasks"]
+    assert (task["data"]["language"], task["data"]["direction"]) == ("ar", "rtl")
+    document = next(iter(iter_valid_documents(settings=load_settings(corpus))))
+    assert (document["id"], document["language"]) == (DOC_ID, "ar")
+    body = body_text(document)
+    taxonomy = load_taxonomy(corpus / "schema" / "taxonomy.yaml")
+    first_target = taxonomy.targets[0]
+    unrelated = next(v.name for v in taxonomy.stance_values if v.id == "unrelated")
+
+    page = chromium_page
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    studio_login(page, studio_server.url, studio_server.username, studio_server.password)
+    page.goto(f"{studio_server.url}/projects/{project_id}/data?task={task['id']}")
+    line = page.locator(f"{TEXT} .lsf-richtext__line", has_text=QUOTE)
+    line.wait_for()
+    shoot(page, "labelling-arabic-rtl-before.png")
+
+    lines = page.locator(TEXT).evaluate(_LAYOUT)
+    assert len(lines) == len(document["paragraphs"]) == 3, lines
+    for layout in lines:
+        assert (layout["unicodeBidi"], layout["textAlign"]) == ("plaintext", "start"), layout
+        assert layout["firstLeft"] > layout["lastRight"], layout
+        assert layout["gapRight"] < 20, layout
+    # The short lines leave their room on the left (left to right, it would be on the right).
+    assert sum(layout["gapLeft"] > 50 for layout in lines) == 2, lines
+    headline = page.get_by_text(document["title"], exact=True).locator("visible=true").first
+    assert headline.evaluate("(el) => getComputedStyle(el).unicodeBidi") == "plaintext"
+
+    for target in taxonomy.targets:
+        pick(choices(page, f"Stance: {target.name}"), unrelated)
+    page.locator(".lsf-label", has_text=f"Evidence: {first_target.name}").click()
+    select_in_text(page, QUOTE)
+    region = page.locator(".lsf-outliner-item", has_text=QUOTE[:20])
+    region.wait_for()
+    page.locator(f"{TEXT} .htx-highlight").first.scroll_into_view_if_needed()
+    shoot(page, "labelling-arabic-rtl-span.png")
+
+    page.click(SUBMIT)
+
+    def annotations() -> list[dict[str, Any]]:
+        with api(studio_server) as client:
+            return list(client.get(f"/api/tasks/{task['id']}").raise_for_status().json()["annotations"])
+
+    assert len(wait_for(annotations, "the submitted annotation")) == 1
+    pulled = run_cli(["pull", "--format", "json"], corpus, env)
+    assert pulled.returncode == 0, pulled.stderr
+    (row,) = [
+        json.loads(text)
+        for text in (corpus / "annotations" / "annotations.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    start = body.index(QUOTE)
+    assert row["document_id"] == DOC_ID
+    assert row["spans"] == [
+        {"start": start, "end": start + len(QUOTE), "text": QUOTE, "target": first_target.id, "speaker": None}
+    ]
+    assert body[start : start + len(QUOTE)] == QUOTE
+    assert (corpus / "annotations" / "problems.jsonl").read_text(encoding="utf-8") == ""
