@@ -7,18 +7,23 @@ Screenshots go to tests/artifacts/ (labelling-arabic-rtl-*.png).
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
+from test_e2e_annotator import (
+    SUBMIT,
+    TEXT,
+    api,
+    choices,
+    pick,
+    run_cli,
+    select_in_text,
+    shoot,
+    wait_for,
+)
 
 from corpuskit.documents.model import body_text
 from corpuskit.settings import load_settings
@@ -31,22 +36,10 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.studio, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUSKIT = str(Path(sys.executable).parent / "corpuskit")
-ARTIFACTS = REPO / "tests" / "artifacts"
 ARABIC = REPO / "tests" / "data" / "languages" / "arabic-budget.txt"
 DOC_ID = "arabic-budget"
 # A clause of the second body paragraph: "the finance minister said".
 QUOTE = "وقال وزير المالية إن الإجراءات ستدخل حيز التنفيذ"
-
-SUBMIT = "[data-testid=bottombar-submit-button]"
-TEXT = ".lsf-htx-richtext"
-
-
-def run_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")} | env
-    return subprocess.run(
-        [CORPUSKIT, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600
-    )
 
 
 @pytest.fixture
@@ -63,36 +56,6 @@ def corpus(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
         f'[tool.corpuskit]\nraw = "raw"\nproject_title = {json.dumps(title)}\n', encoding="utf-8"
     )
     return root
-
-
-def api(server: StudioServer) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Token {server.token}"}, timeout=60.0)
-
-
-def choices(page: Any, header: str) -> Any:
-    return page.locator(
-        f"xpath=//h3[normalize-space()={json.dumps(header, ensure_ascii=False)}]"
-        "/following-sibling::div[contains(@class, 'lsf-choices')][1]"
-    )
-
-
-def pick(block: Any, label: str) -> None:
-    block.locator(f"label:has(input[name={json.dumps(label, ensure_ascii=False)}])").click()
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def shoot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
 
 
 # How Chromium laid out each line of the body (one per paragraph; the empty lines between them
@@ -118,26 +81,6 @@ _LAYOUT = """(container) => [...container.querySelectorAll(".lsf-richtext__line"
         gapRight: box.right - text.right, gapLeft: text.left - box.left,
     };
 })"""
-
-
-def select_in_text(page: Any, quote: str) -> None:
-    """Select `quote` inside the document text as a mouse drag would, then release the mouse."""
-    line = page.locator(f"{TEXT} .lsf-richtext__line", has_text=quote)
-    line.evaluate(
-        """(el, quote) => {
-            const node = el.firstChild;
-            const start = node.textContent.indexOf(quote);
-            if (start < 0) throw new Error("quote not in line");
-            const range = document.createRange();
-            range.setStart(node, start);
-            range.setEnd(node, start + quote.length);
-            const selection = window.getSelection();
-            selection.removeAllRanges();
-            selection.addRange(range);
-            el.dispatchEvent(new MouseEvent("mouseup", {bubbles: true}));
-        }""",
-        quote,
-    )
 
 
 def test_an_arabic_document_reads_right_to_left_and_its_span_round_trips(
