@@ -111,8 +111,9 @@ def worker(argv: list[str]) -> None:
 
     with atheris.instrument_imports():
         from corpuskit.documents import decoding, jsonrecords, rawtext, reader  # noqa: F401
-        from corpuskit.documents.rawtext import RenderError, parse_raw_text, render_raw_text
+        from corpuskit.documents.rawtext import parse_raw_text
         from corpuskit.documents.reader import SourceRecord, read_file
+        from corpuskit.documents.rendertext import RenderError, render_raw_text
 
     known = documented_codes()
     folder = Path(os.environ["CORPUSKIT_FUZZ_DIR"])

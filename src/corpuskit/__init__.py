@@ -18,7 +18,7 @@ _LAZY: dict[str, str] = {
     "iter_valid_documents": "corpuskit.validation.api",
     "read_documents": "corpuskit.documents.reader",
     "parse_raw_text": "corpuskit.documents.rawtext",
-    "render_raw_text": "corpuskit.documents.rawtext",
+    "render_raw_text": "corpuskit.documents.rendertext",
     "ValidationResult": "corpuskit.validation.api",
     "push": "corpuskit.studio.push",
     "pull": "corpuskit.studio.pull",

@@ -10,14 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpuskit.documents.model import FIELDS, content_sha256
-from corpuskit.documents.rawtext import (
-    ParsedText,
-    RenderError,
-    parse_clock_date,
-    parse_raw_text,
-    render_raw_text,
-    resolve_timezone,
-)
+from corpuskit.documents.rawtext import ParsedText, parse_clock_date, parse_raw_text, resolve_timezone
+from corpuskit.documents.rendertext import RenderError, render_raw_text
 from corpuskit.errors import UsageError
 
 DATA = Path(__file__).parents[1] / "data" / "documents"

@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpuskit.documents.model import content_sha256
-from corpuskit.documents.rawtext import RenderError, parse_raw_text, render_raw_text
+from corpuskit.documents.rawtext import parse_raw_text
 from corpuskit.documents.reader import SourceRecord, read_file
+from corpuskit.documents.rendertext import RenderError, render_raw_text
 from corpuskit.settings import Settings
 from corpuskit.validation.api import ValidationResult, iter_valid_documents, validate
 from corpuskit.validation.schema_check import SchemaChecker, bundled_schema, load_checker

@@ -18,12 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from corpuskit.documents import boilerplate
 from corpuskit.documents.characters import describe, first_forbidden, text_may_hold_forbidden
-from corpuskit.documents.model import FIELDS, Document, content_sha256
+from corpuskit.documents.model import Document, content_sha256
 from corpuskit.documents.problems import ReadError
 from corpuskit.errors import UsageError
 
@@ -67,8 +66,8 @@ METADATA_KEYS: dict[str, str] = {
     "updated": "modified_at",
 }
 
-_METADATA_LABELS = {"section": "Section", "source": "Source", "published_at": "Published Date"}
-_METADATA_LABELS["modified_at"] = "Modified Date"
+METADATA_LABELS = {"section": "Section", "source": "Source", "published_at": "Published Date"}
+METADATA_LABELS["modified_at"] = "Modified Date"
 
 MONTH_NAMES: tuple[str, ...] = (
     "January",
@@ -93,13 +92,12 @@ MAX_HEADING_CHARS = 100
 # A credit trailer "(...)" longer than this is a parenthesised paragraph, not a credit.
 MAX_CREDIT_CHARS = 300
 
-_BULLET = "- "
+BULLET = "- "
 _KEYED = re.compile(r"([A-Za-z][A-Za-z ]*?)\s*:\s*(.*)\Z")
 _CLOCK_DATE = re.compile(r"(\d{1,2}):(\d{2})\s*\|\s*(\d{1,2})\s+([A-Za-z]+)\.?,?\s+(\d{4})\Z")
 _RELATED = re.compile(r"([A-Z][A-Z0-9]+(?: [A-Z0-9]+)*)\s*\|\s*(\S.*)\Z")
 _URL_TAIL = re.compile(r"(.*?\S)\s*\|\s*(https?://\S+)\Z")
 _CREDIT = re.compile(r"\((.*)\)\Z")
-_ISO_MINUTE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):00([+-]\d{2}:\d{2})?\Z")
 _AGENCY_SEPARATORS = re.compile(r"\s*(?:,|/|&|\band\b)\s*")
 
 
@@ -112,10 +110,6 @@ class ParsedText:
     problems: tuple[ReadError, ...]
     # Located findings that do not stop the document (boilerplate lines, a section word as headline).
     warnings: tuple[ReadError, ...] = ()
-
-
-class RenderError(ValueError):
-    """The document holds something the raw text format cannot express (message names the field)."""
 
 
 @lru_cache(maxsize=32)
@@ -136,13 +130,13 @@ def is_agency(value: str) -> bool:
 def _heading_like(line: str) -> bool:
     """Short, starts with a capital letter or digit, ends with a letter or digit: no sentence
     punctuation, no closing quote or bracket (quotes and sentences are paragraphs)."""
-    if len(line) > MAX_HEADING_CHARS or line.startswith(_BULLET):
+    if len(line) > MAX_HEADING_CHARS or line.startswith(BULLET):
         return False
     first, last = line[0], line[-1]
     return first.isalnum() and not first.islower() and last.isalnum()
 
 
-def _metadata_key(value: str) -> tuple[str, str, str] | None:
+def metadata_key(value: str) -> tuple[str, str, str] | None:
     """(field, label as written, value) when a bullet is keyed with a known label."""
     if ":" not in value:
         return None
@@ -278,17 +272,17 @@ def parse_raw_text(
         )
     position = 1
     summary: str | None = None
-    if position < len(entries) and not entries[position][1].startswith(_BULLET):
+    if position < len(entries) and not entries[position][1].startswith(BULLET):
         lines["/summary"], summary = entries[position]
         position += 1
 
     metadata: dict[str, tuple[int, str]] = {}
     unlabelled: list[tuple[int, str]] = []
-    while position < len(entries) and entries[position][1].startswith(_BULLET):
+    while position < len(entries) and entries[position][1].startswith(BULLET):
         number, line = entries[position]
         position += 1
-        value = line[len(_BULLET) :].strip()
-        keyed = _metadata_key(value)
+        value = line[len(BULLET) :].strip()
+        keyed = metadata_key(value)
         if keyed is None:
             unlabelled.append((number, value))
             continue
@@ -425,7 +419,7 @@ def parse_raw_text(
 
 def _not_a_headline(title: str, furniture: re.Pattern[str]) -> str | None:
     """Why the first line cannot be the headline, or None."""
-    if title.startswith(_BULLET):
+    if title.startswith(BULLET):
         return (
             f"the first line {title!r} is a metadata bullet, not a headline; "
             "the headline must come first (docs/raw-format.md)"
@@ -440,108 +434,3 @@ def _not_a_headline(title: str, furniture: re.Pattern[str]) -> str | None:
 def _section_word(title: str) -> bool:
     """One short word in an alphabet that separates words ('World', 'Features')."""
     return len(title) <= 15 and title.isalpha() and all(char < "\u3000" for char in title)
-
-
-def _render_date(field: str, value: str) -> str:
-    match = _ISO_MINUTE.match(value)
-    if match is None:
-        raise RenderError(
-            f"{field}: {value!r} cannot be written; the raw format holds whole minutes"
-            " (YYYY-MM-DDTHH:MM:00, optionally with a ±HH:MM offset)"
-        )
-    year, month, day, hour, minute = (int(part) for part in match.groups()[:5])
-    return f"{hour:02d}:{minute:02d} | {day} {MONTH_NAMES[month - 1]} {year:04d}"
-
-
-def _render_metadata(doc: Document) -> list[str]:
-    section, source = doc.get("section"), doc.get("source")
-    bullets: list[str] = []
-    if section is not None and source is not None:
-        if _metadata_key(section) is None and _metadata_key(source) is None:
-            bullets += [f"- {section}", f"- {source}"]
-        else:
-            bullets += [f"- Section: {section}", f"- Source: {source}"]
-    elif section is not None:
-        plain = _metadata_key(section) is None and not is_agency(section)
-        bullets.append(f"- {section}" if plain else f"- Section: {section}")
-    elif source is not None:
-        plain = _metadata_key(source) is None and is_agency(source)
-        bullets.append(f"- {source}" if plain else f"- Source: {source}")
-    for field in ("published_at", "modified_at"):
-        if doc.get(field) is not None:
-            bullets.append(f"- {_METADATA_LABELS[field]}: {_render_date(field, doc[field])}")
-    return bullets
-
-
-def _single_line(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise RenderError(f"{field}: must be a non-empty string")
-    if "\n" in value or "\r" in value:
-        raise RenderError(f"{field}: holds a line break; the raw format has one line per field")
-    if value != value.strip():
-        raise RenderError(f"{field}: has surrounding whitespace, which reading trims")
-    return value
-
-
-def render_raw_text(doc: Document) -> str:
-    """Write a document in the raw text format, so that parsing the result gives `doc` back.
-
-    Dates are written as wall-clock minutes; parse the result with the `raw_timezone` that
-    yields the document's offsets (or none for offset-free dates). Raises RenderError naming
-    the field when the format cannot express the document (see docs/raw-format.md)."""
-    out = [_single_line("title", doc["title"])]
-    if doc["summary"] is not None:
-        summary = _single_line("summary", doc["summary"])
-        if summary.startswith(_BULLET):
-            raise RenderError("summary: starts with '- ', which reads as a metadata bullet")
-        out.append(summary)
-    bullets = _render_metadata(doc)
-    if doc["summary"] is None and not bullets:
-        raise RenderError("summary: null can only be written when a metadata bullet follows the headline")
-    out += bullets
-    heading: str | None = None
-    for index, paragraph in enumerate(doc["paragraphs"]):
-        if paragraph["heading"] != heading:
-            if paragraph["heading"] is None:
-                raise RenderError(f"paragraphs.{index}.heading: null after a subheading cannot be written")
-            heading = _single_line(f"paragraphs.{index}.heading", paragraph["heading"])
-            out.append(heading)
-        out.append(_single_line(f"paragraphs.{index}.text", paragraph["text"]))
-    out += [f"({_single_line(f'credits.{i}', credit)})" for i, credit in enumerate(doc["credits"])]
-    for index, link in enumerate(doc["related"]):
-        line = f"{_single_line(f'related.{index}.label', link['label'])} | "
-        line += _single_line(f"related.{index}.title", link["title"])
-        if link.get("url") is not None:
-            line += f" | {_single_line(f'related.{index}.url', link['url'])}"
-        out.append(line)
-    text = "\n".join(out) + "\n"
-    _check_round_trip(doc, text)
-    return text
-
-
-def _check_round_trip(doc: Document, text: str) -> None:
-    """Parse the rendering back and name the first field that would not survive."""
-    parsed = parse_raw_text(text, doc_id=doc["id"], language=doc["language"], raw_path=doc["raw_path"])
-    if parsed.problems:
-        problem = parsed.problems[0]
-        where = problem.pointer.lstrip("/").replace("/", ".") or "document"
-        raise RenderError(f"{where}: would not read back: {problem.message}")
-    assert parsed.document is not None
-    for field in FIELDS:
-        if field == "content_sha256":
-            continue
-        expected, actual = doc[field], parsed.document[field]
-        if field in ("published_at", "modified_at") and expected is not None:
-            expected = expected[:19]
-        if field == "paragraphs" and len(expected) == len(actual):
-            for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
-                if want != got:
-                    raise RenderError(
-                        f"paragraphs.{index}: would read back as {got!r}; the format cannot express"
-                        " it (see the subheading, bullet and trailer rules in docs/raw-format.md)"
-                    )
-        if expected != actual:
-            raise RenderError(
-                f"{field}: would read back as {actual!r}; the format cannot express it"
-                " (see docs/raw-format.md)"
-            )
