@@ -147,18 +147,28 @@ def shoot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name))
 
 
+def server_env(server: StudioServer) -> dict[str, str]:
+    """The environment that points the CLI at the test session's server."""
+    return {"LABEL_STUDIO_URL": server.url, "LABEL_STUDIO_API_KEY": server.token}
+
+
+def push_corpus(corpus: Path, server: StudioServer, created: int) -> tuple[int, list[dict[str, Any]]]:
+    """`corpuskit push` the corpus as a user would; the project id and its tasks as the server has them."""
+    pushed = run_cli(["push", "--format", "json", "--quiet"], corpus, server_env(server))
+    assert pushed.returncode == 0, pushed.stderr
+    summary = json.loads(pushed.stdout)
+    assert summary["applied"]["created"] == created
+    project_id = int(summary["project"]["id"])
+    with api(server) as client:
+        tasks = client.get("/api/tasks", params={"project": project_id}).raise_for_status().json()["tasks"]
+    return project_id, list(tasks)
+
+
 def test_annotator_labels_a_seed_in_the_browser_and_pull_returns_it(
     corpus: Path, studio_server: StudioServer, chromium_page: Any, studio_login: Any
 ) -> None:
-    env = {"LABEL_STUDIO_URL": studio_server.url, "LABEL_STUDIO_API_KEY": studio_server.token}
-    pushed = run_cli(["push", "--format", "json", "--quiet"], corpus, env)
-    assert pushed.returncode == 0, pushed.stderr
-    summary = json.loads(pushed.stdout)
-    assert summary["applied"]["created"] == 2
-    project_id = summary["project"]["id"]
-
-    with api(studio_server) as client:
-        tasks = client.get("/api/tasks", params={"project": project_id}).raise_for_status().json()["tasks"]
+    env = server_env(studio_server)
+    project_id, tasks = push_corpus(corpus, studio_server, created=2)
     task_id = next(t["id"] for t in tasks if t["data"]["doc_id"] == DOC_ID)
     settings = load_settings(corpus)
     document = next(d for d in iter_valid_documents(settings=settings) if d["id"] == DOC_ID)

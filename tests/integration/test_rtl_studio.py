@@ -19,8 +19,10 @@ from test_e2e_annotator import (
     api,
     choices,
     pick,
+    push_corpus,
     run_cli,
     select_in_text,
+    server_env,
     shoot,
     wait_for,
 )
@@ -86,14 +88,8 @@ _LAYOUT = """(container) => [...container.querySelectorAll(".lsf-richtext__line"
 def test_an_arabic_document_reads_right_to_left_and_its_span_round_trips(
     corpus: Path, studio_server: StudioServer, chromium_page: Any, studio_login: Any
 ) -> None:
-    env = {"LABEL_STUDIO_URL": studio_server.url, "LABEL_STUDIO_API_KEY": studio_server.token}
-    pushed = run_cli(["push", "--format", "json", "--quiet"], corpus, env)
-    assert pushed.returncode == 0, pushed.stderr
-    summary = json.loads(pushed.stdout)
-    assert summary["applied"]["created"] == 1
-    project_id = summary["project"]["id"]
-    with api(studio_server) as client:
-        (task,) = client.get("/api/tasks", params={"project": project_id}).raise_for_status().json()["tasks"]
+    env = server_env(studio_server)
+    project_id, (task,) = push_corpus(corpus, studio_server, created=1)
     assert (task["data"]["language"], task["data"]["direction"]) == ("ar", "rtl")
     document = next(iter(iter_valid_documents(settings=load_settings(corpus))))
     assert (document["id"], document["language"]) == (DOC_ID, "ar")
