@@ -395,10 +395,8 @@ def validate(
             invalid += sum(1 for place in set(chunk.rejected) if in_focus(place[0]))
     focus_mask = None
     if focus is not None:
-        import numpy as np
-
-        focused_files = np.array([in_focus(name) for name in entries.files], dtype=bool)
-        focus_mask = focused_files[np.frombuffer(entries.file_of, dtype=np.uint32)] if len(entries) else None
+        focused_files = [in_focus(name) for name in entries.files]
+        focus_mask = [focused_files[number] for number in entries.file_of]
     found, clusters = check_corpus(
         entries, near_duplicate_threshold=float(settings.near_duplicate_threshold), focus=focus_mask
     )
