@@ -203,6 +203,14 @@ def test_a_command_without_its_extra_names_the_extra(
         "corpuskit release needs the release extra (pyarrow is not installed): "
         "pip install 'corpuskit-news[release]' (or [all] for every command)"
     )
+    # numpy comes with two extras: the one named is the command's own.
+    numpy = ModuleNotFoundError("No module named 'numpy'", name="numpy")
+    assert str(missing_extra(numpy, "agreement")).startswith(
+        "corpuskit agreement needs the report extra (numpy is not installed): "
+    )
+    assert str(missing_extra(numpy, "release")).startswith(
+        "corpuskit release needs the release extra (numpy is not installed): "
+    )
     assert missing_extra(ModuleNotFoundError("x", name="not_ours")) is None
 
 

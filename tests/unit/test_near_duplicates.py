@@ -19,7 +19,7 @@ import pytest
 from corpuskit.settings import Settings
 from corpuskit.validation.api import ValidationResult, validate
 
-WORDS = (
+_VOCABULARY = (
     "government minister officials said talks would resume next month after pause security council "
     "resolution sanctions military cooperation agreement trade economy growth inflation interest rates "
     "central bank election campaign voters opposition party leader parliament vote bill reform budget "
@@ -27,7 +27,8 @@ WORDS = (
     "expected forecast quarter percent record high low drop rise announced statement spokesperson sources "
     "police arrested suspects investigation court ruling judge appeal protest thousands gathered capital "
     "streets climate summit emissions target storm flooding evacuated residents rescue teams hospital"
-).split()
+)
+WORDS = tuple(_VOCABULARY.split())
 
 
 def _sentence(rng: random.Random) -> str:
@@ -84,7 +85,9 @@ def synthetic_corpus() -> list[dict[str, Any]]:
             records.append(_record("three-b", "Storm floods villages", _edited(rng, stories["three"])))
         if number == 25:
             for letter in "bcde":
-                records.append(_record(f"five-{letter}", f"Rates up ({letter})", _edited(rng, stories["five"])))
+                records.append(
+                    _record(f"five-{letter}", f"Rates up ({letter})", _edited(rng, stories["five"]))
+                )
             records.append(_record("exact-b", "Budget passed", stories["exact"]))
         if number == 30:
             records.append(_record("three-c", "Coast storm", _edited(rng, stories["three"])))
