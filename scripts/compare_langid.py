@@ -1,4 +1,4 @@
-"""Compare offline language identifiers on news text: py3langid's model as corpuskit runs it, py3langid, pycld2, lingua.
+"""Compare offline language identifiers on news text: corpuskit's copy of py3langid's model and others.
 
     .venv/bin/python scripts/compare_langid.py [--json] [--repeat N]
 

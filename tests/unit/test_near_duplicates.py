@@ -155,3 +155,47 @@ def test_the_signature_cache_gives_the_same_findings(corpus: Path) -> None:
     warm = _run(corpus, cache=True)
     assert _findings(warm) == _findings(cold) == EXPECTED
     assert [d.message for d in warm.diagnostics] == [d.message for d in cold.diagnostics]
+
+
+_WITHOUT_NUMPY = """
+import json, sys
+from pathlib import Path
+# What the light core (the pre-commit hook) has: neither numpy nor py3langid.
+sys.modules["numpy"] = None
+sys.modules["py3langid"] = None
+from corpuskit.settings import Settings
+from corpuskit.validation.api import validate
+
+root = Path(sys.argv[1])
+result = validate([root], settings=Settings(root=root, schema=sys.argv[2]), cache=True, workers=1)
+print(json.dumps({
+    "pairs": sorted(result.near_duplicates),
+    "clusters": [[m["id"] for m in c["members"]] for c in result.clusters],
+    "languages": result.languages,
+    "numpy": "numpy" in sys.modules and sys.modules["numpy"] is not None,
+}))
+"""
+
+
+def test_validation_needs_neither_numpy_nor_py3langid(corpus: Path) -> None:
+    """The near-duplicates and the languages of raw files that state none, told with numpy and
+    py3langid made unimportable: what the light core install does."""
+    import subprocess
+    import sys
+
+    data = Path(__file__).parents[1] / "data" / "languages"
+    for name in ("arabic-budget.txt", "russian-budget.txt", "spanish-pensions.txt"):
+        (corpus / name).write_bytes((data / name).read_bytes())
+    schema = Path(__file__).parents[2] / "schema" / "document.schema.json"
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_NUMPY, str(corpus), str(schema)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert [tuple(pair) for pair in found["pairs"]] == EXPECTED["pairs"]
+    assert found["clusters"] == EXPECTED["clusters"]
+    assert found["languages"] == {"en": 54, "ar": 1, "es": 1, "ru": 1}
+    assert found["numpy"] is False

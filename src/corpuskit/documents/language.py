@@ -1,9 +1,9 @@
 """Which language a document is written in, and which way it reads.
 
-Detection runs py3langid's model (a maintained fork of langid.py: 97 languages, naive Bayes over
-byte n-grams) in pure Python from a converted copy shipped in the package
+Detection runs py3langid's model (a maintained fork of langid.py: about 140 languages, naive
+Bayes over byte n-grams) in pure Python from a converted copy shipped in the package
 (corpuskit.documents.langidmodel): no download and no numpy, so the core install and the
-pre-commit hook stay light. docs/languages.md compares it with py3langid itself and with lingua
+pre-commit hook stay light. docs/languages.md compares it with py3langid itself, pycld2 and lingua
 (`scripts/compare_langid.py`): the same answers as py3langid on news headlines and paragraphs in
 15 languages.
 
