@@ -161,6 +161,28 @@ def test_json_format_prints_one_error_object_on_exit_2(
     jsonschema.validate(json.loads(out), report_schema())
 
 
+def test_a_bad_option_under_json_format_prints_one_error_object(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(corpus)
+    message = "unrecognized arguments: --bogus (see `corpuskit validate --help`)"
+    for args in (["--format", "json", "--bogus"], ["--bogus", "--format=json"]):
+        with pytest.raises(SystemExit) as exited:
+            main(["validate", *args])
+        assert exited.value.code == 2
+        out, err = capsys.readouterr()
+        assert json.loads(out) == {"version": 1, "ok": False, "error": {"exit_code": 2, "message": message}}
+        jsonschema.validate(json.loads(out), report_schema())
+        assert err == f"corpuskit validate: error: {message}\n"
+    # Without --format json (or with it after `--`, where it is a path) stdout stays empty.
+    for args in (["--bogus"], ["--bogus", "--", "--format", "json"]):
+        with pytest.raises(SystemExit):
+            main(["validate", *args])
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err == f"corpuskit validate: error: {message}\n"
+
+
 def test_a_shallow_clone_is_told_to_fetch_the_history(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from corpuskit.cli.options import ExitCodes, add_command, add_format, add_quiet
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_quiet, report_usage_errors_as_json
 
 DESCRIPTION = """\
 Read every .txt, .json and .jsonl file under PATHS (default: the raw folder of the corpus),
@@ -48,6 +48,7 @@ def register(subparsers: Any) -> None:
         examples=EXAMPLES,
         exit_codes=EXIT_CODES,
     )
+    report_usage_errors_as_json(parser)
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the raw folder)")
     add_format(parser, choices=("text", "json", "github"))
     parser.add_argument(
