@@ -62,7 +62,9 @@ def convert() -> bytes:
     ]
     encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
     payload = MAGIC + len(encoded).to_bytes(4, "little") + encoded + b"".join(parts)
-    return lzma.compress(payload, preset=9 | lzma.PRESET_EXTREME)
+    # Preset 6 (an 8 MB dictionary, what py3langid uses): decompressing needs about the dictionary's
+    # size in memory, and preset 9's 64 MB would double the peak of loading the model.
+    return lzma.compress(payload, preset=6)
 
 
 def agreement() -> None:

@@ -117,32 +117,35 @@ class LanguageIdentifier:
         return self.classes[best], probabilities[best]
 
 
-def _take(data: memoryview, start: int, typecode: str, count: int) -> tuple[array[int], int]:
-    values = array(typecode)
+def _read(handle: lzma.LZMAFile, typecode: str, count: int) -> array[int]:
+    values = array(typecode, [0]) * count
     if values.itemsize not in (2, 4):  # pragma: no cover - mainstream platforms
         raise RuntimeError(f"array('{typecode}') is {values.itemsize} bytes here")
-    stop = start + count * values.itemsize
-    values.frombytes(data[start:stop])
-    return values, stop
+    # Decompressed into the array a megabyte at a time: the model is never held twice.
+    target = memoryview(values).cast("B")
+    filled = 0
+    while filled < len(target):
+        got = handle.readinto(target[filled : filled + (1 << 20)])
+        if not got:
+            raise ValueError("the language model ends early")
+        filled += got
+    return values
 
 
 def load(path: Path = MODEL_PATH) -> LanguageIdentifier:
-    """Read the converted model (about 70 MB of arrays once decompressed)."""
+    """Read the converted model (about 70 MB of arrays), decompressing straight into them."""
     import sys
 
-    raw = memoryview(lzma.decompress(path.read_bytes()))
-    if bytes(raw[: len(MAGIC)]) != MAGIC:
-        raise ValueError(f"{path}: not a corpuskit language model")
-    size = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 4], "little")
-    start = len(MAGIC) + 4
-    header = json.loads(bytes(raw[start : start + size]))
-    at = start + size
-    nextmove, at = _take(raw, at, "I", header["rows"] * 256)
-    state_row, at = _take(raw, at, "I", header["states"])
-    out_feat, at = _take(raw, at, "i", header["states"])
-    weights, at = _take(raw, at, "H", header["features"] * len(header["classes"]))
-    if at != len(raw):
-        raise ValueError(f"{path}: {len(raw) - at} bytes left over")
+    with lzma.open(path) as handle:
+        if handle.read(len(MAGIC)) != MAGIC:
+            raise ValueError(f"{path}: not a corpuskit language model")
+        header = json.loads(handle.read(int.from_bytes(handle.read(4), "little")))
+        nextmove = _read(handle, "I", header["rows"] * 256)
+        state_row = _read(handle, "I", header["states"])
+        out_feat = _read(handle, "i", header["states"])
+        weights = _read(handle, "H", header["features"] * len(header["classes"]))
+        if handle.read(1):
+            raise ValueError(f"{path}: longer than its header says")
     if sys.byteorder == "big":  # pragma: no cover - the file is little-endian
         for values in (nextmove, state_row, out_feat, weights):
             values.byteswap()
