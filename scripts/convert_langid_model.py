@@ -46,6 +46,10 @@ def convert() -> bytes:
     if quantized.min() < 0 or quantized.max() >= 2**16:
         raise SystemExit("log-probabilities out of the uint16 range")
     features = ptc.shape[0]
+    # The classifier adds a feature's values at most once per sum, in 32-bit lanes: even every
+    # feature at once must not carry into the next language's lane.
+    if features * int(quantized.max()) >= 2**32:
+        raise SystemExit("the sum of every feature's values does not fit a 32-bit lane")
     header = {
         "classes": list(classes),
         "features": features,
