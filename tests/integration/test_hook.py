@@ -206,3 +206,37 @@ def test_pre_commit_runs_the_hook_of_a_corpus_made_by_init(
     )
     assert tried.returncode == 1, tried.stdout
     assert "raw/bad.json:7: error: published_at:" in tried.stdout
+
+
+def test_the_hook_of_a_corpus_in_a_subfolder_of_its_repository(
+    hook_repo: tuple[Path, str, dict[str, str]], tmp_path: Path
+) -> None:
+    """`init` in a subfolder of an existing repository: pre-commit, run at the repository's top,
+    finds the config init put there and checks the corpus with its own settings."""
+    package, commit, env = hook_repo
+    top = tmp_path / "newsroom"
+    top.mkdir()
+    git(top, env, "init", "-q", "-b", "main")
+    done = run(top, env, CORPUSKIT, "init", "corpora/news", "--repo", str(package), "--rev", commit)
+    assert done.returncode == 0, done.stdout
+    git(top, env, "add", "-A")
+    git(top, env, "commit", "-q", "-m", "corpus")
+    installed = run(top, env, str(BIN / "pre-commit"), "install")
+    assert installed.returncode == 0, installed.stdout
+
+    bad = (REPO / "tests" / "data" / "invalid" / "february-31.json").read_text(encoding="utf-8")
+    (top / "corpora" / "news" / "raw" / "bad.json").write_text(bad, encoding="utf-8")
+    git(top, env, "add", "corpora/news/raw/bad.json")
+    refused = run(top, env, "git", "commit", "-m", "add a bad document")
+    assert refused.returncode == 1, refused.stdout
+    assert (
+        "corpora/news/raw/bad.json:7: error: published_at: '2024-02-31T07:38:00' is not a real date"
+        in refused.stdout
+    )
+    # A file outside the corpus does not run the hook at all.
+    git(top, env, "reset", "-q", "corpora/news/raw/bad.json")
+    (top / "NOTES.md").write_text("not a document\n", encoding="utf-8")
+    git(top, env, "add", "NOTES.md")
+    passed = run(top, env, "git", "commit", "-m", "notes")
+    assert passed.returncode == 0, passed.stdout
+    assert "corpuskit validate" in passed.stdout and "(no files to check)Skipped" in passed.stdout

@@ -316,6 +316,7 @@ def validate(
     progress: bool = False,
     now: datetime | None = None,
     keep_documents: bool = False,
+    root: str | os.PathLike[str] | None = None,
 ) -> ValidationResult:
     """Validate the documents under `paths` (default: the settings' raw folder).
 
@@ -327,13 +328,18 @@ def validate(
     corpus is what git tracks in the raw folder plus them; untracked files are left out. When the
     schema, taxonomy, settings or corpuskit pin is among the changed files, every document is
     checked and `full_check` says why. With `keep_documents` the result keeps the documents that
-    passed, for `iter_valid_documents` (push reads the corpus once).
+    passed, for `iter_valid_documents` (push reads the corpus once). Without `settings`, they are
+    read from the corpus at `root`, else the one the current folder is in.
     """
     from corpuskit.documents.reader import iter_files
     from corpuskit.validation.inputs import full_check_reason
     from corpuskit.validation.schema_check import schema_path
 
-    settings = settings or load_settings()
+    if settings is None and root is not None and not Path(root).is_dir():
+        from corpuskit.errors import UsageError
+
+        raise UsageError(f"--root {root}: not a folder")
+    settings = settings or load_settings(Path(root) if root is not None else None)
     focus: set[str] | None = None
     full_check: str | None = None
     if staged:
