@@ -1,11 +1,12 @@
-"""Compare offline language identifiers on news text: py3langid (what corpuskit uses) and lingua.
+"""Compare offline language identifiers on news text: corpuskit's copy of py3langid's model and others.
 
     .venv/bin/python scripts/compare_langid.py [--json] [--repeat N]
 
 The texts are scripts/langid_samples.json: headlines ("short") and one paragraph ("long") per
-language, written for this repository. Nothing is downloaded: both libraries ship their models.
+language, written for this repository. Nothing is downloaded: every library ships its model.
 Figures: accuracy per kind, throughput (texts per second, after loading), model load time and the
-installed size of each package. docs/languages.md records a run.
+installed size of each package (for corpuskit's copy of the model: the model file and the module
+that runs it). docs/languages.md records a run.
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ def _size_mb(distribution: str) -> float:
     return sum(Path(str(f.locate())).stat().st_size for f in files if Path(str(f.locate())).is_file()) / 1e6
 
 
+def _corpuskit_model_mb() -> float:
+    from corpuskit.documents import langidmodel
+
+    parts = [Path(langidmodel.__file__), *langidmodel.MODEL_PATH.parent.iterdir()]
+    return sum(path.stat().st_size for path in parts) / 1e6
+
+
 def _py3langid() -> Callable[[str], str]:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
@@ -33,10 +41,31 @@ def _py3langid() -> Callable[[str], str]:
     return lambda text: str(identifier.classify(text)[0])
 
 
+def _pure_python() -> Callable[[str], str]:
+    from corpuskit.documents.langidmodel import load
+
+    identifier = load()
+    return lambda text: identifier.classify(text)[0]
+
+
 def _corpuskit() -> Callable[[str], str]:
     from corpuskit.documents.language import detect
 
     return lambda text: detect(text).language or "und"
+
+
+def _pycld2() -> Callable[[str], str]:
+    import pycld2
+
+    # CLD2 names Hebrew by its old code, iw.
+    renamed = {"iw": "he", "zh-Hant": "zh"}
+
+    def classify(text: str) -> str:
+        _, _, found = pycld2.detect(text)
+        code = str(found[0][1])
+        return renamed.get(code, code)
+
+    return classify
 
 
 def _lingua() -> Callable[[str], str]:
@@ -51,13 +80,15 @@ def _lingua() -> Callable[[str], str]:
     return classify
 
 
-DETECTORS: dict[str, tuple[str, Callable[[], Callable[[str], str]]]] = {
-    "py3langid": ("py3langid", _py3langid),
-    "corpuskit (py3langid, 240-character sample, script shortcut, confidence >= 0.9)": (
-        "py3langid",
+DETECTORS: dict[str, tuple[Callable[[], float], Callable[[], Callable[[str], str]]]] = {
+    "py3langid's model in pure Python (corpuskit.documents.langidmodel)": (_corpuskit_model_mb, _pure_python),
+    "corpuskit detect (the same, 240-character sample, script shortcut, confidence >= 0.9)": (
+        _corpuskit_model_mb,
         _corpuskit,
     ),
-    "lingua (all languages, preloaded)": ("lingua-language-detector", _lingua),
+    "py3langid 0.4 (numpy)": (lambda: _size_mb("py3langid") + _size_mb("numpy"), _py3langid),
+    "pycld2 0.42": (lambda: _size_mb("pycld2"), _pycld2),
+    "lingua 2.1 (all languages, preloaded)": (lambda: _size_mb("lingua-language-detector"), _lingua),
 }
 
 
@@ -66,12 +97,12 @@ def run(repeat: int) -> dict[str, Any]:
         k: v for k, v in json.loads(SAMPLES.read_text(encoding="utf-8")).items() if not k.startswith("_")
     }
     results: dict[str, Any] = {"languages": sorted(samples)}
-    for name, (distribution, make) in DETECTORS.items():
+    for name, (size_mb, make) in DETECTORS.items():
         started = time.perf_counter()
         classify = make()
         classify("warm up")
         load = time.perf_counter() - started
-        row: dict[str, Any] = {"load_seconds": round(load, 2), "package_mb": round(_size_mb(distribution), 1)}
+        row: dict[str, Any] = {"load_seconds": round(load, 2), "package_mb": round(size_mb(), 1)}
         for kind in ("short", "long"):
             texts = [(tag, text) for tag, values in samples.items() for text in values[kind]]
             wrong = [f"{tag}->{got}" for tag, text in texts if (got := classify(text)) != tag]

@@ -23,7 +23,11 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "huggingface_hub": "release",
     "krippendorff": "report",
     "matplotlib": "report",
+    # The agreement statistics (corpuskit.quality); `release` has it in its own extra.
+    "numpy": "report",
 }
+# A module that more than one extra installs: the extra of the command that needs it.
+_EXTRA_OF_COMMAND: dict[tuple[str, str], str] = {("numpy", "release"): "release"}
 
 EXTRAS: tuple[str, ...] = ("studio", "release", "report", "all")
 
@@ -50,5 +54,5 @@ class MissingExtra(EnvironmentProblem):
 def missing_extra(error: ModuleNotFoundError, command: str | None = None) -> MissingExtra | None:
     """The extra that would have provided the module `error` did not find, if it is one of ours."""
     module = (error.name or "").split(".")[0]
-    extra = EXTRA_OF_MODULE.get(module)
+    extra = _EXTRA_OF_COMMAND.get((module, command or "")) or EXTRA_OF_MODULE.get(module)
     return MissingExtra(module=module, extra=extra, command=command) if extra else None

@@ -9,7 +9,9 @@ per target, stance value and topic of the template taxonomy, so that the two agr
 Where the corpus gets corpuskit from (`Source`: a git repository and a tag or commit) fills
 `@REPO@`, `@REV@` and the pip requirements: the pre-commit hook and the workflow install exactly
 that. The hook's `files` and the workflow's `paths` (`@HOOK_FILES@`, `@WORKFLOW_PATHS@`) come
-from the corpus' settings, so a changed schema or settings file runs them too.
+from the corpus' settings, so a changed schema or settings file runs them too. A corpus made in a
+subfolder of a git repository gets them at the repository's top, where pre-commit and GitHub read
+them, naming the subfolder (and the hook passes it as `--root`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from corpuskit.errors import UsageError
 from corpuskit.extras import DISTRIBUTION
 from corpuskit.files import create_new
 from corpuskit.settings import Settings
+from corpuskit.validation.inputs import PIN_FILES
 
 if TYPE_CHECKING:
     from corpuskit.taxonomy.model import Label, Target, Taxonomy
@@ -94,7 +97,8 @@ def installed_source() -> Source | None:
 
 @dataclass(frozen=True)
 class InitResult:
-    """What `init` did: files created and existing files left as they were (paths relative to root)."""
+    """What `init` did: files created and existing files left as they were (paths relative to root;
+    a corpus in a subfolder of its repository has its pin files at the top: `../.github/...`)."""
 
     root: Path
     created: list[str] = field(default_factory=list)
@@ -126,15 +130,35 @@ def _title(name: str) -> str:
     return name if len(name) >= 3 else f"corpus {name}"
 
 
-def render(text: str, *, name: str, language: str, settings: Settings, install: str, source: Source) -> str:
+def render(
+    text: str,
+    *,
+    name: str,
+    language: str,
+    settings: Settings,
+    install: str,
+    source: Source,
+    prefix: str = "",
+) -> str:
     """Fill the placeholders of a template text (TOML and YAML values are JSON-escaped strings).
 
-    `install` is what the workflow gives `pip install` (a requirement, or `.` for a checkout)."""
+    `install` is what the workflow gives `pip install` (a requirement, or `.` for a checkout).
+    `prefix` is the corpus folder relative to the top of its git repository ('' at the top): the
+    hook passes it as `--root` and the workflow's steps run in it."""
     from corpuskit.validation.inputs import watched
 
-    files = watched(settings)
+    files = watched(settings, prefix)
+    folder = prefix.rstrip("/")
+    hook_args = f"        args: {json.dumps(['--root', folder])}\n" if folder else ""
+    working_directory = (
+        f"    defaults:\n      run:\n        working-directory: {json.dumps(folder)}\n" if folder else ""
+    )
+    cache_path = json.dumps(f"{prefix}.corpuskit/cache") if folder else ".corpuskit/cache"
     return (
-        text.replace('"@TITLE@"', json.dumps(_title(name), ensure_ascii=False))
+        text.replace("@HOOK_ARGS@", hook_args)
+        .replace("@WORKING_DIRECTORY@", working_directory)
+        .replace("@CACHE_PATH@", cache_path)
+        .replace('"@TITLE@"', json.dumps(_title(name), ensure_ascii=False))
         .replace('"@LANGUAGE@"', json.dumps(language))
         .replace("@NAME@", name)
         .replace("@CORPUSKIT_VERSION@", __version__)
@@ -224,6 +248,8 @@ def init(
     result = InitResult(root=root)
     name = root.name
     settings = _settings_of(root)
+    top = _repository_top(root)
+    prefix = f"{root.relative_to(top).as_posix()}/" if top != root else ""
     for relative, resource in template_files():
         data = resource.read_bytes()
         if not relative.endswith(".json"):
@@ -234,9 +260,24 @@ def init(
                 settings=settings,
                 install=source.requirement(),
                 source=source,
+                prefix=prefix,
             )
             if "@LABELS@" in text:
                 text = text.replace("@LABELS@", labels_markdown(_template_taxonomy()))
             data = text.encode("utf-8")
-        (result.created if create_new(root / relative, data) else result.kept).append(relative)
+        # pre-commit and GitHub read their files at the top of the repository only.
+        target = (top if relative in PIN_FILES else root) / relative
+        listed = Path(os.path.relpath(target, root)).as_posix()
+        (result.created if create_new(target, data) else result.kept).append(listed)
     return result
+
+
+def _repository_top(root: Path) -> Path:
+    """The top of the git repository `root` is in, or `root` itself outside git."""
+    from corpuskit.validation.gitscope import repository_root
+
+    top = repository_root(root)
+    if top is None:
+        return root
+    top = top.resolve()
+    return top if root == top or top in root.parents else root

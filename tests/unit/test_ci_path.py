@@ -1,10 +1,11 @@
 """What a maintainer meets around `corpuskit validate` in CI: validity inputs force a full check,
 --staged, paths GitHub can match, a JSON error object, the shallow-clone hint, the report's
-schema, the extras message and workflows GitHub accepts."""
+schema, the extras message, workflows GitHub accepts and a corpus in a subfolder of its repository."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 
 from corpuskit.cli.main import main
 from corpuskit.extras import missing_extra
@@ -161,6 +163,28 @@ def test_json_format_prints_one_error_object_on_exit_2(
     jsonschema.validate(json.loads(out), report_schema())
 
 
+def test_a_bad_option_under_json_format_prints_one_error_object(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(corpus)
+    message = "unrecognized arguments: --bogus (see `corpuskit validate --help`)"
+    for args in (["--format", "json", "--bogus"], ["--bogus", "--format=json"]):
+        with pytest.raises(SystemExit) as exited:
+            main(["validate", *args])
+        assert exited.value.code == 2
+        out, err = capsys.readouterr()
+        assert json.loads(out) == {"version": 1, "ok": False, "error": {"exit_code": 2, "message": message}}
+        jsonschema.validate(json.loads(out), report_schema())
+        assert err == f"corpuskit validate: error: {message}\n"
+    # Without --format json (or with it after `--`, where it is a path) stdout stays empty.
+    for args in (["--bogus"], ["--bogus", "--", "--format", "json"]):
+        with pytest.raises(SystemExit):
+            main(["validate", *args])
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err == f"corpuskit validate: error: {message}\n"
+
+
 def test_a_shallow_clone_is_told_to_fetch_the_history(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -203,6 +227,14 @@ def test_a_command_without_its_extra_names_the_extra(
         "corpuskit release needs the release extra (pyarrow is not installed): "
         "pip install 'corpuskit-news[release]' (or [all] for every command)"
     )
+    # numpy comes with two extras: the one named is the command's own.
+    numpy = ModuleNotFoundError("No module named 'numpy'", name="numpy")
+    assert str(missing_extra(numpy, "agreement")).startswith(
+        "corpuskit agreement needs the report extra (numpy is not installed): "
+    )
+    assert str(missing_extra(numpy, "release")).startswith(
+        "corpuskit release needs the release extra (numpy is not installed): "
+    )
     assert missing_extra(ModuleNotFoundError("x", name="not_ours")) is None
 
 
@@ -226,3 +258,73 @@ def test_workflows_pass_githubs_workflow_schema(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok -- validation done" in done.stdout
+
+
+def test_a_corpus_in_a_subfolder_of_its_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`init` in a subfolder of a git repository: the hook's `files` and the workflow's `paths` are
+    matched from the repository's top, so they name the subfolder; the pin files go to the top,
+    where pre-commit and GitHub read them; the hook passes --root and the workflow runs in it."""
+    top = tmp_path / "newsroom"
+    top.mkdir()
+    git(top, "init", "-q", "-b", "main")
+    (top / "README.md").write_text("the newsroom's tools\n", encoding="utf-8")
+    result = init(top / "corpora" / "news", source=SOURCE)
+    assert "../../.pre-commit-config.yaml" in result.created
+    assert "../../.github/workflows/validate.yml" in result.created
+    assert not (top / "corpora" / "news" / ".pre-commit-config.yaml").exists()
+    config = yaml.safe_load((top / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    [hook] = config["repos"][0]["hooks"]
+    assert hook["files"] == (
+        r"^(corpora/news/raw/|corpora/news/schema/|corpora/news/pyproject\.toml$|"
+        r"\.pre-commit-config\.yaml$|\.github/workflows/validate\.yml$)"
+    )
+    assert hook["args"] == ["--root", "corpora/news"]
+    workflow = yaml.safe_load((top / ".github" / "workflows" / "validate.yml").read_text(encoding="utf-8"))
+    assert workflow[True]["pull_request"]["paths"] == [
+        "corpora/news/raw/**",
+        "corpora/news/schema/**",
+        "corpora/news/pyproject.toml",
+        ".pre-commit-config.yaml",
+        ".github/workflows/validate.yml",
+    ]
+    job = workflow["jobs"]["validate"]
+    assert job["defaults"] == {"run": {"working-directory": "corpora/news"}}
+    [cache] = [step for step in job["steps"] if step.get("name") == "Cache signatures"]
+    assert cache["with"]["path"] == "corpora/news/.corpuskit/cache"
+
+    # What git reports for the scratch repository is what the hook's pattern sees.
+    git(top, "add", "-A")
+    git(top, "commit", "-q", "-m", "corpus")
+    tracked = git(top, "ls-files").splitlines()
+    assert sorted(p for p in tracked if re.match(hook["files"], p)) == [
+        ".github/workflows/validate.yml",
+        ".pre-commit-config.yaml",
+        "corpora/news/pyproject.toml",
+        "corpora/news/raw/example-0001.txt",
+        "corpora/news/schema/document.schema.json",
+        "corpora/news/schema/taxonomy.schema.json",
+        "corpora/news/schema/taxonomy.yaml",
+    ]
+
+    # The hook as pre-commit runs it: at the top, with the staged files and its args.
+    monkeypatch.chdir(top)
+    shutil.copy(INVALID / "february-31.json", top / "corpora" / "news" / "raw" / "bad.json")
+    git(top, "add", "corpora/news/raw/bad.json")
+    assert main(["validate", "--root", "corpora/news", "--staged", "corpora/news/raw/bad.json"]) == 1
+    err = capsys.readouterr().err
+    assert "corpora/news/raw/bad.json:7: error: published_at: '2024-02-31T07:38:00' is not a real date" in err
+    git(top, "reset", "-q", "corpora/news/raw/bad.json")
+    (top / "corpora" / "news" / "raw" / "bad.json").unlink()
+    # A staged change of the pin at the top checks every document of the corpus.
+    pin = top / ".pre-commit-config.yaml"
+    pin.write_text(pin.read_text(encoding="utf-8").replace('"v0.1.0"', '"v0.2.0"'), encoding="utf-8")
+    git(top, "add", ".pre-commit-config.yaml")
+    assert main(["validate", "--root", "corpora/news", "--staged", ".pre-commit-config.yaml"]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "1 file (all checked: .pre-commit-config.yaml changed in the staged files), 1 document: "
+        "1 valid, 0 invalid; 0 errors, 0 warnings"
+    )
+    assert main(["validate", "--root", "nowhere"]) == 2
+    assert capsys.readouterr().err == "corpuskit: error: --root nowhere: not a folder\n"

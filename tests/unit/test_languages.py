@@ -271,8 +271,8 @@ def test_stated_languages_that_the_words_confirm_never_load_the_model(tmp_path: 
 def test_detections_are_cached_by_content_hash(tmp_path: Path) -> None:
     _corpus(tmp_path)
     cold = validate(settings=load_settings(tmp_path), workers=1)
-    cached = sorted(path.name for path in (tmp_path / ".corpuskit" / "cache").glob("languages-*.npy"))
-    assert cached == [f"languages-v{langid.DETECTION_VERSION}-{langid.SAMPLE_CHARS}.npy"]
+    cached = sorted(path.name for path in (tmp_path / ".corpuskit" / "cache").glob("languages-*.bin"))
+    assert cached == [f"languages-v{langid.DETECTION_VERSION}-{langid.SAMPLE_CHARS}.bin"]
     langid._identifier.cache_clear()
     warm = validate(settings=load_settings(tmp_path), workers=1)
     # The unchanged corpus is told its languages (and the stated-English Arabic document its

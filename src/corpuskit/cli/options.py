@@ -30,11 +30,18 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 class CommandParser(argparse.ArgumentParser):
-    """An argparse parser whose usage errors are one line on stderr and exit 2 (EXIT_USAGE)."""
+    """An argparse parser whose usage errors are one line on stderr and exit 2 (EXIT_USAGE).
+
+    A command marked by `json_usage_errors` also prints its error object on stdout when its
+    arguments ask for `--format json`: a script reading stdout gets JSON whatever went wrong."""
+
+    json_usage_errors = False
+    _given: Sequence[str] = ()
 
     def parse_known_args(  # type: ignore[override]  # typeshed spells it as overloads
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
+        self._given = list(sys.argv[1:] if args is None else args)
         # argparse hands a command's unknown options up to `corpuskit`, whose message would name the
         # wrong `--help`: the command that has no subcommands of its own reports them itself.
         parsed, extras = super().parse_known_args(args, namespace)
@@ -43,8 +50,30 @@ class CommandParser(argparse.ArgumentParser):
         return parsed, extras
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        text = f"{message} (see `{self.prog} --help`)"
+        if self.json_usage_errors and _asks_for_json(self._given):
+            from corpuskit.errors import UsageError
+            from corpuskit.validation.reporters import report_json_error
+
+            report_json_error(UsageError(text), sys.stdout)
+        sys.stderr.write(f"{self.prog}: error: {text}\n")
         sys.exit(EXIT_USAGE)
+
+
+def report_usage_errors_as_json(parser: argparse.ArgumentParser) -> None:
+    """Mark a command whose `--format json` output is also the JSON error object on a usage error."""
+    if isinstance(parser, CommandParser):
+        parser.json_usage_errors = True
+
+
+def _asks_for_json(given: Sequence[str]) -> bool:
+    """Whether the arguments hold `--format json` (or `--format=json`), before a `--`."""
+    for number, token in enumerate(given):
+        if token == "--":
+            return False
+        if token == "--format=json" or (token == "--format" and given[number + 1 : number + 2] == ["json"]):
+            return True
+    return False
 
 
 @dataclass(frozen=True)

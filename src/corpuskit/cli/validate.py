@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from corpuskit.cli.options import ExitCodes, add_command, add_format, add_quiet
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_quiet, report_usage_errors_as_json
 
 DESCRIPTION = """\
 Read every .txt, .json and .jsonl file under PATHS (default: the raw folder of the corpus),
@@ -27,6 +27,7 @@ EXAMPLES = (
     "corpuskit validate --format json > report.json",
     "corpuskit validate --format github --changed-since origin/main",
     "corpuskit validate --staged      # what the next commit holds (the pre-commit hook)",
+    "corpuskit validate --root corpora/news   # a corpus in a subfolder, from the repository's top",
 )
 NOTES = """\
 With --format json, a usage or environment error is one object
@@ -48,6 +49,7 @@ def register(subparsers: Any) -> None:
         examples=EXAMPLES,
         exit_codes=EXIT_CODES,
     )
+    report_usage_errors_as_json(parser)
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the raw folder)")
     add_format(parser, choices=("text", "json", "github"))
     parser.add_argument(
@@ -63,6 +65,13 @@ def register(subparsers: Any) -> None:
         "is what git tracks in the raw folder plus them, untracked files are left out",
     )
     parser.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        help="the corpus folder (default: the nearest one, from the current folder up, whose "
+        "pyproject.toml has [tool.corpuskit]); the pre-commit hook of a corpus in a subfolder of its "
+        "repository runs from the repository's top and passes it",
+    )
     add_quiet(parser, help="no progress bar and no summary line")
     parser.add_argument(
         "--no-cache",
@@ -86,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             staged=args.staged,
             cache=not args.no_cache,
             progress=not args.quiet and sys.stderr.isatty(),
+            root=args.root,
         )
     except CorpuskitError as exc:
         if args.format == "json":

@@ -1,9 +1,11 @@
 """Which language a document is written in, and which way it reads.
 
-Detection uses py3langid (a maintained fork of langid.py: 97 languages, a 4.5 MB model shipped in
-the package, no download, numpy only), chosen over lingua by the measured comparison in
-docs/languages.md (`scripts/compare_langid.py`): as accurate on news headlines and paragraphs in
-15 languages, and about 20 times smaller, which keeps the pre-commit hook's environment light.
+Detection runs py3langid's model (a maintained fork of langid.py: about 140 languages, naive
+Bayes over byte n-grams) in pure Python from a converted copy shipped in the package
+(corpuskit.documents.langidmodel): no download and no numpy, so the core install and the
+pre-commit hook stay light. docs/languages.md compares it with py3langid itself, pycld2 and lingua
+(`scripts/compare_langid.py`): the same answers as py3langid on news headlines and paragraphs in
+15 languages.
 
 Only a bounded sample of each document is classified (the headline and the start of the body),
 so the cost per document does not grow with its length. A script that only one language in the
@@ -12,8 +14,9 @@ model writes (Hangul, Hebrew, kana, Han, Thai, Greek) decides without the model.
 A stated language is still checked against the text, but cheaply first: when the sample is in the
 stated language's script and its function words are that language's and no other's, the statement
 stands without the model (`confirm`). Only documents that fail that check, and documents that state
-no language, load the model (about 4 s) and classify (under 1 ms each); validation also caches
-detections by content hash (corpuskit.validation.cache), so an unchanged corpus never re-detects.
+no language, load the model (about a second) and classify (about a millisecond each); validation
+also caches detections by content hash (corpuskit.validation.cache), so an unchanged corpus never
+re-detects.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from corpuskit.documents.langidmodel import LanguageIdentifier
 
 # Characters of the document classified: enough for a confident guess on news text (see
 # docs/languages.md), few enough that detection stays a small share of validation.
@@ -37,8 +43,8 @@ MIN_CONFIDENCE = 0.9
 MIN_LETTERS = 12
 
 # Bump when the sample, the model or MIN_CONFIDENCE change: cached detections of another version
-# are not used.
-DETECTION_VERSION = 1
+# are not used. (2: the model runs in corpuskit, confidences in float64 instead of float32.)
+DETECTION_VERSION = 2
 # `confirm`: at least this many function words of the stated language in the sample, and this
 # many times more than of any other language.
 MIN_FUNCTION_WORDS = 3
@@ -132,7 +138,7 @@ _NOT_CYRILLIC = re.compile(r"[^\W\d_\u0400-\u04FF]")
 class Detection:
     """A guess: `language` is None when the text is too short or the guess not confident.
 
-    `by` says how it was told: "script" (a script only one language writes), "model" (py3langid)
+    `by` says how it was told: "script" (a script only one language writes), "model" (py3langid's)
     or "words" (the stated language, confirmed by `confirm` without the model)."""
 
     language: str | None
@@ -160,12 +166,12 @@ _LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def _identifier() -> Any:
+def _identifier() -> LanguageIdentifier:
     # Loading the model takes about a second; only documents that need detection pay for it.
     with _LOCK:
-        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+        from corpuskit.documents.langidmodel import load
 
-        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        return load()
 
 
 def sample_text(document: Mapping[str, Any], limit: int = SAMPLE_CHARS) -> str:
@@ -219,7 +225,6 @@ def detect(text: str) -> Detection:
     if by_script is not None:
         return Detection(by_script, 1.0, "script")
     language, confidence = _identifier().classify(text)
-    confidence = float(confidence)
     return Detection(language if confidence >= MIN_CONFIDENCE else None, confidence)
 
 

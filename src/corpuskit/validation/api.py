@@ -316,6 +316,7 @@ def validate(
     progress: bool = False,
     now: datetime | None = None,
     keep_documents: bool = False,
+    root: str | os.PathLike[str] | None = None,
 ) -> ValidationResult:
     """Validate the documents under `paths` (default: the settings' raw folder).
 
@@ -327,13 +328,18 @@ def validate(
     corpus is what git tracks in the raw folder plus them; untracked files are left out. When the
     schema, taxonomy, settings or corpuskit pin is among the changed files, every document is
     checked and `full_check` says why. With `keep_documents` the result keeps the documents that
-    passed, for `iter_valid_documents` (push reads the corpus once).
+    passed, for `iter_valid_documents` (push reads the corpus once). Without `settings`, they are
+    read from the corpus at `root`, else the one the current folder is in.
     """
     from corpuskit.documents.reader import iter_files
     from corpuskit.validation.inputs import full_check_reason
     from corpuskit.validation.schema_check import schema_path
 
-    settings = settings or load_settings()
+    if settings is None and root is not None and not Path(root).is_dir():
+        from corpuskit.errors import UsageError
+
+        raise UsageError(f"--root {root}: not a folder")
+    settings = settings or load_settings(Path(root) if root is not None else None)
     focus: set[str] | None = None
     full_check: str | None = None
     if staged:
@@ -395,10 +401,8 @@ def validate(
             invalid += sum(1 for place in set(chunk.rejected) if in_focus(place[0]))
     focus_mask = None
     if focus is not None:
-        import numpy as np
-
-        focused_files = np.array([in_focus(name) for name in entries.files], dtype=bool)
-        focus_mask = focused_files[np.frombuffer(entries.file_of, dtype=np.uint32)] if len(entries) else None
+        focused_files = [in_focus(name) for name in entries.files]
+        focus_mask = [focused_files[number] for number in entries.file_of]
     found, clusters = check_corpus(
         entries, near_duplicate_threshold=float(settings.near_duplicate_threshold), focus=focus_mask
     )

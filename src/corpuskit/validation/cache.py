@@ -1,97 +1,146 @@
 """MinHash signatures and detected languages cached by content hash in `.corpuskit/cache/`, so warm
 runs skip shingling and language detection.
 
-One `.npy` file of records (first 8 and next 8 bytes of the content SHA-256, 128 signature
-values), sorted by the first 8 bytes and memory-mapped: a worker looks a batch up with one
-binary search and reads only the pages it needs. The file holds the signatures of the last
-run's corpus, replaced atomically; a file of another version or shape is ignored.
+Each cache is one file of fixed-width records keyed by the content SHA-256: a header (magic with
+the layout version, record width, count), then the first 8 bytes of every hash as sorted
+little-endian uint64 keys, the next 8 bytes of each as a check, then the records in the same order.
+The file is memory-mapped: a worker finds a document with one binary search over the keys and
+reads only the pages it needs. It holds the last run's corpus, is replaced atomically, and a file
+of another version, width or size is ignored.
 """
 
 from __future__ import annotations
 
+import mmap
+import struct
+import sys
+from array import array
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-
 from corpuskit.files import atomic_write
-from corpuskit.validation.signatures import NUM_PERM, VERSION, Signatures, signatures
+from corpuskit.validation.signatures import NUM_PERM, SIGNATURE_BYTES, VERSION, Signatures, signatures
 
 if TYPE_CHECKING:
     from corpuskit.documents.language import Detection
 
-_DTYPE = np.dtype([("key", "<u8"), ("check", "<u8"), ("signature", "<u2", (NUM_PERM,))])
-_NAME = f"signatures-v{VERSION}-{NUM_PERM}.npy"
+# Magic (8 bytes: a name and the layout version), record width, record count.
+_HEADER = struct.Struct("<8sIQ")
+_LAYOUT = b"CKCACHE1"
 
 
-class SignatureCache:
-    def __init__(self, records: npt.NDArray[np.void]) -> None:
-        self._records = records
-        self._keys = records["key"]
+class _KeyedFile:
+    """A cache file, memory-mapped: `find(sha)` gives the record stored for that content hash."""
+
+    def __init__(self, data: mmap.mmap, width: int, size: int) -> None:
+        self._data = data
+        self._view = memoryview(data)
+        self._width = width
+        self.size = size
+        keys_at = _HEADER.size
+        self._keys = self._view[keys_at : keys_at + 8 * size].cast("Q")
+        self._checks = self._view[keys_at + 8 * size : keys_at + 16 * size].cast("Q")
+        self._records = keys_at + 16 * size
 
     @classmethod
-    def open(cls, folder: Path) -> SignatureCache | None:
+    def open(cls, path: Path, width: int) -> _KeyedFile | None:
+        if sys.byteorder != "little":  # pragma: no cover - the keys are stored little-endian
+            return None
         try:
-            records = np.load(folder / _NAME, mmap_mode="r", allow_pickle=False)
+            with open(path, "rb") as handle:
+                data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):
             return None
-        if records.dtype != _DTYPE or records.ndim != 1:
+        if len(data) < _HEADER.size:
             return None
-        return cls(records)
+        layout, stored_width, size = _HEADER.unpack_from(data)
+        if layout != _LAYOUT or stored_width != width or len(data) != _HEADER.size + size * (16 + width):
+            return None
+        return cls(data, width, size)
 
-    def lookup(self, shas: Sequence[bytes]) -> tuple[npt.NDArray[np.bool_], Signatures]:
-        """(found flags, signatures of the found ones in order)."""
-        raw = np.frombuffer(b"".join(sha[:16] for sha in shas), dtype="<u8").reshape(-1, 2)
-        where = np.searchsorted(self._keys, raw[:, 0])
-        where = np.minimum(where, len(self._keys) - 1)
-        rows = self._records[where]
-        found = (rows["key"] == raw[:, 0]) & (rows["check"] == raw[:, 1])
-        return found, np.asarray(rows["signature"][found], dtype=np.uint16)
+    def find(self, sha: bytes) -> memoryview | None:
+        key = int.from_bytes(sha[:8], "little")
+        where = bisect_left(self._keys, key)
+        if where >= self.size or self._keys[where] != key:
+            return None
+        if self._checks[where] != int.from_bytes(sha[8:16], "little"):
+            return None
+        start = self._records + where * self._width
+        return self._view[start : start + self._width]
 
     @staticmethod
-    def save(folder: Path, shas: bytes, blocks: Sequence[Signatures]) -> None:
-        """Replace the cache with these signatures (blocks of rows, one 32-byte SHA-256 per row);
-        errors are ignored."""
-        count = sum(len(block) for block in blocks)
-        if count == 0 or len(shas) != 32 * count:
-            return
-        records = np.empty(count, dtype=_DTYPE)
-        keys = np.frombuffer(shas, dtype="<u8").reshape(count, 4)
-        records["key"] = keys[:, 0]
-        records["check"] = keys[:, 1]
-        start = 0
-        for block in blocks:
-            records["signature"][start : start + len(block)] = block
-            start += len(block)
-        records.sort(order="key", kind="stable")
+    def save(path: Path, shas: Sequence[bytes], records: Sequence[bytes | memoryview], width: int) -> None:
+        """Replace the file with these records (one per content hash); errors are ignored."""
+        every = [int.from_bytes(sha[:8], "little") for sha in shas]
+        order = sorted(range(len(shas)), key=every.__getitem__)
+        keys = array("Q", (every[i] for i in order))
+        checks = array("Q", (int.from_bytes(shas[i][8:16], "little") for i in order))
+
+        def write(out: Any) -> None:
+            out.write(_HEADER.pack(_LAYOUT, width, len(order)))
+            out.write(keys.tobytes())
+            out.write(checks.tobytes())
+            for i in order:
+                out.write(records[i])
+
         try:
-            atomic_write(folder / _NAME, lambda out: np.save(out, records, allow_pickle=False))
+            atomic_write(path, write)
         except OSError:
             # A cache that cannot be written only makes the next run slower.
             return
 
 
+_NAME = f"signatures-v{VERSION}-{NUM_PERM}.bin"
+
+
+class SignatureCache:
+    def __init__(self, stored: _KeyedFile) -> None:
+        self._stored = stored
+
+    @classmethod
+    def open(cls, folder: Path) -> SignatureCache | None:
+        stored = _KeyedFile.open(folder / _NAME, SIGNATURE_BYTES)
+        return cls(stored) if stored is not None and stored.size else None
+
+    def get(self, sha: bytes) -> memoryview | None:
+        """The cached signature of a content hash."""
+        return self._stored.find(sha)
+
+    @staticmethod
+    def save(folder: Path, shas: bytes, blocks: Sequence[Signatures]) -> None:
+        """Replace the cache with these signatures (blocks of them, one 32-byte SHA-256 each);
+        errors are ignored."""
+        joined = b"".join(blocks)
+        total = len(joined) // SIGNATURE_BYTES
+        if total == 0 or len(shas) != 32 * total:
+            return
+        view = memoryview(joined)
+        _KeyedFile.save(
+            folder / _NAME,
+            [shas[32 * i : 32 * i + 32] for i in range(total)],
+            [view[SIGNATURE_BYTES * i : SIGNATURE_BYTES * (i + 1)] for i in range(total)],
+            SIGNATURE_BYTES,
+        )
+
+
 def signatures_for(texts: Sequence[str], shas: Sequence[bytes], cache: SignatureCache | None) -> Signatures:
     """Signatures of `texts`, taken from the cache where their content hash is known."""
-    if cache is None or len(cache._keys) == 0:
+    if cache is None:
         return signatures(texts)
-    found, cached = cache.lookup(shas)
-    if found.all():
-        return cached
-    result = np.empty((len(texts), NUM_PERM), dtype=np.uint16)
-    result[found] = cached
-    missing = np.flatnonzero(~found)
-    result[missing] = signatures([texts[i] for i in missing.tolist()])
-    return result
+    found = [cache.get(sha) for sha in shas]
+    missing = [i for i, signature in enumerate(found) if signature is None]
+    made = memoryview(signatures([texts[i] for i in missing]))
+    for number, i in enumerate(missing):
+        found[i] = made[number * SIGNATURE_BYTES : (number + 1) * SIGNATURE_BYTES]
+    return b"".join(signature for signature in found if signature is not None)
 
 
 # -- detected languages ----------------------------------------------------------------------
 
-_LANGUAGE_DTYPE = np.dtype(
-    [("key", "<u8"), ("check", "<u8"), ("language", "S16"), ("confidence", "<f4"), ("by", "S8")]
-)
+# Language tag (ASCII, NUL-padded), confidence, how it was told ("model", "script", ...).
+_LANGUAGE_RECORD = struct.Struct("<16sf8s")
 # One detection as worker processes hand it back: (content SHA-256, language, confidence, by).
 DetectionRow = tuple[bytes, str | None, float, str]
 
@@ -99,36 +148,28 @@ DetectionRow = tuple[bytes, str | None, float, str]
 def _language_file() -> str:
     from corpuskit.documents.language import DETECTION_VERSION, SAMPLE_CHARS
 
-    return f"languages-v{DETECTION_VERSION}-{SAMPLE_CHARS}.npy"
+    return f"languages-v{DETECTION_VERSION}-{SAMPLE_CHARS}.bin"
 
 
 class LanguageCache:
     """Detected languages by content hash, in `.corpuskit/cache/` beside the signatures: the model
-    is loaded and run only for text it has not seen. Same layout rules as SignatureCache (sorted,
-    memory-mapped, replaced atomically with the last run's detections)."""
+    is loaded and run only for text it has not seen. Same file layout as SignatureCache."""
 
-    def __init__(self, records: npt.NDArray[np.void]) -> None:
-        self._records = records
-        self._keys = records["key"]
+    def __init__(self, stored: _KeyedFile) -> None:
+        self._stored = stored
 
     @classmethod
     def open(cls, folder: Path) -> LanguageCache | None:
-        try:
-            records = np.load(folder / _language_file(), mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError):
-            return None
-        if records.dtype != _LANGUAGE_DTYPE or records.ndim != 1 or len(records) == 0:
-            return None
-        return cls(records)
+        stored = _KeyedFile.open(folder / _language_file(), _LANGUAGE_RECORD.size)
+        return cls(stored) if stored is not None and stored.size else None
 
     def get(self, sha: bytes) -> DetectionRow | None:
-        key, check = np.frombuffer(sha[:16], dtype="<u8")
-        where = min(int(np.searchsorted(self._keys, key)), len(self._keys) - 1)
-        row = self._records[where]
-        if row["key"] != key or row["check"] != check:
+        record = self._stored.find(sha)
+        if record is None:
             return None
-        language = bytes(row["language"]).decode("ascii")
-        return sha, language or None, float(row["confidence"]), bytes(row["by"]).decode("ascii")
+        language, confidence, by = _LANGUAGE_RECORD.unpack(record)
+        tag = language.rstrip(b"\0").decode("ascii")
+        return sha, tag or None, float(confidence), by.rstrip(b"\0").decode("ascii")
 
     @staticmethod
     def save(folder: Path, rows: Sequence[DetectionRow]) -> None:
@@ -136,18 +177,11 @@ class LanguageCache:
         unique = {row[0][:16]: row for row in rows if len(row[0]) == 32}
         if not unique:
             return
-        records = np.empty(len(unique), dtype=_LANGUAGE_DTYPE)
-        keys = np.frombuffer(b"".join(unique), dtype="<u8").reshape(-1, 2)
-        records["key"] = keys[:, 0]
-        records["check"] = keys[:, 1]
-        records["language"] = [(row[1] or "").encode("ascii") for row in unique.values()]
-        records["confidence"] = [row[2] for row in unique.values()]
-        records["by"] = [row[3].encode("ascii") for row in unique.values()]
-        records.sort(order="key", kind="stable")
-        try:
-            atomic_write(folder / _language_file(), lambda out: np.save(out, records, allow_pickle=False))
-        except OSError:
-            return
+        records = [
+            _LANGUAGE_RECORD.pack((language or "").encode("ascii"), confidence, by.encode("ascii"))
+            for _, language, confidence, by in unique.values()
+        ]
+        _KeyedFile.save(folder / _language_file(), list(unique), records, _LANGUAGE_RECORD.size)
 
 
 class CachedDetector:

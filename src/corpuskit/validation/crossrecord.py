@@ -2,22 +2,30 @@
 
 Only a compact entry per document is kept (id, a file number and line, the content hash and a
 256-byte MinHash signature), never the documents. Near-duplicate candidates come from LSH
-banding of the signatures: each band of `rows` values becomes one 64-bit key, equal keys are
-found by sorting (no pairwise loop, so a million documents take seconds), and every candidate
-pair is verified by its estimated Jaccard similarity before it is reported.
+banding of the signatures: each band of `rows` values is one integer key, equal keys are
+found with dictionaries built in C (no pairwise loop, and no Python-level work for a document
+whose keys are unique, so a million documents take seconds), and every candidate pair is
+verified by its estimated Jaccard similarity before it is reported.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterator
+from bisect import bisect_right
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
-import numpy.typing as npt
+from itertools import accumulate, combinations, compress, repeat
+from operator import lshift, ne, or_
 
 from corpuskit.diagnostics import Diagnostic, Severity
-from corpuskit.validation.signatures import NUM_PERM, Signatures, bands_for, empty, estimate_jaccard
+from corpuskit.validation.signatures import (
+    NUM_PERM,
+    SIGNATURE_BYTES,
+    Signatures,
+    bands_for,
+    count,
+    estimate_jaccard,
+)
 
 # A band key shared by more documents than this is checked as a star around its first document:
 # a template paragraph repeated in thousands of articles must not turn into millions of pairs.
@@ -47,47 +55,59 @@ class Entries:
         self.sha.extend(other.sha)
         self.signature_blocks.extend(other.signature_blocks)
 
-    def columns(self, start: int, stop: int) -> Signatures:
-        """Signature columns start..stop of every document: one band, without joining the blocks
-        into one matrix (which would hold the signatures twice at the peak)."""
-        if not self.signature_blocks:
-            return empty()[:, start:stop]
-        return np.concatenate([block[:, start:stop] for block in self.signature_blocks])
+    def band_keys(self, start: int, stop: int) -> list[int]:
+        """Signature values start..stop of every document, as one integer each (their bytes, so
+        equal keys are equal bands): read by strided slicing of every block in the widest
+        unsigned type the band allows, and joined with `map` (C loops, no Python step per document).
+        The blocks are never joined into one copy."""
+        width = 2 * (stop - start)
+        unit = 8 if width % 8 == 0 else 4 if width % 4 == 0 else 2
+        step = SIGNATURE_BYTES // unit
+        keys: list[int] = []
+        for block in self.signature_blocks:
+            view = memoryview(block)
+            values = view.cast("Q") if unit == 8 else view.cast("I") if unit == 4 else view.cast("H")
+            columns = [values[column::step].tolist() for column in range(2 * start // unit, 2 * stop // unit)]
+            joined = columns[0]
+            for number, column in enumerate(columns[1:], 1):
+                joined = list(map(or_, joined, map(lshift, column, repeat(8 * unit * number))))
+            keys.extend(joined)
+        return keys
 
-    def rows(self, indices: npt.NDArray[np.int64]) -> Signatures:
-        """The signatures of the documents at `indices`, in that order."""
-        result = np.empty((len(indices), NUM_PERM), dtype=np.uint16)
-        ends = np.cumsum([len(block) for block in self.signature_blocks])
-        which = np.searchsorted(ends, indices, side="right")
-        for number in np.unique(which).tolist():
-            mask = which == number
-            offset = int(ends[number] - len(self.signature_blocks[number]))
-            result[mask] = self.signature_blocks[number][indices[mask] - offset]
-        return result
+    def signature_reader(self) -> Callable[[int], memoryview]:
+        """A function from a document's index to its signature (for the blocks as they are now)."""
+        blocks = [memoryview(block) for block in self.signature_blocks]
+        ends = list(accumulate(count(block) for block in self.signature_blocks))
+
+        def signature(index: int) -> memoryview:
+            number = bisect_right(ends, index)
+            offset = (index - ends[number]) * SIGNATURE_BYTES + len(blocks[number])
+            return blocks[number][offset : offset + SIGNATURE_BYTES]
+
+        return signature
 
     def where(self, index: int) -> tuple[str, int]:
         return self.files[self.file_of[index]], self.line_of[index]
 
 
-def _groups(keys: npt.NDArray[np.uint64]) -> Iterator[npt.NDArray[np.intp]]:
-    """Indices of runs of equal keys (runs of two or more), each sorted ascending."""
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    boundaries = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
-    starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [len(keys)]))
-    for start, end in zip(starts[ends - starts > 1], ends[ends - starts > 1], strict=True):
-        yield order[start:end]
+def _groups(keys: Sequence[Hashable]) -> Iterator[list[int]]:
+    """Indices of equal keys (two or more), each group ascending, groups in order of their first."""
+    size = len(keys)
+    # Each key's first index: a dictionary built from the end keeps the earliest.
+    first = dict(zip(reversed(keys), range(size - 1, -1, -1), strict=True))
+    if len(first) == size:
+        return
+    firsts = list(map(first.__getitem__, keys))
+    groups: dict[int, list[int]] = {}
+    for index in compress(range(size), map(ne, firsts, range(size))):
+        groups.setdefault(firsts[index], [firsts[index]]).append(index)
+    for start in sorted(groups):
+        yield groups[start]
 
 
-def _key64(data: bytes | bytearray, width: int) -> npt.NDArray[np.uint64]:
+def _key64(data: bytes | bytearray, width: int) -> list[int]:
     """The first 8 bytes of every `width`-byte record, as integers (hash prefixes are uniform)."""
-    return np.frombuffer(bytes(data), dtype=np.uint64).reshape(-1, width // 8)[:, 0].copy()
-
-
-def _id_keys(ids: list[str]) -> npt.NDArray[np.uint64]:
-    # Python's string hash is stable within one process, which is all a sort key needs here.
-    return np.fromiter((hash(name) for name in ids), dtype=np.int64, count=len(ids)).view(np.uint64)
+    return memoryview(bytes(data)).cast("Q")[:: width // 8].tolist()
 
 
 @dataclass(frozen=True)
@@ -212,7 +232,7 @@ def check_corpus(
     entries: Entries,
     *,
     near_duplicate_threshold: float,
-    focus: npt.NDArray[np.bool_] | None = None,
+    focus: Sequence[bool] | None = None,
 ) -> tuple[list[tuple[Diagnostic, Finding | None]], list[Cluster]]:
     """Duplicate ids, identical content and near-duplicates. A clash of two is reported at the
     later document, naming the earlier one; near-duplicates that join three or more documents
@@ -246,24 +266,19 @@ def check_corpus(
 def _findings(entries: Entries, threshold: float) -> Iterator[Finding]:
     count = len(entries)
     same_id: set[int] = set()
-    for group in _groups(_id_keys(entries.ids)):
-        by_name: dict[str, int] = {}
-        for index in group.tolist():
-            name = entries.ids[index]
-            if name in by_name:
-                same_id.add(index)
-                yield Finding("duplicate-id", index, by_name[name])
-            else:
-                by_name[name] = index
+    for group in _groups(entries.ids):
+        for index in group[1:]:
+            same_id.add(index)
+            yield Finding("duplicate-id", index, group[0])
     # Documents that repeat an earlier one exactly are reported once and left out of the
     # near-duplicate search (every band of theirs would collide).
-    exact_copy = np.zeros(count, dtype=bool)
+    exact_copy = bytearray(count)
     for group in _groups(_key64(entries.sha, 32)):
         by_hash: dict[bytes, int] = {}
-        for index in group.tolist():
+        for index in group:
             digest = bytes(entries.sha[index * 32 : index * 32 + 32])
             if digest in by_hash:
-                exact_copy[index] = True
+                exact_copy[index] = 1
                 if index not in same_id:
                     yield Finding("duplicate-content", index, by_hash[digest])
             else:
@@ -271,44 +286,30 @@ def _findings(entries: Entries, threshold: float) -> Iterator[Finding]:
     yield from _near_duplicates(entries, exact_copy, threshold)
 
 
-def candidate_pairs(signatures: Signatures, threshold: float) -> npt.NDArray[np.int64]:
-    """Pairs (i, j), i < j, that share at least one LSH band; shape (n, 2), unique rows."""
-    return _candidates(lambda start, stop: signatures[:, start:stop], threshold)
+def candidate_pairs(signatures: Signatures, threshold: float) -> list[tuple[int, int]]:
+    """Pairs (i, j), i < j, of a block of signatures that share at least one LSH band, sorted."""
+    return _candidates(Entries(signature_blocks=[signatures]).band_keys, threshold)
 
 
-def _candidates(band_columns: Callable[[int, int], Signatures], threshold: float) -> npt.NDArray[np.int64]:
+def _candidates(band_keys: Callable[[int, int], list[int]], threshold: float) -> list[tuple[int, int]]:
     bands, rows = bands_for(threshold, NUM_PERM)
-    weights = (np.random.default_rng(7).integers(1, 2**63, size=rows, dtype=np.uint64) | np.uint64(1)).astype(
-        np.uint64
-    )
-    found: list[npt.NDArray[np.int64]] = []
+    found: set[tuple[int, int]] = set()
     for band in range(bands):
-        block = band_columns(band * rows, (band + 1) * rows).astype(np.uint64)
-        with np.errstate(over="ignore"):
-            keys = (block * weights).sum(axis=1, dtype=np.uint64)
-        for group in _groups(keys):
-            members = group if len(group) <= _MAX_BUCKET else group[:_MAX_BUCKET]
+        for group in _groups(band_keys(band * rows, (band + 1) * rows)):
             if len(group) > _MAX_BUCKET:
-                star = np.stack([np.full(len(group) - 1, group[0]), group[1:]], axis=1)
-                found.append(star.astype(np.int64))
-            left, right = np.triu_indices(len(members), k=1)
-            found.append(np.stack([members[left], members[right]], axis=1).astype(np.int64))
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
-    return np.unique(np.concatenate(found), axis=0)
+                found.update((group[0], member) for member in group[_MAX_BUCKET:])
+            found.update(combinations(group[:_MAX_BUCKET], 2))
+    return sorted(found)
 
 
-def _near_duplicates(
-    entries: Entries, exact_copy: npt.NDArray[np.bool_], threshold: float
-) -> Iterator[Finding]:
-    pairs = _candidates(entries.columns, threshold)
-    if len(pairs) == 0:
-        return
-    pairs = pairs[~(exact_copy[pairs[:, 0]] | exact_copy[pairs[:, 1]])]
-    similarity = estimate_jaccard(entries.rows(pairs[:, 0]), entries.rows(pairs[:, 1]))
-    keep = similarity >= threshold
-    for (first, later), value in zip(pairs[keep].tolist(), similarity[keep].tolist(), strict=True):
-        yield Finding("near-duplicate", later, first, value)
+def _near_duplicates(entries: Entries, exact_copy: bytearray, threshold: float) -> Iterator[Finding]:
+    signature = entries.signature_reader()
+    for first, later in _candidates(entries.band_keys, threshold):
+        if exact_copy[first] or exact_copy[later]:
+            continue
+        similarity = estimate_jaccard(signature(first), signature(later))
+        if similarity >= threshold:
+            yield Finding("near-duplicate", later, first, similarity)
 
 
 def near_duplicate_pairs(

@@ -27,19 +27,25 @@ def _escape(path: str) -> str:
 
 @dataclass(frozen=True)
 class Watched:
-    """Paths relative to the corpus root, POSIX style; folders end with '/'."""
+    """Paths relative to the corpus root, POSIX style; folders end with '/'. The pin files are
+    relative to the top of the git repository, where pre-commit and GitHub read them; `prefix` is
+    the corpus folder relative to that top ('' when the corpus is the whole repository)."""
 
     raw: str
     inputs: tuple[str, ...]
+    prefix: str = ""
+
+    def _from_top(self) -> list[str]:
+        return [p if p in PIN_FILES else self.prefix + p for p in (self.raw, *self.inputs)]
 
     def hook_files(self) -> str:
         """The regular expression for the pre-commit hook's `files` (paths from the repository top)."""
-        alternatives = [_escape(p) if p.endswith("/") else f"{_escape(p)}$" for p in (self.raw, *self.inputs)]
+        alternatives = [_escape(p) if p.endswith("/") else f"{_escape(p)}$" for p in self._from_top()]
         return f"^({'|'.join(alternatives)})"
 
     def workflow_paths(self) -> list[str]:
-        """The `paths` filter of the GitHub workflow."""
-        return [f"{p}**" if p.endswith("/") else p for p in (self.raw, *self.inputs)]
+        """The `paths` filter of the GitHub workflow (paths from the repository top)."""
+        return [f"{p}**" if p.endswith("/") else p for p in self._from_top()]
 
 
 def _relative(settings: Settings, path: str, *, folder: bool) -> str:
@@ -47,7 +53,7 @@ def _relative(settings: Settings, path: str, *, folder: bool) -> str:
     return f"{relative}/" if folder else str(relative)
 
 
-def watched(settings: Settings) -> Watched:
+def watched(settings: Settings, prefix: str = "") -> Watched:
     """The raw folder and the validity inputs of a corpus: the folders of its schema and taxonomy
     (a schema may refer to its neighbours), its settings and the files that pin corpuskit."""
     inputs: list[str] = []
@@ -57,18 +63,27 @@ def watched(settings: Settings) -> Watched:
         if not entry.startswith("../") and entry not in inputs:
             inputs.append(entry)
     inputs += [SETTINGS_FILE, *PIN_FILES]
-    return Watched(raw=_relative(settings, settings.raw, folder=True), inputs=tuple(inputs))
+    return Watched(raw=_relative(settings, settings.raw, folder=True), inputs=tuple(inputs), prefix=prefix)
 
 
 def full_check_reason(changed: Iterable[str], settings: Settings, since: str) -> str | None:
     """Why the whole corpus must be checked, when one of `changed` (absolute paths) is a validity
-    input: 'schema/document.schema.json changed since origin/main'."""
+    input: 'schema/document.schema.json changed since origin/main'. The pin files count at the top
+    of the git repository (for a corpus in a subfolder, that is not its root)."""
+    from corpuskit.validation.gitscope import repository_root
+
     root = os.path.join(os.path.abspath(settings.root), "")
+    top = root
     inputs = watched(settings).inputs
+    if any(not path.startswith(root) for path in changed):
+        found = repository_root(settings.root)
+        top = os.path.join(os.path.abspath(found), "") if found else root
     for path in sorted(changed):
-        if not path.startswith(root):
-            continue
-        relative = path[len(root) :].replace(os.sep, "/")
-        if any(relative == p or (p.endswith("/") and relative.startswith(p)) for p in inputs):
-            return f"{relative} changed {since}"
+        for entry in inputs:
+            base = top if entry in PIN_FILES else root
+            if not path.startswith(base):
+                continue
+            relative = path[len(base) :].replace(os.sep, "/")
+            if relative == entry or (entry.endswith("/") and relative.startswith(entry)):
+                return f"{relative} changed {since}"
     return None

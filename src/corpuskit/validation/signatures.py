@@ -1,36 +1,41 @@
-"""MinHash signatures of document bodies, many documents at a time.
+"""MinHash signatures of document bodies, many documents at a time, without numpy.
 
-Shingles are word-anchored byte windows: after every whitespace byte of the lower-cased UTF-8
-body, the next 24 bytes (about four words) form one shingle. They are hashed with a few numpy
-operations over a whole batch (no Python object per word, which is what makes pure-Python word
-shingling slow), and rensa turns the flat hash buffer into 128-permutation MinHash signatures.
+Shingles are word-anchored byte windows: after every whitespace or control byte (<= 0x20) of the
+lower-cased UTF-8 body, the next 24 bytes (about four words) form one shingle; near the end the
+window runs into 0xFF padding (a byte UTF-8 never holds). One compiled regular expression cuts them
+all in C (`findall` with a look-ahead group: no match object per shingle), and rensa hashes the
+byte strings and computes 128-permutation MinHash signatures in Rust.
 
 Only the low 16 bits of each MinHash value are kept (b-bit minwise hashing): two different
-values agree by chance with probability 2**-16, which `estimate_jaccard` corrects for, and a
-signature costs 256 bytes, so a million documents fit in 256 MB.
+values agree by chance with probability 2**-16, which `estimate_jaccard` corrects for. A
+signature is 256 bytes (128 little-endian uint16), and a block of signatures is their
+concatenation, so a million documents fit in 256 MB of plain bytes.
 """
 
 from __future__ import annotations
 
+import re
+import sys
+from array import array
 from collections.abc import Sequence
-
-import numpy as np
-import numpy.typing as npt
+from itertools import chain
+from operator import eq
 
 NUM_PERM = 128
 SEED = 20241029
-# Bump when shingling or hashing changes: cached signatures of another version are ignored.
-VERSION = 1
+# Bump when shingling, hashing or the stored form changes: cached signatures of another version
+# are ignored. (2: rensa hashes the shingle bytes; 1 hashed them with numpy.)
+VERSION = 2
+# One signature: NUM_PERM little-endian uint16 values.
+SIGNATURE_BYTES = 2 * NUM_PERM
 
-Signatures = npt.NDArray[np.uint16]
+# A block of signatures, SIGNATURE_BYTES per document, in document order.
+Signatures = bytes
 
 _SHINGLE_BYTES = 24
-# 0xFF never occurs in UTF-8, so padding never creates an anchor or matches text.
-_PAD = b"\xff" * (_SHINGLE_BYTES + 8)
-_C1 = np.uint64(0x9E3779B97F4A7C15)
-_C2 = np.uint64(0xC2B2AE3D27D4EB4F)
-_C3 = np.uint64(0x165667B19E3779F9)
-_S = np.uint64(31)
+_PAD = b"\xff" * _SHINGLE_BYTES
+# The anchor byte is consumed; the shingle is captured in a look-ahead, so shingles overlap.
+_SHINGLE = re.compile(rb"[\x00-\x20](?=(.{%d}))" % _SHINGLE_BYTES, re.DOTALL)
 _CHANCE = 2.0**-16
 
 
@@ -45,44 +50,56 @@ def started() -> bool:
 
 
 def empty() -> Signatures:
-    return np.zeros((0, NUM_PERM), dtype=np.uint16)
+    return b""
+
+
+def count(block: Signatures) -> int:
+    """The number of signatures in a block."""
+    return len(block) // SIGNATURE_BYTES
+
+
+def shingles(text: str) -> list[bytes]:
+    """The shingles of one body (repeats included; MinHash sees a set)."""
+    return _SHINGLE.findall((" " + text.lower()).encode("utf-8") + _PAD)
 
 
 def signatures(texts: Sequence[str]) -> Signatures:
-    """One signature row per text."""
+    """One signature per text, concatenated."""
     import rensa
 
     global _started
     if not texts:
         return empty()
     _started = True
-    encoded = [(" " + text.lower()).encode("utf-8") for text in texts]
-    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    buffer = _PAD.join(encoded) + _PAD
-    starts = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum(lengths + len(_PAD), out=starts[1:])
-    raw = np.frombuffer(buffer, dtype=np.uint8)
-    anchors = np.flatnonzero(raw <= 0x20) + 1
-    # Unaligned 8-byte reads at any offset: a strided view, gathered only at the anchors.
-    words: npt.NDArray[np.uint64] = np.ndarray(
-        shape=(len(buffer) - 7,), dtype="<u8", buffer=buffer, strides=(1,)
+    matrix = rensa.RMinHash.digest_matrix_from_token_byte_sets(
+        [shingles(text) for text in texts], NUM_PERM, SEED
     )
-    first = words[anchors] * _C1
-    second = words[anchors + 8] * _C2
-    third = words[anchors + 16] * _C3
-    hashed = first ^ ((second << _S) | (second >> (np.uint64(64) - _S))) ^ third
-    hashed ^= hashed >> np.uint64(29)
-    offsets = np.searchsorted(anchors, starts).astype(np.uint64)
-    offsets[-1] = len(anchors)
-    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashed, offsets, NUM_PERM, SEED)
-    return np.array(matrix.to_rows(), dtype=np.uint32).astype(np.uint16)
+    values = array("I", chain.from_iterable(matrix.to_rows()))
+    if values.itemsize != 4:  # pragma: no cover - no mainstream platform has another
+        values = array("L", values)
+    if sys.byteorder == "big":  # pragma: no cover
+        values.byteswap()
+    wide = values.tobytes()
+    # The low two bytes of every little-endian 32-bit value, gathered by strided slicing.
+    low = bytearray(len(wide) // 2)
+    low[0::2] = wide[0::4]
+    low[1::2] = wide[1::4]
+    return bytes(low)
 
 
-def estimate_jaccard(first: Signatures, second: Signatures) -> npt.NDArray[np.float64]:
-    """Estimated Jaccard similarity of the shingle sets, row by row (b-bit corrected)."""
-    agree = (first == second).mean(axis=-1)
-    result: npt.NDArray[np.float64] = np.clip((agree - _CHANCE) / (1.0 - _CHANCE), 0.0, 1.0)
-    return result
+def _values(signature: bytes | memoryview) -> memoryview:
+    view = memoryview(signature).cast("B").cast("H")
+    if sys.byteorder == "big":  # pragma: no cover
+        swapped = array("H", view)
+        swapped.byteswap()
+        return memoryview(swapped)
+    return view
+
+
+def estimate_jaccard(first: bytes | memoryview, second: bytes | memoryview) -> float:
+    """Estimated Jaccard similarity of the shingle sets of two signatures (b-bit corrected)."""
+    agree = int(sum(map(eq, _values(first), _values(second)))) / NUM_PERM
+    return min(1.0, max(0.0, (agree - _CHANCE) / (1.0 - _CHANCE)))
 
 
 def bands_for(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
@@ -91,16 +108,18 @@ def bands_for(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
     False negatives weigh four times false positives: a candidate pair costs one comparison of
     two signatures, a missed near-duplicate is never reported.
     """
+    grid = [step / 200 for step in range(201)]
     best: tuple[float, int, int] | None = None
-    grid = np.linspace(0.0, 1.0, 201)
     for rows in range(1, num_perm + 1):
         if num_perm % rows:
             continue
         bands = num_perm // rows
-        candidate = 1.0 - (1.0 - grid**rows) ** bands
-        false_positive = float(np.mean(np.where(grid < threshold, candidate, 0.0)))
-        false_negative = float(np.mean(np.where(grid >= threshold, 1.0 - candidate, 0.0)))
-        cost = float(false_positive + 4.0 * false_negative)
+        candidate = [1.0 - (1.0 - s**rows) ** bands for s in grid]
+        false_positive = sum(c for s, c in zip(grid, candidate, strict=True) if s < threshold) / len(grid)
+        false_negative = sum(1.0 - c for s, c in zip(grid, candidate, strict=True) if s >= threshold) / len(
+            grid
+        )
+        cost = false_positive + 4.0 * false_negative
         if best is None or cost < best[0]:
             best = (cost, bands, rows)
     assert best is not None
