@@ -78,6 +78,9 @@ def test_json_format(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
             "full_check": None,
             "languages": {},
             "clusters": 0,
+            "left_out": 0,
+            "dedupe_record": None,
+            "dedupe_written": False,
         },
         "diagnostics": [
             {
@@ -102,6 +105,7 @@ def test_json_format(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
             },
         ],
         "clusters": [],
+        "left_out": [],
     }
 
 

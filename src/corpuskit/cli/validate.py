@@ -18,6 +18,12 @@ near-duplicates (warnings, with their estimated similarity).
 taxonomy, the settings (pyproject.toml) or the corpuskit pin (.pre-commit-config.yaml, the
 workflow) checks every document, and the summary says why.
 
+Clusters of three or more identical or near-duplicate documents are one message each. --dedupe
+writes the dedupe record (dedupe.jsonl, the `dedupe_record` setting): per cluster the member
+kept (one already kept stays; else the earliest published_at, then the first in corpus order)
+and the others left out, which push and release then leave out. Commit the record to review the
+choice in a diff; every run checks it against the corpus and a stale line is an error.
+
 Text diagnostics and the summary go to stderr; --format json and github write to stdout.
 """
 
@@ -27,6 +33,7 @@ EXAMPLES = (
     "corpuskit validate --format json > report.json",
     "corpuskit validate --format github --changed-since origin/main",
     "corpuskit validate --staged      # what the next commit holds (the pre-commit hook)",
+    "corpuskit validate --dedupe && git diff dedupe.jsonl   # keep one document per duplicate cluster",
 )
 NOTES = """\
 With --format json, a usage or environment error is one object
@@ -63,6 +70,13 @@ def register(subparsers: Any) -> None:
         "is what git tracks in the raw folder plus them, untracked files are left out",
     )
     parser.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
+    parser.add_argument(
+        "--dedupe",
+        action="store_true",
+        help="write the dedupe record: one member kept per cluster of identical or near-duplicate "
+        "documents, the others left out of push and release (default: the `dedupe` setting; "
+        "whole corpus only)",
+    )
     add_quiet(parser, help="no progress bar and no summary line")
     parser.add_argument(
         "--no-cache",
@@ -86,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
             staged=args.staged,
             cache=not args.no_cache,
             progress=not args.quiet and sys.stderr.isatty(),
+            dedupe=True if args.dedupe else None,
         )
     except CorpuskitError as exc:
         if args.format == "json":

@@ -50,8 +50,15 @@ class ValidationResult:
     full_check: str | None = None
     # Documents per language (stated, else detected, else the default), most frequent first.
     languages: dict[str, int] = field(default_factory=dict)
-    # Near-duplicate clusters of three or more documents (`--format json` lists their members).
+    # Clusters of three or more documents reported as one message, identical content and
+    # near-duplicates (`--format json` lists their members).
     clusters: tuple[dict[str, Any], ...] = ()
+    # The documents the dedupe record leaves out (id, file, line, cluster, match, similarity):
+    # valid, but not among the documents push and release use.
+    left_out: tuple[dict[str, Any], ...] = ()
+    # The dedupe record as diagnostics name it (None when there is none) and whether this run wrote it.
+    dedupe_record: str | None = None
+    dedupe_written: bool = False
     # The corpus root (GitHub annotations name files relative to the repository top found from it).
     root: Path | None = field(default=None, repr=False, compare=False)
     # With `keep_documents`: (file, line, document) of every document that passed the checks of its
@@ -86,7 +93,15 @@ class ValidationResult:
             "full_check": self.full_check,
             "languages": dict(self.languages),
             "clusters": len(self.clusters),
+            "left_out": len(self.left_out),
+            "dedupe_record": self.dedupe_record,
+            "dedupe_written": self.dedupe_written,
         }
+
+    @property
+    def excluded(self) -> frozenset[tuple[str, int]]:
+        """Places (file, line) of the documents push and release leave out: rejected or left out."""
+        return self.rejected | {(item["file"], item["line"]) for item in self.left_out}
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,8 @@ class _Chunk:
     languages: dict[str, int] = field(default_factory=dict)
     # Every model or script detection made or looked up (content hash, language, confidence, by).
     detections: list[tuple[bytes, str | None, float, str]] = field(default_factory=list)
+    # Each entry's published_at, in the order of entries (the dedupe rule keeps the earliest).
+    published: list[str | None] = field(default_factory=list)
 
 
 def _language_problem(document: dict[str, Any], item: Any, allowed: frozenset[str]) -> list[Diagnostic]:
@@ -215,6 +232,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
                 entries.file_of.append(number)
                 entries.line_of.append(item.line)
                 entries.ids.append(document["id"])
+                chunk.published.append(document.get("published_at"))
                 sha = bytes.fromhex(document["content_sha256"])
                 entries.sha.extend(sha)
                 pending_sha.append(sha)
@@ -316,6 +334,7 @@ def validate(
     progress: bool = False,
     now: datetime | None = None,
     keep_documents: bool = False,
+    dedupe: bool | None = False,
 ) -> ValidationResult:
     """Validate the documents under `paths` (default: the settings' raw folder).
 
@@ -328,12 +347,27 @@ def validate(
     schema, taxonomy, settings or corpuskit pin is among the changed files, every document is
     checked and `full_check` says why. With `keep_documents` the result keeps the documents that
     passed, for `iter_valid_documents` (push reads the corpus once).
+
+    The dedupe record (`dedupe_record` setting) is checked against the corpus; the documents it
+    validly leaves out are in `left_out` and not among the valid documents push and release use.
+    `dedupe=True` (None: as the `dedupe` setting says, for whole-corpus runs) writes the record
+    again first: one member kept per cluster of identical or near-duplicate documents
+    (corpuskit.validation.dedupe has the rule).
     """
     from corpuskit.documents.reader import iter_files
+    from corpuskit.errors import UsageError
     from corpuskit.validation.inputs import full_check_reason
     from corpuskit.validation.schema_check import schema_path
 
     settings = settings or load_settings()
+    if dedupe and (paths or staged or changed_since):
+        raise UsageError(
+            "--dedupe decides over the whole corpus: run it without paths, --staged or --changed-since"
+        )
+    narrowed = bool(paths or staged or changed_since)
+    write_record = bool(settings.dedupe if dedupe is None else dedupe) and not narrowed
+    # Only a run over the whole raw folder can tell that a file the record names is gone.
+    whole = not paths and not staged
     focus: set[str] | None = None
     full_check: str | None = None
     if staged:
@@ -372,6 +406,7 @@ def validate(
     kept: list[tuple[str, int, dict[str, Any]]] = []
     languages: dict[str, int] = {}
     detections: list[tuple[bytes, str | None, float, str]] = []
+    published: list[str | None] = []
 
     def in_focus(name: str) -> bool:
         return focus is None or os.path.abspath(name) in focus
@@ -381,6 +416,7 @@ def validate(
         diagnostics.extend(d for d in chunk.diagnostics if in_focus(d.file))
         rejected.update(chunk.rejected)
         kept.extend(chunk.kept)
+        published.extend(chunk.published)
         detections.extend(chunk.detections)
         for tag, count in chunk.languages.items():
             languages[tag] = languages.get(tag, 0) + count
@@ -399,19 +435,55 @@ def validate(
 
         focused_files = np.array([in_focus(name) for name in entries.files], dtype=bool)
         focus_mask = focused_files[np.frombuffer(entries.file_of, dtype=np.uint32)] if len(entries) else None
-    found, clusters = check_corpus(
-        entries, near_duplicate_threshold=float(settings.near_duplicate_threshold), focus=focus_mask
-    )
-    for diagnostic, _ in found:
-        diagnostics.append(diagnostic)
-        if diagnostic.severity is Severity.ERROR:
-            place = (diagnostic.file, diagnostic.line or 0)
-            if place not in rejected and in_focus(diagnostic.file):
-                invalid += 1
-            rejected.add(place)
-    from corpuskit.validation.crossrecord import near_duplicate_pairs
+    from corpuskit.validation import dedupe as records
+    from corpuskit.validation.crossrecord import Cluster, near_duplicate_pairs
 
-    near_duplicates = near_duplicate_pairs(entries, found, clusters)
+    record_path = settings.path(settings.dedupe_record)
+    decided: list[records.Decision] = []
+    written: list[bool] = []
+
+    def settle(groups: list[Cluster]) -> Any:
+        # The record is checked against every cluster of the corpus, then (--dedupe) written
+        # again from them; the clusters it settles need no message.
+        decision = records.check_record(record_path, entries, groups, settings.root, whole=whole)
+        if write_record:
+            chosen = records.choose(entries, groups, published, settings.root, decision)
+            written.append(records.write_record(record_path, chosen))
+            decision = records.check_record(record_path, entries, groups, settings.root, whole=whole)
+        decided.append(decision)
+        return decision.settles
+
+    checks = check_corpus(
+        entries,
+        near_duplicate_threshold=float(settings.near_duplicate_threshold),
+        focus=focus_mask,
+        settle=settle,
+    )
+    if not decided:  # fewer than two documents: no cluster, but the record is still checked
+        settle([])
+    decision = decided[0]
+    diagnostics.extend(decision.diagnostics)
+    for diagnostic, _ in checks.found:
+        diagnostics.append(diagnostic)
+    for index in checks.rejected:
+        place = entries.where(index)
+        if place not in rejected and in_focus(place[0]):
+            invalid += 1
+        rejected.add(place)
+    left_out = []
+    for index, member in sorted(decision.left_out.items()):
+        file, line = entries.where(index)
+        left_out.append(
+            {
+                "id": member.id,
+                "file": file,
+                "line": line,
+                "cluster": member.cluster,
+                "match": member.match,
+                "similarity": member.similarity,
+            }
+        )
+    near_duplicates = near_duplicate_pairs(entries, checks.groups)
     if cache and len(entries):
         from corpuskit.validation.cache import LanguageCache, SignatureCache
 
@@ -428,7 +500,10 @@ def validate(
         near_duplicates=tuple(near_duplicates),
         full_check=full_check,
         languages=dict(sorted(languages.items(), key=lambda item: (-item[1], item[0]))),
-        clusters=tuple(cluster.to_json(entries) for cluster in clusters),
+        clusters=tuple(cluster.to_json(entries) for cluster in checks.clusters),
+        left_out=tuple(left_out),
+        dedupe_record=records.shown(record_path) if record_path.is_file() or written else None,
+        dedupe_written=any(written),
         root=settings.root,
         kept=tuple(kept) if keep_documents else None,
     )
@@ -463,9 +538,10 @@ def iter_valid_documents(
     settings = settings or load_settings()
     if result is None:
         result = validate(paths, settings=settings)
+    excluded = result.excluded
     if result.kept is not None:
         for file, line, document in result.kept:
-            if (file, line) not in result.rejected:
+            if (file, line) not in excluded:
                 yield document
         return
     targets = [Path(p) for p in paths] if paths else _default_paths(settings)
@@ -477,5 +553,5 @@ def iter_valid_documents(
             raw_timezone=settings.raw_timezone,
             boilerplate=settings.boilerplate,
         ):
-            if isinstance(item, SourceRecord) and (item.file, item.line) not in result.rejected:
+            if isinstance(item, SourceRecord) and (item.file, item.line) not in excluded:
                 yield item.document
