@@ -573,3 +573,44 @@ def test_studio_cli_on_the_embedded_server(corpus: Path, studio_server: StudioSe
         "password": studio_server.password,
         "token": studio_server.token,
     }
+
+
+def test_push_leaves_out_what_the_dedupe_record_leaves_out(
+    corpus: Path, studio_server: StudioServer, client: StudioClient
+) -> None:
+    from corpuskit.cli.push import render_text
+    from corpuskit.validation.api import validate
+
+    settings = settings_of(corpus)
+    project_id = push(settings=settings).project_id
+    assert project_id is not None
+    original = sorted(tasks_by_doc(client, project_id))[0]
+    annotation = annotate(client, tasks_by_doc(client, project_id)[original].id, "text")
+    # A second copy of an article that is already pushed and annotated (it sorts after it).
+    shutil.copy(corpus / "raw" / f"{original}.txt", corpus / "raw" / "zz-copy.txt")
+
+    assert validate(settings=settings, cache=False, dedupe=True).ok
+    record = [json.loads(line) for line in (corpus / "dedupe.jsonl").read_text().splitlines()]
+    assert [(r["decision"], r["id"]) for r in record] == [("kept", original), ("left-out", "zz-copy")]
+    result = push(settings=settings)
+    summary = result.summary()
+    assert summary["left_out"] == ["zz-copy"] and summary["left_out_in_project"] == []
+    assert summary["plan"]["new"] == 0 and summary["removed"] == []
+    assert "left out by the dedupe record, not pushed: zz-copy" in render_text(summary).splitlines()
+    assert "zz-copy" not in tasks_by_doc(client, project_id)
+
+    # The maintainer keeps the copy instead: it is pushed, the annotated task is left as it is.
+    swapped = [{**r, "decision": "left-out" if r["decision"] == "kept" else "kept"} for r in record]
+    (corpus / "dedupe.jsonl").write_text("".join(json.dumps(r) + "\n" for r in swapped), encoding="utf-8")
+    result = push(settings=settings)
+    summary = result.summary()
+    assert summary["left_out"] == [original] and summary["left_out_in_project"] == [original]
+    assert summary["plan"]["new"] == 1 and summary["removed"] == [] and summary["applied"]["deleted"] == 0
+    tasks = tasks_by_doc(client, project_id)
+    assert "zz-copy" in tasks
+    assert not tasks[original].meta.get("corpuskit_removed") and tasks[original].annotated
+    assert [a.id for a in client.sdk.annotations.list(id=tasks[original].id)] == [annotation]
+    assert "already in the project, left as they are" in render_text(summary)
+    # Nothing changed since: the next push replays the plan and still reports the left-out document.
+    again = push(settings=settings).summary()
+    assert again["left_out"] == [original] and again["plan"]["new"] == 0 and again["applied"]["marked"] == 0
