@@ -56,6 +56,11 @@ class Settings:
         "furniture beyond the built-in lists of [raw-format.md](raw-format.md#boilerplate); "
         "such lines are `boilerplate` warnings and never subheadings",
     )
+    strip_boilerplate: bool = _doc(
+        False,
+        "drop `boilerplate` lines when reading raw text, each recorded in the document's "
+        "`removed_lines` (as `--strip` does for one run), [raw-format.md](raw-format.md#boilerplate)",
+    )
     raw_timezone: str | None = _doc(
         None,
         "IANA time zone in which the raw format's clock times are read; unset keeps them without an "
@@ -246,7 +251,7 @@ def _check(settings: Settings, pyproject: Path) -> None:
             re.compile(pattern)
         except re.error as exc:
             raise UsageError(f"{where} boilerplate: {pattern!r} is not a regular expression: {exc}") from None
-    for name in ("dedupe",):
+    for name in ("dedupe", "strip_boilerplate"):
         if not isinstance(getattr(settings, name), bool):
             raise UsageError(f"{where} {name} = {getattr(settings, name)!r}: expected true or false")
     if settings.split_by not in SPLIT_BY:

@@ -81,6 +81,7 @@ def test_json_format(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
             "left_out": 0,
             "dedupe_record": None,
             "dedupe_written": False,
+            "stripped": {},
         },
         "diagnostics": [
             {

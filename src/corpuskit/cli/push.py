@@ -7,7 +7,15 @@ import json
 import sys
 from typing import Any
 
-from corpuskit.cli.options import ExitCodes, add_command, add_dry_run, add_format, add_project, add_quiet
+from corpuskit.cli.options import (
+    ExitCodes,
+    add_command,
+    add_dry_run,
+    add_format,
+    add_project,
+    add_quiet,
+    add_strip,
+)
 
 DESCRIPTION = """\
 Create or update the Label Studio project from the taxonomy (title, labelling config, guidelines as
@@ -85,6 +93,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=1000, metavar="N", help="tasks per import request (default: 1000)"
     )
+    add_strip(parser)
     add_format(parser)
     add_quiet(parser)
     parser.set_defaults(func=run)
@@ -171,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=False if args.quiet else None,
         pilot=args.pilot,
+        strip=True if args.strip else None,
     )
     summary = result.summary()
     if args.format == "json":

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from corpuskit.cli.options import ExitCodes, add_command, add_format, add_quiet
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_quiet, add_strip
 
 DESCRIPTION = """\
 Read every .txt, .json and .jsonl file under PATHS (default: the raw folder of the corpus),
@@ -34,6 +34,7 @@ EXAMPLES = (
     "corpuskit validate --format github --changed-since origin/main",
     "corpuskit validate --staged      # what the next commit holds (the pre-commit hook)",
     "corpuskit validate --dedupe && git diff dedupe.jsonl   # keep one document per duplicate cluster",
+    "corpuskit validate --strip       # drop page furniture; stripped lines counted per file",
 )
 NOTES = """\
 With --format json, a usage or environment error is one object
@@ -70,6 +71,7 @@ def register(subparsers: Any) -> None:
         "is what git tracks in the raw folder plus them, untracked files are left out",
     )
     parser.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
+    add_strip(parser)
     parser.add_argument(
         "--dedupe",
         action="store_true",
@@ -101,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             cache=not args.no_cache,
             progress=not args.quiet and sys.stderr.isatty(),
             dedupe=True if args.dedupe else None,
+            strip=True if args.strip else None,
         )
     except CorpuskitError as exc:
         if args.format == "json":

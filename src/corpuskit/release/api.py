@@ -12,6 +12,7 @@ Gates (each refuses with a ReleaseError, exit 1, naming the reason):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -181,11 +182,16 @@ def release(
     allow_below_threshold: bool = False,
     settings: Settings | None = None,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
+    strip: bool | None = None,
 ) -> ReleaseResult:
-    """Build `releases/vX.Y.Z/` from the corpus and its annotation snapshot, after the gates pass."""
+    """Build `releases/vX.Y.Z/` from the corpus and its annotation snapshot, after the gates pass.
+
+    `strip` (None: the `strip_boilerplate` setting) drops boilerplate lines of raw text, as push did."""
     from corpuskit.validation.api import iter_valid_documents
 
     settings = settings or load_settings()
+    if strip is not None:  # as push: through the settings, which every reading step follows
+        settings = dataclasses.replace(settings, strip_boilerplate=strip)
     releases = Path(out) if out is not None else settings.path(settings.releases)
     if (version is None) == (bump is None):
         raise ReleaseError("give either a VERSION or --bump major|minor|patch")
@@ -213,6 +219,10 @@ def release(
         snapshot=meta,
         split_ratios=tuple(settings.split_ratios),  # type: ignore[arg-type]
         near_duplicates=validation.near_duplicates,
+        duplicate_groups=validation.duplicate_groups,
+        left_out=validation.left_out,
+        dedupe_record=validation.dedupe_record,
+        near_duplicate_threshold=float(settings.near_duplicate_threshold),
         agreement=quality.agreement,
         shortfalls=quality.shortfalls if allow_below_threshold else [],
         hashes={

@@ -56,9 +56,15 @@ class ValidationResult:
     # The documents the dedupe record leaves out (id, file, line, cluster, match, similarity):
     # valid, but not among the documents push and release use.
     left_out: tuple[dict[str, Any], ...] = ()
+    # Every cluster of two or more documents, reported or settled: (kind, member ids), kind
+    # "identical" or "near-duplicate" (the release card counts those among released documents).
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), repr=False)
     # The dedupe record as diagnostics name it (None when there is none) and whether this run wrote it.
     dedupe_record: str | None = None
     dedupe_written: bool = False
+    # Whether boilerplate lines were stripped on reading, and how many per file.
+    strip: bool = False
+    stripped: dict[str, int] = field(default_factory=dict)
     # The corpus root (GitHub annotations name files relative to the repository top found from it).
     root: Path | None = field(default=None, repr=False, compare=False)
     # With `keep_documents`: (file, line, document) of every document that passed the checks of its
@@ -96,6 +102,7 @@ class ValidationResult:
             "left_out": len(self.left_out),
             "dedupe_record": self.dedupe_record,
             "dedupe_written": self.dedupe_written,
+            "stripped": dict(self.stripped),
         }
 
     @property
@@ -116,6 +123,7 @@ class _Options:
     now: str
     cache: str | None
     keep: bool = False
+    strip: bool = False
 
 
 @dataclass
@@ -133,6 +141,8 @@ class _Chunk:
     detections: list[tuple[bytes, str | None, float, str]] = field(default_factory=list)
     # Each entry's published_at, in the order of entries (the dedupe rule keeps the earliest).
     published: list[str | None] = field(default_factory=list)
+    # Boilerplate lines stripped per file (with `strip`).
+    stripped: dict[str, int] = field(default_factory=dict)
 
 
 def _language_problem(document: dict[str, Any], item: Any, allowed: frozenset[str]) -> list[Diagnostic]:
@@ -199,6 +209,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
             raw_timezone=options.raw_timezone,
             boilerplate=options.boilerplate,
             detect_with=detector,
+            strip=options.strip,
         ):
             if not isinstance(item, SourceRecord):
                 chunk.diagnostics.append(item)
@@ -207,6 +218,9 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
                 continue
             chunk.documents += 1
             document = item.document
+            removed = document.get("removed_lines")
+            if options.strip and isinstance(removed, list) and removed:
+                chunk.stripped[item.file] = chunk.stripped.get(item.file, 0) + len(removed)
             doc_id = document.get("id") if isinstance(document.get("id"), str) else None
             found = checker.check(
                 document, file=item.file, line=item.line, field_lines=item.field_lines, document_id=doc_id
@@ -335,6 +349,7 @@ def validate(
     now: datetime | None = None,
     keep_documents: bool = False,
     dedupe: bool | None = False,
+    strip: bool | None = None,
 ) -> ValidationResult:
     """Validate the documents under `paths` (default: the settings' raw folder).
 
@@ -353,6 +368,9 @@ def validate(
     `dedupe=True` (None: as the `dedupe` setting says, for whole-corpus runs) writes the record
     again first: one member kept per cluster of identical or near-duplicate documents
     (corpuskit.validation.dedupe has the rule).
+
+    `strip` (None: the `strip_boilerplate` setting) drops boilerplate lines of raw text on reading,
+    recorded in each document's `removed_lines`; `stripped` counts them per file.
     """
     from corpuskit.documents.reader import iter_files
     from corpuskit.errors import UsageError
@@ -393,6 +411,7 @@ def validate(
         now=(now or datetime.now(UTC)).isoformat(),
         cache=str(cache_dir) if cache else None,
         keep=keep_documents,
+        strip=bool(settings.strip_boilerplate if strip is None else strip),
     )
     from corpuskit.validation.schema_check import load_checker
 
@@ -407,6 +426,7 @@ def validate(
     languages: dict[str, int] = {}
     detections: list[tuple[bytes, str | None, float, str]] = []
     published: list[str | None] = []
+    stripped: dict[str, int] = {}
 
     def in_focus(name: str) -> bool:
         return focus is None or os.path.abspath(name) in focus
@@ -417,6 +437,7 @@ def validate(
         rejected.update(chunk.rejected)
         kept.extend(chunk.kept)
         published.extend(chunk.published)
+        stripped.update((name, n) for name, n in chunk.stripped.items() if in_focus(name))
         detections.extend(chunk.detections)
         for tag, count in chunk.languages.items():
             languages[tag] = languages.get(tag, 0) + count
@@ -502,8 +523,11 @@ def validate(
         languages=dict(sorted(languages.items(), key=lambda item: (-item[1], item[0]))),
         clusters=tuple(cluster.to_json(entries) for cluster in checks.clusters),
         left_out=tuple(left_out),
+        groups=tuple((g.kind, tuple(entries.ids[i] for i in g.members)) for g in checks.groups),
         dedupe_record=records.shown(record_path) if record_path.is_file() or written else None,
         dedupe_written=any(written),
+        strip=options.strip,
+        stripped=stripped,
         root=settings.root,
         kept=tuple(kept) if keep_documents else None,
     )
@@ -552,6 +576,7 @@ def iter_valid_documents(
             language=settings.language,
             raw_timezone=settings.raw_timezone,
             boilerplate=settings.boilerplate,
+            strip=result.strip,
         ):
             if isinstance(item, SourceRecord) and (item.file, item.line) not in excluded:
                 yield item.document

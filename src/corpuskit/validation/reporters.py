@@ -58,6 +58,8 @@ def summary_line(result: ValidationResult) -> str:
 def report_text(result: ValidationResult, out: TextIO) -> None:
     for diagnostic in result.diagnostics:
         print(diagnostic, file=out)
+    for file, count in sorted(result.stripped.items()):
+        print(f"{file}: {count} boilerplate line{'' if count == 1 else 's'} stripped", file=out)
 
 
 def report_json(result: ValidationResult, out: TextIO) -> None:

@@ -53,6 +53,9 @@ def task_data(doc: Document, taxonomy_version: str) -> dict[str, Any]:
     data["language"] = doc["language"]
     data["direction"] = direction(doc["language"])
     data["text"] = body_text(doc)
+    # Only when something was stripped: the tasks of a corpus that strips nothing keep their data.
+    if doc.get("removed_lines"):
+        data["removed_lines"] = doc["removed_lines"]
     return data
 
 

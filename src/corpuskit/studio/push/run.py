@@ -68,13 +68,15 @@ def push(
     client: StudioClient | None = None,
     on_batch: Callable[[int], None] | None = None,
     pilot: int | None = None,
+    strip: bool | None = None,
 ) -> PushResult:
     """Create or update the Label Studio project from the taxonomy and push the valid documents.
 
     `paths` limits the push to some files (then nothing counts as removed). With `dry_run` the
     plan is computed and nothing on the server changes. `pilot=N` pushes only a seeded sample of
     N documents, stratified by outlet and language, that every member of the team labels
-    (docs/team.md); their tasks are marked `meta.corpuskit_pilot`."""
+    (docs/team.md); their tasks are marked `meta.corpuskit_pilot`. `strip` (None: the
+    `strip_boilerplate` setting) drops boilerplate lines of raw text, as validation does."""
     from corpuskit.settings import load_settings
     from corpuskit.taxonomy import load_taxonomy
 
@@ -83,6 +85,9 @@ def push(
     if pilot is not None and pilot < 1:
         raise UsageError("--pilot needs at least 1 document")
     settings = settings or load_settings()
+    if strip is not None:
+        # Through the settings: the push record's digest of its inputs then tells the two apart.
+        settings = dataclasses.replace(settings, strip_boilerplate=strip)
     taxonomy = load_taxonomy(settings.path(settings.taxonomy))
     options = PushOptions(
         paths=paths,
