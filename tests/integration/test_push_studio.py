@@ -177,6 +177,7 @@ def test_push_seeds_then_again_creates_nothing(
         "removed": 0,
         "duplicates": 0,
         "copies": 0,
+        "left_out": 0,
     }
     assert (second.created, second.updated, second.marked) == (0, 0, 0)
     assert {d: t.id for d, t in tasks_by_doc(client, project_id).items()} == {
@@ -614,3 +615,35 @@ def test_push_leaves_out_what_the_dedupe_record_leaves_out(
     # Nothing changed since: the next push replays the plan and still reports the left-out document.
     again = push(settings=settings).summary()
     assert again["left_out"] == [original] and again["plan"]["new"] == 0 and again["applied"]["marked"] == 0
+
+
+def test_push_with_strip_sends_the_stripped_text_and_the_removed_lines(
+    corpus: Path, studio_server: StudioServer, client: StudioClient
+) -> None:
+    from corpuskit.documents.model import body_text
+
+    shutil.copy(REPO / "tests" / "data" / "languages" / "furniture.txt", corpus / "raw" / "furniture.txt")
+    with open(corpus / "pyproject.toml", "a", encoding="utf-8") as toml:
+        toml.write("strip_boilerplate = true\n")
+    settings = settings_of(corpus)
+    project_id = push(settings=settings).project_id
+    assert project_id is not None
+    task = tasks_by_doc(client, project_id)["furniture"]
+    (doc,) = [d for d in iter_valid_documents(settings=settings) if d["id"] == "furniture"]
+    assert task.data["text"] == body_text(doc) and task.data["content_sha256"] == doc["content_sha256"]
+    assert "Advertisement" not in task.data["text"]
+    assert [(r["line"], r["text"]) for r in task.data["removed_lines"]] == [
+        (6, "Advertisement"),
+        (7, "Scroll down for video"),
+        (9, "Share this article"),
+    ]
+    # The other documents strip nothing: their tasks carry no such key.
+    assert all(
+        "removed_lines" not in t.data
+        for name, t in tasks_by_doc(client, project_id).items()
+        if name != "furniture"
+    )
+    # Pushing without stripping (the flag off, the setting overridden) puts the lines back in the text.
+    again = push(settings=settings, strip=False)
+    assert again.summary()["plan"]["changed"] == 1
+    assert "Advertisement" in tasks_by_doc(client, project_id)["furniture"].data["text"]
