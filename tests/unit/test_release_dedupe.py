@@ -70,10 +70,12 @@ def test_the_card_counts_clusters_and_left_out_documents(deduped: tuple[Path, Pa
     assert "- Near-duplicate clusters among the released documents: 1 (2 documents)" in section
     assert "- Identical-content clusters among the released documents: 0" in section
     assert (
-        "- Documents left out by `dedupe.jsonl`: 2 (one member of each cluster is kept; the others, "
-        "with their 3 annotations and 1 gold row, are not in this release)"
+        "- Documents left out by `dedupe.jsonl`: 2 (one member of each cluster is kept; the others "
+        "and their 3 annotations are not in this release, nor in its gold labels and agreement)"
     ) in section
     assert "Splits keep each near-duplicate cluster whole" in section
+    # Agreement is computed on the released documents only (13 of the snapshot's 14).
+    assert "| stance.rnk_military_cooperation | 1.000 | [1.000, 1.000] | 13 |" in card
     # Annotations of left-out documents are not counted as those of documents gone from the corpus.
     assert "documents no longer in the corpus are excluded" not in card
 

@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,8 +88,13 @@ class QualityOutcome:
     result: Any
 
 
-def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOutcome:
-    """Gold rows and agreement from the quality module, and every shortfall against the thresholds."""
+def assess_quality(
+    settings: Settings, folder: Path, taxonomy: Any, left_out: Collection[str] = ()
+) -> QualityOutcome:
+    """Gold rows and agreement from the quality module, and every shortfall against the thresholds.
+
+    The annotations of `left_out` documents (the dedupe record's) are left out of both: the gates
+    and the card judge the documents the release holds."""
     from corpuskit.quality.check import assess
     from corpuskit.quality.context import recorded_design, resolve_inputs
     from corpuskit.quality.ratings import build_ratings
@@ -100,7 +105,11 @@ def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOu
     source = inputs.source
     with contextlib.suppress(ValueError):
         source = Path(source).relative_to(settings.root).as_posix()
-    ratings = build_ratings(inputs.rows, inputs.taxonomy, source=source)
+    rows = inputs.rows
+    if left_out:
+        excluded = frozenset(left_out)
+        rows = (row for row in rows if row.get("document_id") not in excluded)
+    ratings = build_ratings(rows, inputs.taxonomy, source=source)
     assessment = assess(
         ratings,
         min_annotators=settings.min_annotators,
@@ -200,7 +209,7 @@ def release(
     validation = check_validation(settings)
     folder = settings.path(settings.annotations)
     meta = snapshot_meta(folder)
-    quality = assess_quality(settings, folder, taxonomy)
+    quality = assess_quality(settings, folder, taxonomy, left_out=validation.left_out)
     if quality.shortfalls and not allow_below_threshold:
         raise ReleaseError(
             "gold is below the quality thresholds: "

@@ -123,9 +123,9 @@ class Stats:
     # the documents in them.
     clusters: Counter[str] = field(default_factory=Counter)
     clustered: Counter[str] = field(default_factory=Counter)
-    # Annotations and gold rows of documents the dedupe record leaves out (not released).
+    # Annotations of documents the dedupe record leaves out (not released; gold and agreement
+    # never saw them).
     left_out_annotations: int = 0
-    left_out_gold: int = 0
     hashes: dict[str, str] = field(default_factory=dict)
 
     def sha256_of(self, path: Path, rel: str) -> str:
@@ -383,12 +383,12 @@ def _joiner(
     return transform
 
 
-def _left_out(batch: Any, matches: list[Match | None], key: str, inputs: ReleaseInputs) -> int:
-    """How many unmatched rows belong to documents the dedupe record leaves out."""
+def _left_out(batch: Any, matches: list[Match | None], inputs: ReleaseInputs) -> int:
+    """How many unmatched annotation rows belong to documents the dedupe record leaves out."""
     if not inputs.left_out or all(m is not None for m in matches):
         return 0
     left = set(inputs.left_out)
-    ids = batch.column(key).to_pylist()
+    ids = batch.column("document_id").to_pylist()
     return sum(1 for m, doc_id in zip(matches, ids, strict=True) if m is None and doc_id in left)
 
 
@@ -402,7 +402,7 @@ def _join_annotations(
 ) -> Any:
     import pyarrow as pa
 
-    left = _left_out(batch, matches, "document_id", inputs)
+    left = _left_out(batch, matches, inputs)
     stats.left_out_annotations += left
     stats.orphan_annotations += sum(1 for m in matches if m is None) - left
     batch, found = keep(batch, matches)
@@ -429,9 +429,7 @@ def _join_gold(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    left = _left_out(batch, matches, "id", inputs)
-    stats.left_out_gold += left
-    stats.orphan_gold += sum(1 for m in matches if m is None) - left
+    stats.orphan_gold += sum(1 for m in matches if m is None)
     batch, found = keep(batch, matches)
     arrays = list(batch.columns)
     for name in ("title", "text", "content_sha256"):

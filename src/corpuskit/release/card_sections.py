@@ -361,10 +361,9 @@ def duplicates(inputs: ReleaseInputs, stats: Stats) -> Lines:
     ]
     if inputs.left_out:
         annotations = _plural(stats.left_out_annotations, "annotation")
-        gold = _plural(stats.left_out_gold, "gold row")
         out[-1] += (
-            f" (one member of each cluster is kept; the others, with their {annotations} and {gold}, "
-            "are not in this release)"
+            f" (one member of each cluster is kept; the others and their {annotations} are not in "
+            "this release, nor in its gold labels and agreement)"
         )
     out += [
         "",
