@@ -105,3 +105,15 @@ def test_an_empty_record_removes_the_file(corpus: Path) -> None:
     assert not result.ok  # the record names files that are gone
     assert validate(cache=False, dedupe=True).ok
     assert not (corpus / "dedupe.jsonl").exists()
+
+
+def test_an_edited_record_checks_the_whole_corpus_in_the_hook_and_ci(corpus: Path) -> None:
+    from corpuskit.validation.inputs import full_check_reason, watched
+
+    settings = load_settings()
+    assert "dedupe.jsonl" in watched(settings).inputs
+    assert "dedupe\\.jsonl$" in watched(settings).hook_files()
+    changed = {str((corpus / "dedupe.jsonl").resolve())}
+    assert full_check_reason(changed, settings, "in the staged files") == (
+        "dedupe.jsonl changed in the staged files"
+    )

@@ -15,8 +15,8 @@ then check the whole corpus for duplicate ids, identical content under two ids (
 near-duplicates (warnings, with their estimated similarity).
 
 --changed-since and --staged narrow the report to some files, but a change to the schema, the
-taxonomy, the settings (pyproject.toml) or the corpuskit pin (.pre-commit-config.yaml, the
-workflow) checks every document, and the summary says why.
+taxonomy, the settings (pyproject.toml), the dedupe record or the corpuskit pin
+(.pre-commit-config.yaml, the workflow) checks every document, and the summary says why.
 
 Clusters of three or more identical or near-duplicate documents are one message each. --dedupe
 writes the dedupe record (dedupe.jsonl, the `dedupe_record` setting): per cluster the member
