@@ -215,7 +215,7 @@ def test_pre_commit_hook_and_ci_workflow_call_validate() -> None:
     assert hook["id"] == "corpuskit-validate"
     assert hook["language"] == "python"
     assert hook["entry"].split()[:2] == ["corpuskit", "validate"]
-    assert hook["files"] == r"^(raw/|schema/|pyproject\.toml$|\.pre-commit-config\.yaml$)"
+    assert hook["files"] == r"^(raw/|schema/|pyproject\.toml$|dedupe\.jsonl$|\.pre-commit-config\.yaml$)"
     assert hook["entry"] == "corpuskit validate --staged"
     assert hook["verbose"] is True
     workflow = yaml.safe_load((REPO / ".github" / "workflows" / "validate.yml").read_text(encoding="utf-8"))
