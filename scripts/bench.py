@@ -381,9 +381,10 @@ def bench_release(options: argparse.Namespace) -> Figures:
 def bench_studio(options: argparse.Namespace) -> Figures:
     """On one local Label Studio: `corpuskit push` of --n documents against a plain `import_tasks`
     of the same tasks and a re-push of them unchanged (scripts/bench_studio_push.py), then
-    `corpuskit pull` against the plain export paths (scripts/bench_studio_pull.py)."""
+    `corpuskit pull` against the plain export paths and the export `corpuskit status` reads
+    (scripts/bench_studio_pull.py)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_studio_pull import bench_pull
+    from bench_studio_pull import bench_pull, bench_status
     from bench_studio_push import bench_push
     from corpuskit.studio import server
 
@@ -395,6 +396,8 @@ def bench_studio(options: argparse.Namespace) -> Figures:
             figures: Figures = {"push": bench_push(running, list(synthetic_documents(options.n)))}
             say(f"pull: {options.n} tasks x 3 annotations")
             figures["pull"] = bench_pull(running, options.n)
+            say(f"status: export of {options.n} tasks, a tenth annotated")
+            figures["status"] = bench_status(running, options.n)
         finally:
             server.stop(Path(data_dir))
     return figures

@@ -1,7 +1,9 @@
 """The pull part of `scripts/bench.py studio`: `corpuskit pull` of N tasks x 3 annotations against the
-faster of Label Studio's two plain export paths, on the same server in one run.
+faster of Label Studio's two plain export paths, on the same server in one run; and the reads
+`corpuskit status` could take every task's language from.
 
-Run alone: `.venv/bin/python scripts/bench_studio_pull.py [N]` (starts and stops its own server).
+Run alone: `.venv/bin/python scripts/bench_studio_pull.py [N] [status]` (starts and stops its own
+server; `status` runs only the status part).
 """
 
 from __future__ import annotations
@@ -105,15 +107,74 @@ def bench_pull(server: Any, n: int = 10_000) -> dict[str, float]:
     return times | {"ratio": ratio, "target": TARGET}
 
 
+def bench_status(server: Any, n: int = 10_000, share: float = 0.1) -> dict[str, float]:
+    """What `corpuskit status` would pay to count every task's language, on a project of n tasks of
+    which `share` carry 3 annotations each (a team early in its round): its export (through pull's
+    converter) of every task against that of the worked-on tasks only, and the paged task list it
+    reads anyway (overlap and marks) without and with the task data, where status takes it from."""
+    from label_studio_sdk import LabelStudio
+
+    from corpuskit.studio.client import Connection, StudioClient
+    from corpuskit.studio.gateway import Gateway
+    from corpuskit.studio.pull import convert_stream, taxonomy_mapper
+    from corpuskit.taxonomy import label_config, load_taxonomy
+
+    taxonomy = load_taxonomy(ROOT / "schema" / "taxonomy.yaml")
+    annotated = int(n * share)
+    headers = {"Authorization": f"Token {server.token}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=httpx.Timeout(30.0, read=900.0)) as http:
+        ls = LabelStudio(base_url=server.url, api_key=server.token, httpx_client=http)
+        pid = ls.projects.create(title=f"bench status {n}", label_config=label_config(taxonomy)).id
+        stamp = time.time_ns()
+        users = [
+            ls.users.create(email=f"status{i}-{stamp}@example.org", username=f"status{i}-{stamp}").id
+            for i in range(3)
+        ]
+        tasks = _tasks(n, taxonomy, users)
+        for task in tasks[annotated:]:
+            task["annotations"] = []
+        for start in range(0, n, 1000):
+            ls.projects.import_tasks(pid, request=tasks[start : start + 1000])
+    mapper = taxonomy_mapper(taxonomy)
+    times: dict[str, float] = {}
+    with StudioClient(Connection(server.url, server.token)) as client:
+        studio = Gateway(client)
+        for name, every in (("worked-on tasks", False), ("every task", True)):
+            t0 = time.perf_counter()
+            tables = studio.exports.read(
+                pid, lambda chunks: convert_stream(chunks, mapper), method="export", all_tasks=every
+            )
+            times[name] = time.perf_counter() - t0
+            assert len(tables.tasks) == (n if every else annotated), (name, len(tables.tasks))
+        # The light read status makes anyway (overlap and marks), without and with the task data.
+        for name, include in (("task list", "id,overlap,meta"), ("task list + data", "id,overlap,meta,data")):
+            t0 = time.perf_counter()
+            read = sum(len(page) for page in studio.tasks.pages(pid, include))
+            times[name] = time.perf_counter() - t0
+            assert read == n, (name, read)
+    extra = times["every task"] - times["worked-on tasks"]
+    for name, seconds in times.items():
+        print(f"  status read, {name:<18} {seconds:8.2f} s", file=sys.stderr)
+    per_task = extra / max(n - annotated, 1) * 1000
+    print(f"  every task costs {extra:+.2f} s ({per_task:.2f} ms per untouched task)", file=sys.stderr)
+    ratio = times["every task"] / times["worked-on tasks"]
+    figures = {"tasks": n, "annotated_tasks": annotated, "ratio": ratio, "ms_per_untouched_task": per_task}
+    return times | figures
+
+
 def main() -> int:
     from corpuskit.studio import server
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    only_status = sys.argv[2:] == ["status"]
     with tempfile.TemporaryDirectory() as data_dir:
         running = server.start(Path(data_dir), port=server.free_port(), timeout=300.0)
         try:
-            print(f"pull of {n:,} tasks x 3 annotations", file=sys.stderr)
-            bench_pull(running, n)
+            if not only_status:
+                print(f"pull of {n:,} tasks x 3 annotations", file=sys.stderr)
+                bench_pull(running, n)
+            print(f"status export of {n:,} tasks, {n // 10:,} annotated", file=sys.stderr)
+            bench_status(running, n)
         finally:
             server.stop(Path(data_dir))
     return 0

@@ -7,7 +7,10 @@ pid it recorded when the session ends.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -17,6 +20,12 @@ import pytest
 # Tests never reach the Hugging Face Hub; set before anything imports datasets/huggingface_hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
+# A datasets cache of the run's own: `datasets` can reuse the cache entry of an earlier release at
+# the same relative paths (seen: a release test reading the features of an older schema from
+# ~/.cache), so a test reads what it just built, never what an older run left behind.
+_HF_CACHE = tempfile.mkdtemp(prefix="corpuskit-tests-hf-")
+os.environ["HF_DATASETS_CACHE"] = _HF_CACHE
+atexit.register(shutil.rmtree, _HF_CACHE, ignore_errors=True)
 
 if TYPE_CHECKING:
     from corpuskit.studio.server import StudioServer

@@ -56,6 +56,11 @@ class Settings:
         "furniture beyond the built-in lists of [raw-format.md](raw-format.md#boilerplate); "
         "such lines are `boilerplate` warnings and never subheadings",
     )
+    strip_boilerplate: bool = _doc(
+        False,
+        "drop `boilerplate` lines when reading raw text, each recorded in the document's "
+        "`removed_lines` (as `--strip` does for one run), [raw-format.md](raw-format.md#boilerplate)",
+    )
     raw_timezone: str | None = _doc(
         None,
         "IANA time zone in which the raw format's clock times are read; unset keeps them without an "
@@ -66,6 +71,17 @@ class Settings:
     )
     near_duplicate_threshold: float = _doc(
         0.8, "estimated (MinHash) Jaccard similarity from which two documents are reported as near-duplicates"
+    )
+    dedupe: bool = _doc(
+        False,
+        "a whole-corpus `validate` writes the dedupe record (as `validate --dedupe`): one member of "
+        "each duplicate cluster kept, the others left out of push and release, "
+        "[validation.md](validation.md#dedupe)",
+    )
+    dedupe_record: str = _doc(
+        "dedupe.jsonl",
+        "the dedupe record (committed): which member of each duplicate cluster is kept; push and "
+        "release honour it, [validation.md](validation.md#dedupe)",
     )
     annotations: str = _doc("annotations", "the pulled snapshot folder, [snapshots.md](snapshots.md)")
     releases: str = _doc("releases", "where releases are built, [releases.md](releases.md)")
@@ -235,6 +251,9 @@ def _check(settings: Settings, pyproject: Path) -> None:
             re.compile(pattern)
         except re.error as exc:
             raise UsageError(f"{where} boilerplate: {pattern!r} is not a regular expression: {exc}") from None
+    for name in ("dedupe", "strip_boilerplate"):
+        if not isinstance(getattr(settings, name), bool):
+            raise UsageError(f"{where} {name} = {getattr(settings, name)!r}: expected true or false")
     if settings.split_by not in SPLIT_BY:
         raise UsageError(f"{where} split_by = {settings.split_by!r}: expected one of {', '.join(SPLIT_BY)}")
     if not isinstance(settings.overlap_seed, str | int) or isinstance(settings.overlap_seed, bool):

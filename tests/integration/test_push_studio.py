@@ -177,6 +177,7 @@ def test_push_seeds_then_again_creates_nothing(
         "removed": 0,
         "duplicates": 0,
         "copies": 0,
+        "left_out": 0,
     }
     assert (second.created, second.updated, second.marked) == (0, 0, 0)
     assert {d: t.id for d, t in tasks_by_doc(client, project_id).items()} == {
@@ -573,3 +574,76 @@ def test_studio_cli_on_the_embedded_server(corpus: Path, studio_server: StudioSe
         "password": studio_server.password,
         "token": studio_server.token,
     }
+
+
+def test_push_leaves_out_what_the_dedupe_record_leaves_out(
+    corpus: Path, studio_server: StudioServer, client: StudioClient
+) -> None:
+    from corpuskit.cli.push import render_text
+    from corpuskit.validation.api import validate
+
+    settings = settings_of(corpus)
+    project_id = push(settings=settings).project_id
+    assert project_id is not None
+    original = sorted(tasks_by_doc(client, project_id))[0]
+    annotation = annotate(client, tasks_by_doc(client, project_id)[original].id, "text")
+    # A second copy of an article that is already pushed and annotated (it sorts after it).
+    shutil.copy(corpus / "raw" / f"{original}.txt", corpus / "raw" / "zz-copy.txt")
+
+    assert validate(settings=settings, cache=False, dedupe=True).ok
+    record = [json.loads(line) for line in (corpus / "dedupe.jsonl").read_text().splitlines()]
+    assert [(r["decision"], r["id"]) for r in record] == [("kept", original), ("left-out", "zz-copy")]
+    result = push(settings=settings)
+    summary = result.summary()
+    assert summary["left_out"] == ["zz-copy"] and summary["left_out_in_project"] == []
+    assert summary["plan"]["new"] == 0 and summary["removed"] == []
+    assert "left out by the dedupe record, not pushed: zz-copy" in render_text(summary).splitlines()
+    assert "zz-copy" not in tasks_by_doc(client, project_id)
+
+    # The maintainer keeps the copy instead: it is pushed, the annotated task is left as it is.
+    swapped = [{**r, "decision": "left-out" if r["decision"] == "kept" else "kept"} for r in record]
+    (corpus / "dedupe.jsonl").write_text("".join(json.dumps(r) + "\n" for r in swapped), encoding="utf-8")
+    result = push(settings=settings)
+    summary = result.summary()
+    assert summary["left_out"] == [original] and summary["left_out_in_project"] == [original]
+    assert summary["plan"]["new"] == 1 and summary["removed"] == [] and summary["applied"]["deleted"] == 0
+    tasks = tasks_by_doc(client, project_id)
+    assert "zz-copy" in tasks
+    assert not tasks[original].meta.get("corpuskit_removed") and tasks[original].annotated
+    assert [a.id for a in client.sdk.annotations.list(id=tasks[original].id)] == [annotation]
+    assert "already in the project, left as they are" in render_text(summary)
+    # Nothing changed since: the next push replays the plan and still reports the left-out document.
+    again = push(settings=settings).summary()
+    assert again["left_out"] == [original] and again["plan"]["new"] == 0 and again["applied"]["marked"] == 0
+
+
+def test_push_with_strip_sends_the_stripped_text_and_the_removed_lines(
+    corpus: Path, studio_server: StudioServer, client: StudioClient
+) -> None:
+    from corpuskit.documents.model import body_text
+
+    shutil.copy(REPO / "tests" / "data" / "languages" / "furniture.txt", corpus / "raw" / "furniture.txt")
+    with open(corpus / "pyproject.toml", "a", encoding="utf-8") as toml:
+        toml.write("strip_boilerplate = true\n")
+    settings = settings_of(corpus)
+    project_id = push(settings=settings).project_id
+    assert project_id is not None
+    task = tasks_by_doc(client, project_id)["furniture"]
+    (doc,) = [d for d in iter_valid_documents(settings=settings) if d["id"] == "furniture"]
+    assert task.data["text"] == body_text(doc) and task.data["content_sha256"] == doc["content_sha256"]
+    assert "Advertisement" not in task.data["text"]
+    assert [(r["line"], r["text"]) for r in task.data["removed_lines"]] == [
+        (6, "Advertisement"),
+        (7, "Scroll down for video"),
+        (9, "Share this article"),
+    ]
+    # The other documents strip nothing: their tasks carry no such key.
+    assert all(
+        "removed_lines" not in t.data
+        for name, t in tasks_by_doc(client, project_id).items()
+        if name != "furniture"
+    )
+    # Pushing without stripping (the flag off, the setting overridden) puts the lines back in the text.
+    again = push(settings=settings, strip=False)
+    assert again.summary()["plan"]["changed"] == 1
+    assert "Advertisement" in tasks_by_doc(client, project_id)["furniture"].data["text"]

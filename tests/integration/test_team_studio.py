@@ -291,6 +291,9 @@ def test_status_and_invite_on_the_command_line(tmp_path: Path, server: StudioSer
     (who,) = data["annotators"]
     assert (who["submitted"], who["skipped"], who["median_lead_time"]) == (1, 1, 40.0)
     assert data["estimated_annotator_hours"] == round(5 * 40 / 3600, 2)
+    # Languages count every task, the two nobody submitted for too.
+    counts = list(data["languages"].values())
+    assert sum(c["documents"] for c in counts) == 3 and sum(c["annotated"] for c in counts) == 1
     assert server.token not in run.stdout + run.stderr
     text = subprocess.run(
         [CORPUSKIT, "status"], cwd=settings.root, env=env, capture_output=True, text=True, check=True

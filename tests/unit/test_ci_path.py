@@ -278,7 +278,7 @@ def test_a_corpus_in_a_subfolder_of_its_repository(
     [hook] = config["repos"][0]["hooks"]
     assert hook["files"] == (
         r"^(corpora/news/raw/|corpora/news/schema/|corpora/news/pyproject\.toml$|"
-        r"\.pre-commit-config\.yaml$|\.github/workflows/validate\.yml$)"
+        r"corpora/news/dedupe\.jsonl$|\.pre-commit-config\.yaml$|\.github/workflows/validate\.yml$)"
     )
     assert hook["args"] == ["--root", "corpora/news"]
     workflow = yaml.safe_load((top / ".github" / "workflows" / "validate.yml").read_text(encoding="utf-8"))

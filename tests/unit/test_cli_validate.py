@@ -78,6 +78,10 @@ def test_json_format(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
             "full_check": None,
             "languages": {},
             "clusters": 0,
+            "left_out": 0,
+            "dedupe_record": None,
+            "dedupe_written": False,
+            "stripped": {},
         },
         "diagnostics": [
             {
@@ -102,6 +106,7 @@ def test_json_format(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
             },
         ],
         "clusters": [],
+        "left_out": [],
     }
 
 
@@ -210,7 +215,7 @@ def test_pre_commit_hook_and_ci_workflow_call_validate() -> None:
     assert hook["id"] == "corpuskit-validate"
     assert hook["language"] == "python"
     assert hook["entry"].split()[:2] == ["corpuskit", "validate"]
-    assert hook["files"] == r"^(raw/|schema/|pyproject\.toml$|\.pre-commit-config\.yaml$)"
+    assert hook["files"] == r"^(raw/|schema/|pyproject\.toml$|dedupe\.jsonl$|\.pre-commit-config\.yaml$)"
     assert hook["entry"] == "corpuskit validate --staged"
     assert hook["verbose"] is True
     workflow = yaml.safe_load((REPO / ".github" / "workflows" / "validate.yml").read_text(encoding="utf-8"))

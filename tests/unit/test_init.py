@@ -82,7 +82,7 @@ def test_pre_commit_config_names_the_hook_of_this_repository(scaffolded: Path) -
     [hook] = repo["hooks"]
     assert hook["id"] == "corpuskit-validate"
     assert hook["files"] == (
-        r"^(raw/|schema/|pyproject\.toml$|\.pre-commit-config\.yaml$|\.github/workflows/validate\.yml$)"
+        r"^(raw/|schema/|pyproject\.toml$|dedupe\.jsonl$|\.pre-commit-config\.yaml$|\.github/workflows/validate\.yml$)"
     )
     assert "corpuskit-validate" in {hook["id"] for hook in hooks}
     workflow = yaml.safe_load((scaffolded / ".github" / "workflows" / "validate.yml").read_text("utf-8"))
@@ -91,6 +91,7 @@ def test_pre_commit_config_names_the_hook_of_this_repository(scaffolded: Path) -
         "raw/**",
         "schema/**",
         "pyproject.toml",
+        "dedupe.jsonl",
         ".pre-commit-config.yaml",
         ".github/workflows/validate.yml",
     ]

@@ -171,3 +171,41 @@ def test_inputs_digest_trusts_a_recorded_fingerprint_only_while_the_stat_is_unch
         raw[0].write_text("first document\n", encoding="utf-8")
     os.utime(raw[0], ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert inputs_digest(raw, [], "settings", cache) == plain
+
+
+def test_a_document_the_dedupe_record_leaves_out_is_neither_pushed_nor_marked_removed() -> None:
+    annotated = task(2, task_data(doc("copy"), VERSION), annotated=True)
+    plan = make_plan(
+        [doc("a")], [task(1, task_data(doc("a"), VERSION)), annotated], VERSION, left_out=frozenset({"copy"})
+    )
+    assert plan.left_out == [(2, "copy")]
+    assert plan.removed == [] and plan.marks == {} and plan.changed == []
+    assert plan.counts()["left_out"] == 1
+    # Without the record the same task is a removed document (marked, kept: it is annotated).
+    assert make_plan([doc("a")], [task(1, task_data(doc("a"), VERSION)), annotated], VERSION).removed == [
+        (2, "copy", True)
+    ]
+
+
+def test_left_out_tasks_are_remembered_and_replayed_as_left_out() -> None:
+    documents = [doc("a"), doc("copy")]
+    state = _state(documents)
+    corpus = [doc("a")]
+    wanted = {d["id"]: task_data(d, VERSION) for d in corpus}
+    hashes = {doc_id: data_hash(data) for doc_id, data in wanted.items()}
+    asked: list[list[int]] = []
+
+    def fetch(ids: Any) -> list[ServerTask]:
+        asked.append(list(ids))
+        return []
+
+    local = incremental.plan_locally(
+        fetch, corpus, wanted, hashes, state, [], VERSION, True, frozenset({"copy"})
+    )
+    assert local is not None
+    plan, view = local
+    assert asked == [[]] and plan.left_out == [(2, "copy")] and plan.removed == []
+    after = incremental.state_after(state, plan, view, hashes)
+    assert after.docs["copy"].outcome == "left-out"
+    replay = incremental.replay(after, [])
+    assert replay is not None and replay.left_out == [(2, "copy")] and replay.unchanged == ["a"]

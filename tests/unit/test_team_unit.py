@@ -63,15 +63,16 @@ def test_status_counts_annotated_and_complete_documents_per_language() -> None:
     rows = [r for r in rows if r["task_id"] != first or r["annotator"]["id"] == 1]
     ids = sorted(task_of.values())
     tasks = {task_id: (2, {}) for task_id in [*ids, 99]}
-    languages = {ids[0]: "ar", ids[1]: "ar", ids[2]: "en"}
+    # The untouched task counts too: its language is in the export of every task.
+    languages = {ids[0]: "ar", ids[1]: "ar", ids[2]: "en", 99: "en"}
     root = Path(__file__).parents[2]
     figures = measure(
         tasks, rows, load_taxonomy(root / "schema" / "taxonomy.yaml"), Settings(root=root), languages
     )
     assert figures["languages"] == {
-        "ar": {"annotated": 2, "complete": 1},
-        "en": {"annotated": 1, "complete": 1},
-        "unknown": {"annotated": 1, "complete": 1},
+        "ar": {"documents": 2, "annotated": 2, "complete": 1},
+        "en": {"documents": 2, "annotated": 1, "complete": 1},
+        "unknown": {"documents": 1, "annotated": 1, "complete": 1},
     }
     data = {
         "project": {"id": 1, "title": "t", "server": "http://127.0.0.1", "server_kind": "embedded server"},
@@ -89,6 +90,6 @@ def test_status_counts_annotated_and_complete_documents_per_language() -> None:
         "languages": figures["languages"],
     }
     assert (
-        "annotated documents by language: ar 2 (1 complete), en 1 (1 complete), unknown 1 (1 complete)"
-        in (render_text(data).splitlines())
+        "documents by language: ar 2 (2 annotated, 1 complete), en 2 (1 annotated, 1 complete), "
+        "unknown 1 (1 annotated, 1 complete)" in (render_text(data).splitlines())
     )

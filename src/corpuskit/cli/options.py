@@ -179,6 +179,17 @@ def add_quiet(parser: argparse.ArgumentParser, help: str = "no progress bars") -
     parser.add_argument("--quiet", "-q", action="store_true", help=help)
 
 
+def add_strip(parser: argparse.ArgumentParser) -> None:
+    """`--strip`: drop boilerplate lines of raw text on reading, for every command that reads the corpus
+    (validate, push, release), so that the text they see is the same."""
+    parser.add_argument(
+        "--strip",
+        action="store_true",
+        help="drop boilerplate lines of raw .txt files on reading, each recorded in the document's "
+        "removed_lines (default: the strip_boilerplate setting; set it so every command agrees)",
+    )
+
+
 def add_taxonomy(parser: argparse.ArgumentParser) -> None:
     """`--taxonomy FILE`: another taxonomy than the corpus's."""
     parser.add_argument(

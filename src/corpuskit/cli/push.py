@@ -7,7 +7,15 @@ import json
 import sys
 from typing import Any
 
-from corpuskit.cli.options import ExitCodes, add_command, add_dry_run, add_format, add_project, add_quiet
+from corpuskit.cli.options import (
+    ExitCodes,
+    add_command,
+    add_dry_run,
+    add_format,
+    add_project,
+    add_quiet,
+    add_strip,
+)
 
 DESCRIPTION = """\
 Create or update the Label Studio project from the taxonomy (title, labelling config, guidelines as
@@ -16,7 +24,9 @@ carries the document id, its content hash and the taxonomy version, so a second 
 nothing. A changed document updates its task in place if nobody has annotated it; an annotated
 task is never overwritten but marked stale (meta.corpuskit_stale) and reported. Documents removed
 from the corpus are reported and marked (meta.corpuskit_removed), deleted only with
---delete-removed (and only when unannotated). An interrupted push is finished by running it again.
+--delete-removed (and only when unannotated). Documents the dedupe record (dedupe.jsonl, written by
+`corpuskit validate --dedupe`) leaves out are not pushed; their tasks from earlier pushes stay as they
+are, annotations included. An interrupted push is finished by running it again.
 
 The team design comes from [tool.corpuskit]: each document in the overlap share
 (overlap_share, default 1.0; chosen by a seeded hash of its id, so stable across pushes) reaches
@@ -42,8 +52,9 @@ The summary goes to stdout, progress to stderr; with --format json a summary obj
   {"project": {"id", "title", "server", "created", "config_updated", "design_repaired": [fields]},
    "design": {"annotators_per_document", "overlap_share", "seed", "sampling", "blind",
               "overlapped", "single", "pilot"}, "dry_run", "documents",
-   "invalid_skipped", "plan": {"new", "changed", "stale", "unchanged", "removed", "duplicates", "copies"},
-   "stale": [doc ids], "removed": [doc ids], "duplicates": [doc ids],
+   "invalid_skipped", "plan": {"new", "changed", "stale", "unchanged", "removed", "duplicates", "copies",
+   "left_out"}, "stale": [doc ids], "removed": [doc ids], "duplicates": [doc ids],
+   "left_out": [doc ids], "left_out_in_project": [doc ids],
    "applied": {"created", "updated", "marked", "deleted", "deduplicated", "predictions", "overlap_set"},
    "predictions_skipped": [doc ids], "plan_source": "local"|"server", "corpus_unchanged": bool}
 """
@@ -82,6 +93,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=1000, metavar="N", help="tasks per import request (default: 1000)"
     )
+    add_strip(parser)
     add_format(parser)
     add_quiet(parser)
     parser.set_defaults(func=run)
@@ -133,6 +145,12 @@ def render_text(summary: dict[str, Any]) -> str:
         )
     if summary["removed"]:
         lines.append(f"removed from the corpus (kept unless --delete-removed): {_ids(summary['removed'])}")
+    if summary["left_out"]:
+        in_project = summary["left_out_in_project"]
+        lines.append(
+            f"left out by the dedupe record, not pushed: {_ids(summary['left_out'])}"
+            + (f" ({len(in_project)} already in the project, left as they are)" if in_project else "")
+        )
     if summary["duplicates"]:
         lines.append(f"documents with several tasks (the oldest is used): {_ids(summary['duplicates'])}")
     if summary["predictions_skipped"]:
@@ -162,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=False if args.quiet else None,
         pilot=args.pilot,
+        strip=True if args.strip else None,
     )
     summary = result.summary()
     if args.format == "json":

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from corpuskit.cli.options import ExitCodes, add_command, add_format, add_releases
+from corpuskit.cli.options import ExitCodes, add_command, add_format, add_releases, add_strip
 
 DESCRIPTION = """\
 Build releases/vX.Y.Z/: the configs `documents`, `annotations` and `gold`, each split into
@@ -55,6 +55,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="build even when gold is below the thresholds; the card says so",
     )
+    add_strip(parser)
     add_format(parser)
     parser.set_defaults(func=run)
 
@@ -66,7 +67,11 @@ def run(args: argparse.Namespace) -> int:
     if (args.version is None) == (args.bump is None):
         raise UsageError("give either VERSION or --bump major|minor|patch")
     result = release(
-        args.version, bump=args.bump, out=args.out, allow_below_threshold=args.allow_below_threshold
+        args.version,
+        bump=args.bump,
+        out=args.out,
+        allow_below_threshold=args.allow_below_threshold,
+        strip=True if args.strip else None,
     )
     for warning in result.split_warnings:
         print(f"corpuskit: warning: splits: {warning}", file=sys.stderr)

@@ -31,9 +31,9 @@ With --format json one object goes to stdout:
    "remaining_annotations", "median_lead_time", "estimated_annotator_hours",
    "annotators": [{"annotator", "submitted", "skipped", "median_lead_time"}],
    "agreement": {"documents", "questions": {"stance.<target>"|"topics": {"alpha", "items"}}},
-   "stale": [doc ids], "languages": {"<tag>": {"annotated", "complete"}}}
-"languages" counts the documents someone submitted for by the language in their task data
-("unknown" for a task pushed before push recorded it).
+   "stale": [doc ids], "languages": {"<tag>": {"documents", "annotated", "complete"}}}
+"languages" counts every document, those someone submitted for and those complete, by the
+language in their task data ("unknown" for a task pushed before push recorded it).
 """
 EXIT_CODES = ExitCodes(ok="shown", usage="server unreachable, token refused, no such project or a bad option")
 
@@ -93,8 +93,11 @@ def render_text(data: dict[str, Any]) -> str:
         lines.append("agreement: no complete document with two or more annotators yet")
     if data["languages"]:
         by_language = data["languages"].items()
-        shown = ", ".join(f"{tag} {n['annotated']} ({n['complete']} complete)" for tag, n in by_language)
-        lines.append(f"annotated documents by language: {shown}")
+        shown = ", ".join(
+            f"{tag} {n['documents']} ({n['annotated']} annotated, {n['complete']} complete)"
+            for tag, n in by_language
+        )
+        lines.append(f"documents by language: {shown}")
     if data["stale"]:
         lines.append(f"stale (text changed after annotation): {', '.join(data['stale'][:20])}")
     return "\n".join(lines)

@@ -6,7 +6,14 @@ import argparse
 import sys
 from typing import Any
 
-from corpuskit.cli.options import ExitCodes, add_command, add_format, add_quiet, report_usage_errors_as_json
+from corpuskit.cli.options import (
+    ExitCodes,
+    add_command,
+    add_format,
+    add_quiet,
+    add_strip,
+    report_usage_errors_as_json,
+)
 
 DESCRIPTION = """\
 Read every .txt, .json and .jsonl file under PATHS (default: the raw folder of the corpus),
@@ -15,8 +22,14 @@ then check the whole corpus for duplicate ids, identical content under two ids (
 near-duplicates (warnings, with their estimated similarity).
 
 --changed-since and --staged narrow the report to some files, but a change to the schema, the
-taxonomy, the settings (pyproject.toml) or the corpuskit pin (.pre-commit-config.yaml, the
-workflow) checks every document, and the summary says why.
+taxonomy, the settings (pyproject.toml), the dedupe record or the corpuskit pin
+(.pre-commit-config.yaml, the workflow) checks every document, and the summary says why.
+
+Clusters of three or more identical or near-duplicate documents are one message each. --dedupe
+writes the dedupe record (dedupe.jsonl, the `dedupe_record` setting): per cluster the member
+kept (one already kept stays; else the earliest published_at, then the first in corpus order)
+and the others left out, which push and release then leave out. Commit the record to review the
+choice in a diff; every run checks it against the corpus and a stale line is an error.
 
 Text diagnostics and the summary go to stderr; --format json and github write to stdout.
 """
@@ -28,6 +41,8 @@ EXAMPLES = (
     "corpuskit validate --format github --changed-since origin/main",
     "corpuskit validate --staged      # what the next commit holds (the pre-commit hook)",
     "corpuskit validate --root corpora/news   # a corpus in a subfolder, from the repository's top",
+    "corpuskit validate --dedupe && git diff dedupe.jsonl   # keep one document per duplicate cluster",
+    "corpuskit validate --strip       # drop page furniture; stripped lines counted per file",
 )
 NOTES = """\
 With --format json, a usage or environment error is one object
@@ -72,6 +87,14 @@ def register(subparsers: Any) -> None:
         "pyproject.toml has [tool.corpuskit]); the pre-commit hook of a corpus in a subfolder of its "
         "repository runs from the repository's top and passes it",
     )
+    add_strip(parser)
+    parser.add_argument(
+        "--dedupe",
+        action="store_true",
+        help="write the dedupe record: one member kept per cluster of identical or near-duplicate "
+        "documents, the others left out of push and release (default: the `dedupe` setting; "
+        "whole corpus only)",
+    )
     add_quiet(parser, help="no progress bar and no summary line")
     parser.add_argument(
         "--no-cache",
@@ -96,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
             cache=not args.no_cache,
             progress=not args.quiet and sys.stderr.isatty(),
             root=args.root,
+            dedupe=True if args.dedupe else None,
+            strip=True if args.strip else None,
         )
     except CorpuskitError as exc:
         if args.format == "json":

@@ -64,3 +64,16 @@ def matcher(extra: Mapping[str, Sequence[str]] | None = None) -> re.Pattern[str]
 def is_boilerplate(line: str, pattern: re.Pattern[str]) -> bool:
     core = line.strip(_EDGE_PUNCTUATION)
     return bool(core) and len(core) <= 120 and pattern.fullmatch(core) is not None
+
+
+def rule_of(line: str, extra: Mapping[str, Sequence[str]] | None = None) -> str:
+    """Which pattern a boilerplate line matches, as `<list>: <pattern>` (`en: advertisement`,
+    `settings: ...`): recorded with a stripped line so a reader sees why it went. Only called for
+    lines `is_boilerplate` accepted, so trying the patterns one by one costs nothing."""
+    core = line.strip(_EDGE_PUNCTUATION)
+    lists = [*PATTERNS.items(), *sorted((extra or {}).items())]
+    for name, patterns in lists:
+        for pattern in patterns:
+            if re.fullmatch(pattern, core, re.IGNORECASE):
+                return f"{name}: {pattern}"
+    return "boilerplate"

@@ -27,6 +27,8 @@ FIELDS: tuple[str, ...] = (
     "content_sha256",
     "raw_path",
 )
+# Present only when there is something to say: the boilerplate lines `--strip` dropped.
+OPTIONAL_FIELDS: tuple[str, ...] = ("removed_lines",)
 
 
 def body_text(doc: Document) -> str:

@@ -237,9 +237,13 @@ def parse_raw_text(
     raw_path: str | None = None,
     raw_timezone: str | None = None,
     boilerplate_patterns: Mapping[str, Sequence[str]] | None = None,
+    strip: bool = False,
 ) -> ParsedText:
     """Parse one article in the raw text format (already decoded; see corpuskit.documents.decoding).
 
+    Body lines that are page furniture are `boilerplate` warnings; with `strip` they are dropped
+    instead and recorded in the document's `removed_lines` (line, text, the pattern that matched),
+    so the text annotators see, hash and span offsets are those of the stripped body.
     Never raises for bad text: problems come back located in `ParsedText.problems`. An unknown
     `raw_timezone` raises UsageError (a setting, not the data, is wrong)."""
     zone = resolve_timezone(raw_timezone) if raw_timezone else None
@@ -366,6 +370,17 @@ def parse_raw_text(
     heading: str | None = None
     heading_line = 0
     furniture_lines = {number for number, line in body if boilerplate.is_boilerplate(line, furniture)}
+    removed: list[dict[str, int | str]] = []
+    if strip and furniture_lines:
+        for number, line in body:
+            if number in furniture_lines:
+                at = f"/removed_lines/{len(removed)}"
+                lines[at] = lines[f"{at}/text"] = number
+                rule = boilerplate.rule_of(line, boilerplate_patterns)
+                removed.append({"line": number, "text": line, "rule": rule})
+        lines["/removed_lines"] = lines["/removed_lines/0"]
+        body = [(number, line) for number, line in body if number not in furniture_lines]
+        furniture_lines = set()
     warnings += [
         ReadError(
             "boilerplate",
@@ -405,6 +420,8 @@ def parse_raw_text(
         "paragraphs": paragraphs,
         "credits": credits,
         "related": related,
+        # Present only when lines were stripped: documents of a corpus that strips nothing are unchanged.
+        **({"removed_lines": removed} if removed else {}),
         "content_sha256": "",
         "raw_path": raw_path,
     }

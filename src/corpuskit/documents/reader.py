@@ -153,10 +153,13 @@ def read_file(
     raw_timezone: str | None = None,
     boilerplate: Sequence[str] = (),
     detect_with: langid.DetectFn = langid.detect_document,
+    strip: bool = False,
 ) -> Iterator[SourceRecord | Diagnostic]:
     """Records and diagnostics of one raw file, in file order. `boilerplate`: patterns of page
-    furniture beyond the defaults (corpuskit.documents.boilerplate). `detect_with` tells a
-    document's language when the cheap check of a stated one cannot (validation passes a cached one).
+    furniture beyond the defaults (corpuskit.documents.boilerplate); with `strip`, such lines of a
+    .txt file are dropped and recorded in the document's `removed_lines` instead of reported.
+    `detect_with` tells a document's language when the cheap check of a stated one cannot
+    (validation passes a cached one).
 
     Raises UsageError (only) when `raw_timezone` is not a known IANA time zone."""
     if raw_timezone:
@@ -194,6 +197,7 @@ def read_file(
             raw_path=raw_path,
             raw_timezone=raw_timezone,
             boilerplate_patterns={"settings": boilerplate} if boilerplate else None,
+            strip=strip,
         )
         for warning in parsed.warnings:
             yield _diagnostic(file, warning, document_id, Severity.WARNING)
@@ -364,10 +368,16 @@ def read_documents(
     language: str = "en",
     raw_timezone: str | None = None,
     boilerplate: Sequence[str] = (),
+    strip: bool = False,
 ) -> Iterator[SourceRecord | Diagnostic]:
     """Records and read problems of every file under `paths`, in `iter_files` order (no schema
     check: `corpuskit.validate` adds that)."""
     for path in iter_files(paths):
         yield from read_file(
-            path, root=root, language=language, raw_timezone=raw_timezone, boilerplate=boilerplate
+            path,
+            root=root,
+            language=language,
+            raw_timezone=raw_timezone,
+            boilerplate=boilerplate,
+            strip=strip,
         )

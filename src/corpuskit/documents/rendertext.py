@@ -73,6 +73,8 @@ def render_raw_text(doc: Document) -> str:
     Dates are written as wall-clock minutes; parse the result with the `raw_timezone` that
     yields the document's offsets (or none for offset-free dates). Raises RenderError naming
     the field when the format cannot express the document (see docs/raw-format.md)."""
+    if doc.get("removed_lines"):
+        raise RenderError("removed_lines: the raw format keeps no record of stripped lines")
     out = [_single_line("title", doc["title"])]
     if doc["summary"] is not None:
         summary = _single_line("summary", doc["summary"])

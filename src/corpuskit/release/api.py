@@ -12,10 +12,11 @@ Gates (each refuses with a ReleaseError, exit 1, naming the reason):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import importlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,13 @@ class QualityOutcome:
     result: Any
 
 
-def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOutcome:
-    """Gold rows and agreement from the quality module, and every shortfall against the thresholds."""
+def assess_quality(
+    settings: Settings, folder: Path, taxonomy: Any, left_out: Collection[str] = ()
+) -> QualityOutcome:
+    """Gold rows and agreement from the quality module, and every shortfall against the thresholds.
+
+    The annotations of `left_out` documents (the dedupe record's) are left out of both: the gates
+    and the card judge the documents the release holds."""
     from corpuskit.quality.check import assess
     from corpuskit.quality.context import recorded_design, resolve_inputs
     from corpuskit.quality.ratings import build_ratings
@@ -99,7 +105,11 @@ def assess_quality(settings: Settings, folder: Path, taxonomy: Any) -> QualityOu
     source = inputs.source
     with contextlib.suppress(ValueError):
         source = Path(source).relative_to(settings.root).as_posix()
-    ratings = build_ratings(inputs.rows, inputs.taxonomy, source=source)
+    rows = inputs.rows
+    if left_out:
+        excluded = frozenset(left_out)
+        rows = (row for row in rows if row.get("document_id") not in excluded)
+    ratings = build_ratings(rows, inputs.taxonomy, source=source)
     assessment = assess(
         ratings,
         min_annotators=settings.min_annotators,
@@ -181,11 +191,16 @@ def release(
     allow_below_threshold: bool = False,
     settings: Settings | None = None,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
+    strip: bool | None = None,
 ) -> ReleaseResult:
-    """Build `releases/vX.Y.Z/` from the corpus and its annotation snapshot, after the gates pass."""
+    """Build `releases/vX.Y.Z/` from the corpus and its annotation snapshot, after the gates pass.
+
+    `strip` (None: the `strip_boilerplate` setting) drops boilerplate lines of raw text, as push did."""
     from corpuskit.validation.api import iter_valid_documents
 
     settings = settings or load_settings()
+    if strip is not None:  # as push: through the settings, which every reading step follows
+        settings = dataclasses.replace(settings, strip_boilerplate=strip)
     releases = Path(out) if out is not None else settings.path(settings.releases)
     if (version is None) == (bump is None):
         raise ReleaseError("give either a VERSION or --bump major|minor|patch")
@@ -194,7 +209,7 @@ def release(
     validation = check_validation(settings)
     folder = settings.path(settings.annotations)
     meta = snapshot_meta(folder)
-    quality = assess_quality(settings, folder, taxonomy)
+    quality = assess_quality(settings, folder, taxonomy, left_out=validation.left_out)
     if quality.shortfalls and not allow_below_threshold:
         raise ReleaseError(
             "gold is below the quality thresholds: "
@@ -213,6 +228,10 @@ def release(
         snapshot=meta,
         split_ratios=tuple(settings.split_ratios),  # type: ignore[arg-type]
         near_duplicates=validation.near_duplicates,
+        duplicate_groups=validation.duplicate_groups,
+        left_out=validation.left_out,
+        dedupe_record=validation.dedupe_record,
+        near_duplicate_threshold=float(settings.near_duplicate_threshold),
         agreement=quality.agreement,
         shortfalls=quality.shortfalls if allow_below_threshold else [],
         hashes={

@@ -60,6 +60,12 @@ class ReleaseInputs:
     snapshot: dict[str, Any]
     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     near_duplicates: list[tuple[str, str]] = field(default_factory=list)
+    # Clusters of identical or near-duplicate documents, (kind, member ids), and the documents the
+    # dedupe record leaves out (not among `documents`): the card counts them.
+    duplicate_groups: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
+    dedupe_record: str | None = None
+    near_duplicate_threshold: float = 0.8
     agreement: dict[str, Any] = field(default_factory=dict)
     shortfalls: list[str] = field(default_factory=list)
     hashes: dict[str, str | None] = field(default_factory=dict)
@@ -113,6 +119,13 @@ class Stats:
     pilot_documents: int = 0  # gold rows of pilot documents (labelled by every member)
     documents_by_annotators: Counter[int] = field(default_factory=Counter)  # n annotators -> gold rows
     near_duplicate_groups: int = 0
+    # Clusters with two or more released documents, by kind ("identical", "near-duplicate"), and
+    # the documents in them.
+    clusters: Counter[str] = field(default_factory=Counter)
+    clustered: Counter[str] = field(default_factory=Counter)
+    # Annotations of documents the dedupe record leaves out (not released; gold and agreement
+    # never saw them).
+    left_out_annotations: int = 0
     hashes: dict[str, str] = field(default_factory=dict)
 
     def sha256_of(self, path: Path, rel: str) -> str:
@@ -220,9 +233,15 @@ def _write_tables(inputs: ReleaseInputs, work: Path) -> Stats:
     annotation_features = features_of("annotations", taxonomy)
     gold_features = features_of("gold", taxonomy)
 
+    group_of: dict[str, list[int]] = {}
+    for number, (_, members) in enumerate(inputs.duplicate_groups):
+        for member in members:
+            group_of.setdefault(member, []).append(number)
+    released_in: Counter[int] = Counter()
     documents = _writers("documents", inputs, work, key=lambda row: row["id"])
     for doc in inputs.documents:
         row = document_row(doc)
+        released_in.update(group_of.get(row["id"], ()))
         documents[assign(row["id"])].add(row)
         if isinstance(doc.get("language"), str):
             stats.languages[doc["language"]] += 1
@@ -236,6 +255,11 @@ def _write_tables(inputs: ReleaseInputs, work: Path) -> Stats:
             stats.last_date = date if stats.last_date is None else max(stats.last_date, date)
         else:
             stats.undated += 1
+    for number, count in released_in.items():
+        if count > 1:
+            kind = inputs.duplicate_groups[number][0]
+            stats.clusters[kind] += 1
+            stats.clustered[kind] += count
     _small_corpus(documents, assign, stats)
     _close(documents, "documents", stats, work, inputs)
 
@@ -359,6 +383,15 @@ def _joiner(
     return transform
 
 
+def _left_out(batch: Any, matches: list[Match | None], inputs: ReleaseInputs) -> int:
+    """How many unmatched annotation rows belong to documents the dedupe record leaves out."""
+    if not inputs.left_out or all(m is not None for m in matches):
+        return 0
+    left = set(inputs.left_out)
+    ids = batch.column("document_id").to_pylist()
+    return sum(1 for m, doc_id in zip(matches, ids, strict=True) if m is None and doc_id in left)
+
+
 def _join_annotations(
     batch: Any,
     matches: list[Match | None],
@@ -369,7 +402,9 @@ def _join_annotations(
 ) -> Any:
     import pyarrow as pa
 
-    stats.orphan_annotations += sum(1 for m in matches if m is None)
+    left = _left_out(batch, matches, inputs)
+    stats.left_out_annotations += left
+    stats.orphan_annotations += sum(1 for m in matches if m is None) - left
     batch, found = keep(batch, matches)
     current = gather(found, "content_sha256", pa.string()).to_pylist()
     ids = batch.column("document_id").to_pylist()

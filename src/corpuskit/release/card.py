@@ -120,6 +120,7 @@ def card_body(inputs: ReleaseInputs, stats: Stats, version: str) -> list[str]:
     out += sections.labels(inputs, stats)
     out += sections.sources(stats)
     out += sections.languages(stats)
+    out += sections.duplicates(inputs, stats)
     out += sections.annotation_process(inputs, stats)
     out += sections.agreement(inputs)
     out += sections.personal_information()

@@ -20,6 +20,7 @@ COLUMN_DOCS: dict[str, str] = {
     "paragraphs": "the body, paragraph by paragraph, with headings",
     "credits": "bylines and photo credits",
     "related": "links the outlet printed with the article",
+    "removed_lines": "page furniture dropped from the raw text (line, text, pattern matched); not in `text`",
     "content_sha256": "SHA-256 of the normalized text the labels were given on",
     "raw_path": "the raw file, relative to the corpus",
     "target": "the stance target (ClassLabel of target ids)",

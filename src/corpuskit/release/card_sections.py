@@ -337,6 +337,42 @@ def personal_information() -> Lines:
     ]
 
 
+def _plural(number: int, word: str) -> str:
+    return f"{number} {word}{'' if number == 1 else 's'}"
+
+
+def duplicates(inputs: ReleaseInputs, stats: Stats) -> Lines:
+    """Clusters of identical and near-duplicate documents among those released, and what the dedupe
+    record left out."""
+    identical, near = stats.clusters["identical"], stats.clusters["near-duplicate"]
+    record = f"`{literal(inputs.dedupe_record)}`" if inputs.dedupe_record else "the dedupe record"
+    out = [
+        "## Duplicates",
+        "",
+        "Validation compares every document with every other: identical content (the same normalized "
+        "text) and near-duplicates (estimated MinHash Jaccard similarity of the bodies at least "
+        f"{inputs.near_duplicate_threshold:g}, e.g. one wire story under two headlines).",
+        "",
+        f"- Near-duplicate clusters among the released documents: {near}"
+        + (f" ({stats.clustered['near-duplicate']} documents)" if near else ""),
+        f"- Identical-content clusters among the released documents: {identical}"
+        + (f" ({stats.clustered['identical']} documents)" if identical else ""),
+        f"- Documents left out by {record}: {len(inputs.left_out)}",
+    ]
+    if inputs.left_out:
+        annotations = _plural(stats.left_out_annotations, "annotation")
+        out[-1] += (
+            f" (one member of each cluster is kept; the others and their {annotations} are not in "
+            "this release, nor in its gold labels and agreement)"
+        )
+    out += [
+        "",
+        "Splits keep each near-duplicate cluster whole: all of its released documents are in one split.",
+        "",
+    ]
+    return out
+
+
 def limitations(inputs: ReleaseInputs, stats: Stats) -> Lines:
     n_docs = sum(stats.rows["documents"].values())
     n_gold = sum(stats.rows["gold"].values())

@@ -71,6 +71,11 @@ class ValidationOutcome:
     errors: list[str]
     result: Any = None
     near_duplicates: list[tuple[str, str]] = field(default_factory=list)
+    # Every cluster of identical or near-duplicate documents: (kind, member ids).
+    duplicate_groups: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    # Ids of the documents the dedupe record leaves out (valid, not released).
+    left_out: list[str] = field(default_factory=list)
+    dedupe_record: str | None = None
 
 
 def validate_corpus(settings: Settings) -> ValidationOutcome:
@@ -84,6 +89,9 @@ def validate_corpus(settings: Settings) -> ValidationOutcome:
         errors=errors,
         result=result,
         near_duplicates=[(str(a), str(b)) for a, b in result.near_duplicates],
+        duplicate_groups=list(result.groups),
+        left_out=sorted({str(item["id"]) for item in result.left_out}),
+        dedupe_record=settings.dedupe_record if result.dedupe_record else None,
     )
 
 

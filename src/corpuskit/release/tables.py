@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from corpuskit.documents.model import FIELDS, body_text
+from corpuskit.documents.model import FIELDS, OPTIONAL_FIELDS, body_text
 from corpuskit.snapshot import pseudonym
 from corpuskit.taxonomy.features import DECIDED_BY, features
 from corpuskit.taxonomy.model import Taxonomy
@@ -49,6 +49,7 @@ def document_features() -> datasets.Features:
             "related": List({"label": string, "title": string, "url": string}),
             "content_sha256": string,
             "raw_path": string,
+            "removed_lines": List({"line": Value("int64"), "text": string, "rule": string}),
             "text": string,
         }
     )
@@ -153,7 +154,7 @@ def instant(value: Any) -> datetime | None:
 
 
 # The columns of the documents table: every schema field, then the body as annotators saw it.
-DOCUMENT_COLUMNS: tuple[str, ...] = (*FIELDS, "text")
+DOCUMENT_COLUMNS: tuple[str, ...] = (*FIELDS, *OPTIONAL_FIELDS, "text")
 
 
 def document_row(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -161,6 +162,10 @@ def document_row(doc: Mapping[str, Any]) -> dict[str, Any]:
     row["related"] = [
         {"label": r.get("label"), "title": r.get("title"), "url": r.get("url")}
         for r in doc.get("related") or []
+    ]
+    row["removed_lines"] = [
+        {"line": r.get("line"), "text": r.get("text"), "rule": r.get("rule")}
+        for r in doc.get("removed_lines") or []
     ]
     row["text"] = body_text(dict(doc))
     return row

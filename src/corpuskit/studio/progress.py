@@ -1,8 +1,9 @@
 """How far the team is: per annotator, per document, what is left and how agreement looks so far.
 
-Read-only, whatever the project's size: one light read of every task's overlap and marks, and one
-JSON export of the tasks someone worked on (the GET export, which creates nothing on the server),
-converted by pull's converter so that annotators and skips are read exactly as pull reads them.
+Read-only, whatever the project's size: one paged read of every task's overlap, marks and data (for
+its language), and one JSON export of the tasks someone worked on (the GET export, which creates
+nothing on the server), converted by pull's converter so that annotators and skips are read
+exactly as pull reads them.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Progress:
     agreement: dict[str, dict[str, Any]] = field(default_factory=dict)
     agreement_documents: int = 0
     stale: list[str] = field(default_factory=list)
-    # Per language of the task data: documents someone submitted for, and those complete.
+    # Per language of the task data: documents, those someone submitted for, and those complete.
     languages: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
@@ -111,8 +112,8 @@ def measure(
     languages: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     """The progress figures from every task's (overlap, meta) and the snapshot-shaped annotation
-    rows of the tasks someone worked on (pure: no server). `languages`: task id -> the language in
-    its data, for the tasks someone worked on (the export carries their data)."""
+    rows (pure: no server). `languages`: task id -> the language in its data (the export carries
+    every task's data); a task without one counts as "unknown"."""
     from corpuskit.quality.check import assess
     from corpuskit.quality.ratings import build_ratings
 
@@ -166,11 +167,12 @@ def measure(
             agreement[name] = {"alpha": c.alpha.value, "items": c.pairable_items}
     stale = sorted(document_of.get(task_id, f"task {task_id}") for task_id in stale_tasks)
     by_language: dict[str, dict[str, int]] = {}
-    for task_id in people:
+    for task_id in tasks:
         entry = by_language.setdefault(
-            (languages or {}).get(task_id, "unknown"), {"annotated": 0, "complete": 0}
+            (languages or {}).get(task_id, "unknown"), {"documents": 0, "annotated": 0, "complete": 0}
         )
-        entry["annotated"] += 1
+        entry["documents"] += 1
+        entry["annotated"] += task_id in people
         entry["complete"] += task_id in complete
     return {
         "documents": len(tasks),
@@ -191,7 +193,7 @@ def measure(
         "agreement": agreement,
         "agreement_documents": overlapped,
         "stale": stale,
-        "languages": dict(sorted(by_language.items(), key=lambda item: (-item[1]["annotated"], item[0]))),
+        "languages": dict(sorted(by_language.items(), key=lambda item: (-item[1]["documents"], item[0]))),
     }
 
 
@@ -223,20 +225,15 @@ def status(
         )
         project_id = int(info["id"])
         mapper = taxonomy_mapper(taxonomy)
-        # Only the tasks someone worked on (an untouched task is all in the overlap read),
+        # Only the tasks someone worked on (an untouched task is all in the task list read),
         # converted while they download: the export is never written or held whole.
         tables = studio.exports.read(
             project_id, lambda chunks: convert_stream(chunks, mapper), method="export", all_tasks=False
         )
         add_emails(client, tables)
-        languages = {
-            int(row["task_id"]): row["data"]["language"]
-            for row in tables.tasks
-            if isinstance(row.get("data"), dict) and isinstance(row["data"].get("language"), str)
-        }
-        figures = measure(
-            read_overlaps(client, project_id), tables.annotations, taxonomy, settings, languages
-        )
+        languages: dict[int, str] = {}
+        overlaps = read_overlaps(client, project_id, languages=languages)
+        figures = measure(overlaps, tables.annotations, taxonomy, settings, languages)
         design = OverlapDesign.from_settings(settings)
         return Progress(
             project_id=project_id,

@@ -50,8 +50,21 @@ class ValidationResult:
     full_check: str | None = None
     # Documents per language (stated, else detected, else the default), most frequent first.
     languages: dict[str, int] = field(default_factory=dict)
-    # Near-duplicate clusters of three or more documents (`--format json` lists their members).
+    # Clusters of three or more documents reported as one message, identical content and
+    # near-duplicates (`--format json` lists their members).
     clusters: tuple[dict[str, Any], ...] = ()
+    # The documents the dedupe record leaves out (id, file, line, cluster, match, similarity):
+    # valid, but not among the documents push and release use.
+    left_out: tuple[dict[str, Any], ...] = ()
+    # Every cluster of two or more documents, reported or settled: (kind, member ids), kind
+    # "identical" or "near-duplicate" (the release card counts those among released documents).
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), repr=False)
+    # The dedupe record as diagnostics name it (None when there is none) and whether this run wrote it.
+    dedupe_record: str | None = None
+    dedupe_written: bool = False
+    # Whether boilerplate lines were stripped on reading, and how many per file.
+    strip: bool = False
+    stripped: dict[str, int] = field(default_factory=dict)
     # The corpus root (GitHub annotations name files relative to the repository top found from it).
     root: Path | None = field(default=None, repr=False, compare=False)
     # With `keep_documents`: (file, line, document) of every document that passed the checks of its
@@ -86,7 +99,16 @@ class ValidationResult:
             "full_check": self.full_check,
             "languages": dict(self.languages),
             "clusters": len(self.clusters),
+            "left_out": len(self.left_out),
+            "dedupe_record": self.dedupe_record,
+            "dedupe_written": self.dedupe_written,
+            "stripped": dict(self.stripped),
         }
+
+    @property
+    def excluded(self) -> frozenset[tuple[str, int]]:
+        """Places (file, line) of the documents push and release leave out: rejected or left out."""
+        return self.rejected | {(item["file"], item["line"]) for item in self.left_out}
 
 
 @dataclass(frozen=True)
@@ -101,6 +123,7 @@ class _Options:
     now: str
     cache: str | None
     keep: bool = False
+    strip: bool = False
 
 
 @dataclass
@@ -116,6 +139,10 @@ class _Chunk:
     languages: dict[str, int] = field(default_factory=dict)
     # Every model or script detection made or looked up (content hash, language, confidence, by).
     detections: list[tuple[bytes, str | None, float, str]] = field(default_factory=list)
+    # Each entry's published_at, in the order of entries (the dedupe rule keeps the earliest).
+    published: list[str | None] = field(default_factory=list)
+    # Boilerplate lines stripped per file (with `strip`).
+    stripped: dict[str, int] = field(default_factory=dict)
 
 
 def _language_problem(document: dict[str, Any], item: Any, allowed: frozenset[str]) -> list[Diagnostic]:
@@ -182,6 +209,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
             raw_timezone=options.raw_timezone,
             boilerplate=options.boilerplate,
             detect_with=detector,
+            strip=options.strip,
         ):
             if not isinstance(item, SourceRecord):
                 chunk.diagnostics.append(item)
@@ -190,6 +218,9 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
                 continue
             chunk.documents += 1
             document = item.document
+            removed = document.get("removed_lines")
+            if options.strip and isinstance(removed, list) and removed:
+                chunk.stripped[item.file] = chunk.stripped.get(item.file, 0) + len(removed)
             doc_id = document.get("id") if isinstance(document.get("id"), str) else None
             found = checker.check(
                 document, file=item.file, line=item.line, field_lines=item.field_lines, document_id=doc_id
@@ -215,6 +246,7 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
                 entries.file_of.append(number)
                 entries.line_of.append(item.line)
                 entries.ids.append(document["id"])
+                chunk.published.append(document.get("published_at"))
                 sha = bytes.fromhex(document["content_sha256"])
                 entries.sha.extend(sha)
                 pending_sha.append(sha)
@@ -317,6 +349,8 @@ def validate(
     now: datetime | None = None,
     keep_documents: bool = False,
     root: str | os.PathLike[str] | None = None,
+    dedupe: bool | None = False,
+    strip: bool | None = None,
 ) -> ValidationResult:
     """Validate the documents under `paths` (default: the settings' raw folder).
 
@@ -330,16 +364,32 @@ def validate(
     checked and `full_check` says why. With `keep_documents` the result keeps the documents that
     passed, for `iter_valid_documents` (push reads the corpus once). Without `settings`, they are
     read from the corpus at `root`, else the one the current folder is in.
+
+    The dedupe record (`dedupe_record` setting) is checked against the corpus; the documents it
+    validly leaves out are in `left_out` and not among the valid documents push and release use.
+    `dedupe=True` (None: as the `dedupe` setting says, for whole-corpus runs) writes the record
+    again first: one member kept per cluster of identical or near-duplicate documents
+    (corpuskit.validation.dedupe has the rule).
+
+    `strip` (None: the `strip_boilerplate` setting) drops boilerplate lines of raw text on reading,
+    recorded in each document's `removed_lines`; `stripped` counts them per file.
     """
     from corpuskit.documents.reader import iter_files
+    from corpuskit.errors import UsageError
     from corpuskit.validation.inputs import full_check_reason
     from corpuskit.validation.schema_check import schema_path
 
     if settings is None and root is not None and not Path(root).is_dir():
-        from corpuskit.errors import UsageError
-
         raise UsageError(f"--root {root}: not a folder")
     settings = settings or load_settings(Path(root) if root is not None else None)
+    if dedupe and (paths or staged or changed_since):
+        raise UsageError(
+            "--dedupe decides over the whole corpus: run it without paths, --staged or --changed-since"
+        )
+    narrowed = bool(paths or staged or changed_since)
+    write_record = bool(settings.dedupe if dedupe is None else dedupe) and not narrowed
+    # Only a run over the whole raw folder can tell that a file the record names is gone.
+    whole = not paths and not staged
     focus: set[str] | None = None
     full_check: str | None = None
     if staged:
@@ -365,6 +415,7 @@ def validate(
         now=(now or datetime.now(UTC)).isoformat(),
         cache=str(cache_dir) if cache else None,
         keep=keep_documents,
+        strip=bool(settings.strip_boilerplate if strip is None else strip),
     )
     from corpuskit.validation.schema_check import load_checker
 
@@ -378,6 +429,8 @@ def validate(
     kept: list[tuple[str, int, dict[str, Any]]] = []
     languages: dict[str, int] = {}
     detections: list[tuple[bytes, str | None, float, str]] = []
+    published: list[str | None] = []
+    stripped: dict[str, int] = {}
 
     def in_focus(name: str) -> bool:
         return focus is None or os.path.abspath(name) in focus
@@ -387,6 +440,8 @@ def validate(
         diagnostics.extend(d for d in chunk.diagnostics if in_focus(d.file))
         rejected.update(chunk.rejected)
         kept.extend(chunk.kept)
+        published.extend(chunk.published)
+        stripped.update((name, n) for name, n in chunk.stripped.items() if in_focus(name))
         detections.extend(chunk.detections)
         for tag, count in chunk.languages.items():
             languages[tag] = languages.get(tag, 0) + count
@@ -403,19 +458,55 @@ def validate(
     if focus is not None:
         focused_files = [in_focus(name) for name in entries.files]
         focus_mask = [focused_files[number] for number in entries.file_of]
-    found, clusters = check_corpus(
-        entries, near_duplicate_threshold=float(settings.near_duplicate_threshold), focus=focus_mask
-    )
-    for diagnostic, _ in found:
-        diagnostics.append(diagnostic)
-        if diagnostic.severity is Severity.ERROR:
-            place = (diagnostic.file, diagnostic.line or 0)
-            if place not in rejected and in_focus(diagnostic.file):
-                invalid += 1
-            rejected.add(place)
-    from corpuskit.validation.crossrecord import near_duplicate_pairs
+    from corpuskit.validation import dedupe as records
+    from corpuskit.validation.crossrecord import Cluster, near_duplicate_pairs
 
-    near_duplicates = near_duplicate_pairs(entries, found, clusters)
+    record_path = settings.path(settings.dedupe_record)
+    decided: list[records.Decision] = []
+    written: list[bool] = []
+
+    def settle(groups: list[Cluster]) -> Any:
+        # The record is checked against every cluster of the corpus, then (--dedupe) written
+        # again from them; the clusters it settles need no message.
+        decision = records.check_record(record_path, entries, groups, settings.root, whole=whole)
+        if write_record:
+            chosen = records.choose(entries, groups, published, settings.root, decision)
+            written.append(records.write_record(record_path, chosen))
+            decision = records.check_record(record_path, entries, groups, settings.root, whole=whole)
+        decided.append(decision)
+        return decision.settles
+
+    checks = check_corpus(
+        entries,
+        near_duplicate_threshold=float(settings.near_duplicate_threshold),
+        focus=focus_mask,
+        settle=settle,
+    )
+    if not decided:  # fewer than two documents: no cluster, but the record is still checked
+        settle([])
+    decision = decided[0]
+    diagnostics.extend(decision.diagnostics)
+    for diagnostic, _ in checks.found:
+        diagnostics.append(diagnostic)
+    for index in checks.rejected:
+        place = entries.where(index)
+        if place not in rejected and in_focus(place[0]):
+            invalid += 1
+        rejected.add(place)
+    left_out = []
+    for index, member in sorted(decision.left_out.items()):
+        file, line = entries.where(index)
+        left_out.append(
+            {
+                "id": member.id,
+                "file": file,
+                "line": line,
+                "cluster": member.cluster,
+                "match": member.match,
+                "similarity": member.similarity,
+            }
+        )
+    near_duplicates = near_duplicate_pairs(entries, checks.groups)
     if cache and len(entries):
         from corpuskit.validation.cache import LanguageCache, SignatureCache
 
@@ -432,7 +523,13 @@ def validate(
         near_duplicates=tuple(near_duplicates),
         full_check=full_check,
         languages=dict(sorted(languages.items(), key=lambda item: (-item[1], item[0]))),
-        clusters=tuple(cluster.to_json(entries) for cluster in clusters),
+        clusters=tuple(cluster.to_json(entries) for cluster in checks.clusters),
+        left_out=tuple(left_out),
+        groups=tuple((g.kind, tuple(entries.ids[i] for i in g.members)) for g in checks.groups),
+        dedupe_record=records.shown(record_path) if record_path.is_file() or written else None,
+        dedupe_written=any(written),
+        strip=options.strip,
+        stripped=stripped,
         root=settings.root,
         kept=tuple(kept) if keep_documents else None,
     )
@@ -467,9 +564,10 @@ def iter_valid_documents(
     settings = settings or load_settings()
     if result is None:
         result = validate(paths, settings=settings)
+    excluded = result.excluded
     if result.kept is not None:
         for file, line, document in result.kept:
-            if (file, line) not in result.rejected:
+            if (file, line) not in excluded:
                 yield document
         return
     targets = [Path(p) for p in paths] if paths else _default_paths(settings)
@@ -480,6 +578,7 @@ def iter_valid_documents(
             language=settings.language,
             raw_timezone=settings.raw_timezone,
             boilerplate=settings.boilerplate,
+            strip=result.strip,
         ):
-            if isinstance(item, SourceRecord) and (item.file, item.line) not in result.rejected:
+            if isinstance(item, SourceRecord) and (item.file, item.line) not in excluded:
                 yield item.document

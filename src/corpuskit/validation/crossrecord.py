@@ -152,18 +152,25 @@ def describe(entries: Entries, finding: Finding, threshold: float) -> Diagnostic
 # A cluster message names this many of its members; `--format json` lists them all.
 CLUSTER_LISTED = 5
 
+NEAR = "near-duplicate"
+IDENTICAL = "identical"
+
 
 @dataclass(frozen=True)
 class Cluster:
-    """Near-duplicates joined by their pairs: `members` are entry indices in corpus order (the
-    first is the representative), `low`/`high` the range of the pairs' estimated similarity."""
+    """Documents joined by their pairs: `members` are entry indices in corpus order (the first is
+    the representative), `low`/`high` the range of the pairs' estimated similarity (1.0 for
+    identical content), `best` each member's highest similarity to another member."""
 
     members: tuple[int, ...]
     low: float
     high: float
+    kind: str = NEAR
+    best: tuple[float, ...] = ()
 
     def to_json(self, entries: Entries) -> dict[str, object]:
         return {
+            "kind": self.kind,
             "representative": entries.ids[self.members[0]],
             "size": len(self.members),
             "similarity": [round(self.low, 4), round(self.high, 4)],
@@ -174,8 +181,8 @@ class Cluster:
         }
 
 
-def clusters_of(findings: list[Finding]) -> list[Cluster]:
-    """Union-find over near-duplicate pairs; clusters in the order of their first member."""
+def clusters_of(findings: list[Finding], kind: str = NEAR) -> list[Cluster]:
+    """Union-find over pairs; clusters in the order of their first member."""
     parent: dict[int, int] = {}
 
     def root(item: int) -> int:
@@ -193,15 +200,23 @@ def clusters_of(findings: list[Finding]) -> list[Cluster]:
     for item in parent:
         members.setdefault(root(item), []).append(item)
     ranges: dict[int, list[float]] = {}
+    best: dict[int, float] = {}
     for finding in findings:
         ranges.setdefault(root(finding.at), []).append(finding.similarity)
-    return [
-        Cluster(tuple(sorted(members[key])), min(ranges[key]), max(ranges[key])) for key in sorted(members)
-    ]
+        for item in (finding.at, finding.other):
+            best[item] = max(best.get(item, 0.0), finding.similarity)
+    clusters = []
+    for key in sorted(members):
+        ordered = tuple(sorted(members[key]))
+        clusters.append(
+            Cluster(ordered, min(ranges[key]), max(ranges[key]), kind, tuple(best[i] for i in ordered))
+        )
+    return clusters
 
 
 def describe_cluster(entries: Entries, cluster: Cluster, threshold: float) -> Diagnostic:
-    """One warning for a cluster of three or more, at its representative (the first in corpus order)."""
+    """One message for a cluster of three or more, at its representative (the first in corpus
+    order): a warning for near-duplicates, an error for identical content (as for a pair)."""
     first = cluster.members[0]
     listed = ", ".join(
         f"{entries.ids[i]!r} ({_place(entries, i)})" for i in cluster.members[1 : 1 + CLUSTER_LISTED]
@@ -209,23 +224,59 @@ def describe_cluster(entries: Entries, cluster: Cluster, threshold: float) -> Di
     more = len(cluster.members) - 1 - CLUSTER_LISTED
     if more > 0:
         listed += f" and {more} more (--format json lists them all)"
-    similarity = (
-        f"{cluster.low:.2f}"
-        if round(cluster.low, 2) == round(cluster.high, 2)
-        else f"{cluster.low:.2f}-{cluster.high:.2f}"
-    )
     file, line = entries.where(first)
+    if cluster.kind == IDENTICAL:
+        message = (
+            f"identical content in {len(cluster.members)} documents around {entries.ids[first]!r}: "
+            f"{listed}; only the first is kept unless the dedupe record chooses (validate --dedupe)"
+        )
+    else:
+        similarity = (
+            f"{cluster.low:.2f}"
+            if round(cluster.low, 2) == round(cluster.high, 2)
+            else f"{cluster.low:.2f}-{cluster.high:.2f}"
+        )
+        message = (
+            f"near-duplicate cluster of {len(cluster.members)} documents around {entries.ids[first]!r}: "
+            f"{listed}; estimated similarity {similarity} (MinHash Jaccard, threshold {threshold:g})"
+        )
     return Diagnostic(
         file=file,
         line=line,
         column=None,
         pointer="",
-        severity=Severity.WARNING,
-        code="near-duplicate",
-        message=f"near-duplicate cluster of {len(cluster.members)} documents around {entries.ids[first]!r}: "
-        f"{listed}; estimated similarity {similarity} (MinHash Jaccard, threshold {threshold:g})",
+        severity=Severity.ERROR if cluster.kind == IDENTICAL else Severity.WARNING,
+        code="duplicate-content" if cluster.kind == IDENTICAL else "near-duplicate",
+        message=message,
         document_id=entries.ids[first],
     )
+
+
+@dataclass(frozen=True)
+class CrossChecks:
+    """What the checks across the corpus found.
+
+    `found`: diagnostics with the pair they report (None for a cluster message); `clusters`: the
+    clusters reported as one message (three or more members; identical content, then
+    near-duplicates); `groups`: every cluster of two or more, reported or settled, identical
+    content and near-duplicates apart (what dedupe and the release's splits work from);
+    `rejected`: entries that fail a cross-record check (a reused id, a copy of identical content)."""
+
+    found: list[tuple[Diagnostic, Finding | None]] = field(default_factory=list)
+    clusters: list[Cluster] = field(default_factory=list)
+    groups: list[Cluster] = field(default_factory=list)
+    rejected: set[int] = field(default_factory=set)
+
+
+def _toward(finding: Finding, focus: Sequence[bool]) -> Finding:
+    """The finding reported at its focused document."""
+    if focus[finding.at]:
+        return finding
+    return Finding(finding.code, finding.other, finding.at, finding.similarity)
+
+
+# Given every cluster of the corpus, says which of them need no message (the dedupe record's doing).
+Settle = Callable[[list[Cluster]], Callable[[Cluster], bool]]
 
 
 def check_corpus(
@@ -233,34 +284,49 @@ def check_corpus(
     *,
     near_duplicate_threshold: float,
     focus: Sequence[bool] | None = None,
-) -> tuple[list[tuple[Diagnostic, Finding | None]], list[Cluster]]:
+    settle: Settle | None = None,
+) -> CrossChecks:
     """Duplicate ids, identical content and near-duplicates. A clash of two is reported at the
-    later document, naming the earlier one; near-duplicates that join three or more documents
-    are one warning per cluster (finding None), at its first member. With `focus` (one flag per
-    entry), only pairs that involve a focused document are reported, and at the focused one.
-    Also returns the clusters of three or more."""
+    later document, naming the earlier one; clusters of three or more are one message (finding
+    None) at their first member. With `focus` (one flag per entry), only pairs that involve a
+    focused document are reported, and at the focused one; `groups` still cover the whole corpus.
+    `settle`, given every cluster, tells which ones are settled (the dedupe record keeps one of
+    their members and leaves the others out): those are not reported."""
+    checks = CrossChecks()
     if len(entries) < 2:
-        return [], []
-    found: list[tuple[Diagnostic, Finding | None]] = []
+        return checks
     near: list[Finding] = []
+    identical: list[Finding] = []
     for finding in _findings(entries, near_duplicate_threshold):
-        if focus is not None:
-            if not focus[finding.at] and not focus[finding.other]:
-                continue
-            if not focus[finding.at]:
-                finding = Finding(finding.code, finding.other, finding.at, finding.similarity)
-        if finding.code == "near-duplicate":
+        if finding.code == NEAR:
             near.append(finding)
-        else:
-            found.append((describe(entries, finding, near_duplicate_threshold), finding))
-    clusters = clusters_of(near)
-    large = {member for cluster in clusters if len(cluster.members) > 2 for member in cluster.members}
-    for finding in near:
-        if finding.at not in large:
-            found.append((describe(entries, finding, near_duplicate_threshold), finding))
-    big = [cluster for cluster in clusters if len(cluster.members) > 2]
-    found += [(describe_cluster(entries, cluster, near_duplicate_threshold), None) for cluster in big]
-    return found, big
+        elif finding.code == "duplicate-content":
+            identical.append(finding)
+        elif focus is None or focus[finding.at] or focus[finding.other]:
+            finding = finding if focus is None else _toward(finding, focus)
+            checks.found.append((describe(entries, finding, near_duplicate_threshold), finding))
+            checks.rejected.add(finding.at)
+    checks.groups.extend(clusters_of(identical, IDENTICAL) + clusters_of(near, NEAR))
+    settled = settle(checks.groups) if settle is not None else None
+    for kind, findings in ((IDENTICAL, identical), (NEAR, near)):
+        if focus is not None:
+            findings = [_toward(f, focus) for f in findings if focus[f.at] or focus[f.other]]
+        groups = clusters_of(findings, kind)
+        reported = [group for group in groups if settled is None or not settled(group)]
+        shown = {member for group in reported for member in group.members}
+        large = {member for group in reported if len(group.members) > 2 for member in group.members}
+        for finding in findings:
+            if finding.at in shown and finding.at not in large:
+                checks.found.append((describe(entries, finding, near_duplicate_threshold), finding))
+                if kind == IDENTICAL:
+                    checks.rejected.add(finding.at)
+        for group in reported:
+            if len(group.members) > 2:
+                checks.clusters.append(group)
+                checks.found.append((describe_cluster(entries, group, near_duplicate_threshold), None))
+                if kind == IDENTICAL:
+                    checks.rejected.update(group.members[1:])
+    return checks
 
 
 def _findings(entries: Entries, threshold: float) -> Iterator[Finding]:
@@ -312,17 +378,12 @@ def _near_duplicates(entries: Entries, exact_copy: bytearray, threshold: float) 
             yield Finding("near-duplicate", later, first, similarity)
 
 
-def near_duplicate_pairs(
-    entries: Entries, found: list[tuple[Diagnostic, Finding | None]], clusters: list[Cluster]
-) -> list[tuple[str, str]]:
-    """(earlier id, later id) of every reported near-duplicate pair; a cluster as pairs of its
-    representative and each other member (what keeps the cluster in one release split)."""
-    pairs = [
-        (entries.ids[finding.other], entries.ids[finding.at])
-        for _, finding in found
-        if finding is not None and finding.code == "near-duplicate"
-    ]
-    for cluster in clusters:
-        first = entries.ids[cluster.members[0]]
-        pairs += [(first, entries.ids[member]) for member in cluster.members[1:]]
+def near_duplicate_pairs(entries: Entries, groups: list[Cluster]) -> list[tuple[str, str]]:
+    """(first id, other id) for every near-duplicate cluster, reported or settled: the representative
+    and each other member (what keeps the cluster in one release split)."""
+    pairs: list[tuple[str, str]] = []
+    for group in groups:
+        if group.kind == NEAR:
+            first = entries.ids[group.members[0]]
+            pairs += [(first, entries.ids[member]) for member in group.members[1:]]
     return pairs

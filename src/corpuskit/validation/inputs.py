@@ -55,14 +55,16 @@ def _relative(settings: Settings, path: str, *, folder: bool) -> str:
 
 def watched(settings: Settings, prefix: str = "") -> Watched:
     """The raw folder and the validity inputs of a corpus: the folders of its schema and taxonomy
-    (a schema may refer to its neighbours), its settings and the files that pin corpuskit."""
+    (a schema may refer to its neighbours), its settings, its dedupe record (an edit to it can make
+    the corpus fail: validation checks it) and the files that pin corpuskit."""
     inputs: list[str] = []
     for setting in (settings.schema, settings.taxonomy):
         parent = _relative(settings, str(PurePosixPath(setting).parent), folder=True)
         entry = _relative(settings, setting, folder=False) if parent in ("./", "../") else parent
         if not entry.startswith("../") and entry not in inputs:
             inputs.append(entry)
-    inputs += [SETTINGS_FILE, *PIN_FILES]
+    record = _relative(settings, settings.dedupe_record, folder=False)
+    inputs += [SETTINGS_FILE, *([record] if not record.startswith("../") else []), *PIN_FILES]
     return Watched(raw=_relative(settings, settings.raw, folder=True), inputs=tuple(inputs), prefix=prefix)
 
 

@@ -41,9 +41,15 @@ def summary_line(result: ValidationResult) -> str:
         f"{count(result.errors, 'error')}, {count(result.warnings, 'warning')}"
     )
     # A corpus in one language keeps its one line; several languages are counted (JSON: always).
-    if result.clusters:
-        members = sum(cluster["size"] for cluster in result.clusters)
-        line += f"; {count(len(result.clusters), 'near-duplicate cluster')} of {members} documents"
+    kinds = (("identical", "identical-content cluster"), ("near-duplicate", "near-duplicate cluster"))
+    for kind, name in kinds:
+        clusters = [cluster for cluster in result.clusters if cluster["kind"] == kind]
+        if clusters:
+            members = sum(cluster["size"] for cluster in clusters)
+            line += f"; {count(len(clusters), name)} of {members} documents"
+    if result.dedupe_record and (result.left_out or result.dedupe_written):
+        verb = "written" if result.dedupe_written else "read"
+        line += f"; {len(result.left_out)} left out by {result.dedupe_record} ({verb})"
     if len(result.languages) > 1:
         line += "; languages: " + ", ".join(f"{tag} {n}" for tag, n in result.languages.items())
     return line
@@ -52,6 +58,8 @@ def summary_line(result: ValidationResult) -> str:
 def report_text(result: ValidationResult, out: TextIO) -> None:
     for diagnostic in result.diagnostics:
         print(diagnostic, file=out)
+    for file, count in sorted(result.stripped.items()):
+        print(f"{file}: {count} boilerplate line{'' if count == 1 else 's'} stripped", file=out)
 
 
 def report_json(result: ValidationResult, out: TextIO) -> None:
@@ -61,6 +69,7 @@ def report_json(result: ValidationResult, out: TextIO) -> None:
         "summary": result.summary(),
         "diagnostics": [diagnostic.to_json() for diagnostic in result.diagnostics],
         "clusters": list(result.clusters),
+        "left_out": list(result.left_out),
     }
     json.dump(payload, out, ensure_ascii=False, indent=None)
     out.write("\n")

@@ -69,6 +69,9 @@ def replay(state: PushState, changed: Sequence[ServerTask]) -> Plan | None:
     for doc_id, doc in sorted(state.docs.items()):
         if doc.outcome == push_state.UNKNOWN:
             return None
+        if doc.outcome == push_state.LEFT_OUT:
+            plan.left_out.extend((task_id, doc_id) for task_id in doc.tasks)
+            continue
         if doc.outcome == push_state.REMOVED:
             # Whether it is annotated is not known here; True keeps anything from deleting it.
             plan.removed.extend((task_id, doc_id, True) for task_id in doc.tasks)
@@ -91,6 +94,7 @@ def plan_locally(
     changed: Sequence[ServerTask],
     taxonomy_version: str,
     consider_removed: bool,
+    left_out: frozenset[str] = frozenset(),
 ) -> tuple[Plan, dict[int, TaskView]] | None:
     """The plan from the record, the tasks changed since, and the tasks of changed documents read
     one by one by `fetch` (None if one is gone); None when that would take more requests than
@@ -113,7 +117,7 @@ def plan_locally(
         needed.extend(task_id for task_id in ids if task_id not in fresh)
     if consider_removed:
         for doc_id, ids in tasks_of.items():
-            if doc_id not in wanted:
+            if doc_id not in wanted and doc_id not in left_out:
                 needed.extend(task_id for task_id in ids if task_id not in fresh)
     if len(needed) > max(LOOKUPS_MIN, len(view) // LOOKUPS_SHARE):
         return None
@@ -123,9 +127,22 @@ def plan_locally(
     for task in fetched:
         view[task.id] = view_of(task)
     plan = make_plan(
-        looked, [*changed, *fetched], taxonomy_version, consider_removed=consider_removed, wanted=wanted
+        looked,
+        [*changed, *fetched],
+        taxonomy_version,
+        consider_removed=consider_removed,
+        wanted=wanted,
+        left_out=left_out,
     )
     plan.unchanged.extend(settled)
+    # The left-out documents' tasks the plan did not see are known from the record.
+    seen = {task_id for task_id, _ in plan.left_out}
+    plan.left_out += [
+        (task_id, doc_id)
+        for doc_id in sorted(left_out)
+        for task_id in tasks_of.get(doc_id, [])
+        if task_id not in seen
+    ]
     return plan, view
 
 
@@ -138,13 +155,16 @@ def state_after(
     """The record of the project once `plan` has been applied to the tasks in `view`."""
     stale = {doc_id for _, doc_id in plan.stale}
     removed = {doc_id for _, doc_id, _ in plan.removed}
+    left_out = {doc_id for _, doc_id in plan.left_out}
     state = dataclasses.replace(previous, docs={}, foreign=[])
     for task_id in sorted(view):
         if view[task_id][0] is None:
             state.foreign.append(task_id)
     for doc_id, ids in by_doc(view).items():
         _, digest, is_clean = view[ids[0]]
-        if doc_id in removed:
+        if doc_id in left_out:
+            outcome = push_state.LEFT_OUT
+        elif doc_id in removed:
             outcome = push_state.REMOVED
         elif doc_id in stale:
             outcome = push_state.STALE

@@ -11,7 +11,9 @@ comparing the corpus with the tasks gives:
   `meta.corpuskit_stale = true` and reported so its annotations can be reviewed;
 - unchanged: nothing to do;
 - removed: a task whose document is no longer in the corpus -> marked `meta.corpuskit_removed` and
-  reported; deleted only with `delete_removed` and only when nobody has annotated it.
+  reported; deleted only with `delete_removed` and only when nobody has annotated it;
+- left out: a task whose document the dedupe record leaves out (corpuskit.validation.dedupe) ->
+  reported and left as it is: never marked, updated or deleted, so no annotation is lost.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ def task_data(doc: Document, taxonomy_version: str) -> dict[str, Any]:
     data["language"] = doc["language"]
     data["direction"] = direction(doc["language"])
     data["text"] = body_text(doc)
+    # Only when something was stripped: the tasks of a corpus that strips nothing keep their data.
+    if doc.get("removed_lines"):
+        data["removed_lines"] = doc["removed_lines"]
     return data
 
 
@@ -86,6 +91,7 @@ class Plan:
     copies: list[tuple[str, int]] = field(default_factory=list)  # (doc id, task id)
     marks: dict[int, dict[str, Any]] = field(default_factory=dict)  # task id -> new meta
     predictions: list[dict[str, Any]] = field(default_factory=list)  # for existing tasks
+    left_out: list[tuple[int, str]] = field(default_factory=list)  # (task id, doc id), left alone
 
     def document_ids(self) -> set[str]:
         """The documents of the corpus this plan keeps in the project (not the removed ones)."""
@@ -101,6 +107,7 @@ class Plan:
             "removed": len(self.removed),
             "duplicates": len(self.duplicates),
             "copies": len(self.copies),
+            "left_out": len(self.left_out),
         }
 
 
@@ -134,13 +141,17 @@ def make_plan(
     *,
     consider_removed: bool = True,
     wanted: dict[str, dict[str, Any]] | None = None,
+    left_out: frozenset[str] = frozenset(),
 ) -> Plan:
     """Compare the corpus with the project's tasks (pure: no server calls). `wanted` may hold the
-    documents' task data already computed (by document id)."""
+    documents' task data already computed (by document id); the tasks of `left_out` documents (the
+    dedupe record's) are listed in `plan.left_out` and nothing else is done to them."""
     plan = Plan()
     by_doc: dict[str, list[ServerTask]] = {}
     for task in sorted(tasks, key=lambda t: t.id):
-        if task.doc_id is not None:
+        if task.doc_id in left_out:
+            plan.left_out.append((task.id, task.doc_id))
+        elif task.doc_id is not None:
             by_doc.setdefault(task.doc_id, []).append(task)
     seen: set[str] = set()
     for doc in documents:

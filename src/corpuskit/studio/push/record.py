@@ -31,7 +31,15 @@ def inputs_digest(settings: Settings) -> str | None:
     except (UsageError, OSError):
         return None
     schema_dir = settings.path(settings.schema).parent
-    config = sorted({settings.path(settings.taxonomy), *(p for p in schema_dir.rglob("*") if p.is_file())})
+    # The dedupe record decides which documents are pushed, as much as the raw files do.
+    dedupe_record = settings.path(settings.dedupe_record)
+    config = sorted(
+        {
+            settings.path(settings.taxonomy),
+            dedupe_record,
+            *(p for p in schema_dir.rglob("*") if p.is_file()),
+        }
+    )
     shown = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
     shown.pop("label_studio_api_key", None)
     settings_repr = repr(sorted(shown.items(), key=lambda kv: kv[0]))

@@ -39,6 +39,7 @@ class PushResult:
     design_repaired: list[str] = field(default_factory=list)  # team settings found changed on the server
     pilot: list[str] = field(default_factory=list)  # the documents of a pilot round (push --pilot)
     overlap_set: int = 0  # tasks whose overlap this push set
+    left_out: list[str] = field(default_factory=list)  # documents the dedupe record leaves out
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,8 @@ class PushResult:
             "stale": sorted(doc for _, doc in self.plan.stale),
             "removed": sorted(doc for _, doc, _ in self.plan.removed),
             "duplicates": sorted(doc for doc, _ in self.plan.duplicates),
+            "left_out": sorted(self.left_out),
+            "left_out_in_project": sorted({doc for _, doc in self.plan.left_out}),
             "applied": {
                 "created": self.created,
                 "updated": self.updated,

@@ -68,13 +68,15 @@ def push(
     client: StudioClient | None = None,
     on_batch: Callable[[int], None] | None = None,
     pilot: int | None = None,
+    strip: bool | None = None,
 ) -> PushResult:
     """Create or update the Label Studio project from the taxonomy and push the valid documents.
 
     `paths` limits the push to some files (then nothing counts as removed). With `dry_run` the
     plan is computed and nothing on the server changes. `pilot=N` pushes only a seeded sample of
     N documents, stratified by outlet and language, that every member of the team labels
-    (docs/team.md); their tasks are marked `meta.corpuskit_pilot`."""
+    (docs/team.md); their tasks are marked `meta.corpuskit_pilot`. `strip` (None: the
+    `strip_boilerplate` setting) drops boilerplate lines of raw text, as validation does."""
     from corpuskit.settings import load_settings
     from corpuskit.taxonomy import load_taxonomy
 
@@ -83,6 +85,9 @@ def push(
     if pilot is not None and pilot < 1:
         raise UsageError("--pilot needs at least 1 document")
     settings = settings or load_settings()
+    if strip is not None:
+        # Through the settings: the push record's digest of its inputs then tells the two apart.
+        settings = dataclasses.replace(settings, strip_boilerplate=strip)
     taxonomy = load_taxonomy(settings.path(settings.taxonomy))
     options = PushOptions(
         paths=paths,
@@ -115,6 +120,8 @@ class _Corpus:
     invalid: int
     time_dependent: bool
     pilot: list[str] = field(default_factory=list)
+    # Documents the dedupe record leaves out: valid, not pushed, their tasks left alone.
+    left_out: list[str] = field(default_factory=list)
 
 
 def _find_project(studio: Gateway, title: str, project: int | None) -> dict[str, Any] | None:
@@ -130,12 +137,13 @@ def _read_corpus(
     from corpuskit.validation.api import iter_valid_documents, validate
 
     if replay is not None and state is not None:
-        corpus = _Corpus([], state.documents, state.invalid, state.time_dependent)
+        corpus = _Corpus([], state.documents, state.invalid, state.time_dependent, left_out=state.left_out)
     else:
         result = validate(options.paths, settings=settings, progress=options.progress, keep_documents=True)
         documents = list(iter_valid_documents(options.paths, settings=settings, result=result))
         time_dependent = any(d.code == "future-date" for d in result.diagnostics)
-        corpus = _Corpus(documents, len(documents), result.invalid, time_dependent)
+        left_out = sorted({str(item["id"]) for item in result.left_out})
+        corpus = _Corpus(documents, len(documents), result.invalid, time_dependent, left_out=left_out)
     if options.pilot is not None:
         corpus.pilot = pilot_sample(corpus.documents, options.pilot, seed)
         chosen = set(corpus.pilot)
@@ -199,6 +207,7 @@ def _push_locked(
             changed,
             taxonomy.version,
             options.whole_corpus,
+            frozenset(corpus.left_out),
         )
     if local is not None:
         (plan, view), plan_source = local, PLAN_LOCAL
@@ -206,7 +215,12 @@ def _push_locked(
         tasks = read_tasks(studio, project_id) if project_id is not None else []
         consider_removed = options.whole_corpus and options.pilot is None
         plan = make_plan(
-            corpus.documents, tasks, taxonomy.version, consider_removed=consider_removed, wanted=wanted
+            corpus.documents,
+            tasks,
+            taxonomy.version,
+            consider_removed=consider_removed,
+            wanted=wanted,
+            left_out=frozenset(corpus.left_out),
         )
         view = {task.id: view_of(task) for task in tasks}
     if corpus.pilot:
@@ -237,6 +251,7 @@ def _push_locked(
         design_repaired=design_repaired,
         # A main round names the pilot documents already in the project (when it read the tasks).
         pilot=corpus.pilot or sorted({str(t.doc_id) for t in tasks if t.meta.get(PILOT)}),
+        left_out=corpus.left_out,
     )
     if options.dry_run or project_id is None:
         return outcome
@@ -292,6 +307,7 @@ def _push_locked(
         documents=corpus.count,
         invalid=corpus.invalid,
         pilot=sorted(outcome.pilot),
+        left_out=corpus.left_out,
     )
     record.remember(
         studio,

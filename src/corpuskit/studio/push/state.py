@@ -39,7 +39,8 @@ UNCHANGED = "unchanged"  # unchanged, but its data differs from the corpus's (e.
 STALE = "stale"
 REMOVED = "removed"
 UNKNOWN = "unknown"  # not planned (a push of named files): only its task ids and hash are known
-_OUTCOMES = frozenset({SETTLED, UNCHANGED, STALE, REMOVED, UNKNOWN})
+LEFT_OUT = "left-out"  # the dedupe record leaves the document out: its tasks are left alone
+_OUTCOMES = frozenset({SETTLED, UNCHANGED, STALE, REMOVED, UNKNOWN, LEFT_OUT})
 _WATERMARK_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # what Label Studio's data manager filters parse
 
 
@@ -87,6 +88,7 @@ class PushState:
     invalid: int
     docs: dict[str, DocState] = field(default_factory=dict)
     pilot: list[str] = field(default_factory=list)  # documents of a pilot round (meta.corpuskit_pilot)
+    left_out: list[str] = field(default_factory=list)  # documents the dedupe record left out
 
     def task_ids(self) -> set[int]:
         ids = set(self.foreign)
@@ -129,6 +131,7 @@ def load_state(path: Path, server: str, project_id: int) -> PushState | None:
             invalid=int(raw["invalid"]),
             docs=docs,
             pilot=[str(doc_id) for doc_id in raw.get("pilot", [])],
+            left_out=[str(doc_id) for doc_id in raw.get("left_out", [])],
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
