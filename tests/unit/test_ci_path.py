@@ -286,6 +286,7 @@ def test_a_corpus_in_a_subfolder_of_its_repository(
         "corpora/news/raw/**",
         "corpora/news/schema/**",
         "corpora/news/pyproject.toml",
+        "corpora/news/dedupe.jsonl",
         ".pre-commit-config.yaml",
         ".github/workflows/validate.yml",
     ]
