@@ -48,14 +48,15 @@ class ProjectsAPI:
             raise NotFound(f"Label Studio at {self.client.url} has no project {project_id}", 404) from None
         return _json(response.json())
 
-    def find(self, title: str) -> list[dict[str, Any]]:
-        """Every project on the server with exactly this title (normally none or one)."""
+    def find(self, title: str, *, fields: str = "id,title") -> list[dict[str, Any]]:
+        """Every project on the server with exactly this title (normally none or one), with the
+        `fields` named (comma-separated; `id` and `title` are always needed)."""
         found: list[dict[str, Any]] = []
         page = 1
         while True:
             # Label Studio filters by a title substring and, asked for a few fields, skips counting
             # every project's tasks and annotations (most of the listing's cost).
-            params = {"page": page, "page_size": 100, "title": title, "include": "id,title"}
+            params = {"page": page, "page_size": 100, "title": title, "include": fields}
             body = self.client.request("GET", "/api/projects", params=params, what="list projects").json()
             items = body.get("results", []) if isinstance(body, dict) else body
             found.extend(p for p in items if p.get("title") == title)
@@ -63,9 +64,9 @@ class ProjectsAPI:
                 return found
             page += 1
 
-    def resolve(self, title: str) -> dict[str, Any] | None:
+    def resolve(self, title: str, *, fields: str = "id,title") -> dict[str, Any] | None:
         """The one project with this title, or None; several are an error naming their ids."""
-        found = self.find(title)
+        found = self.find(title, fields=fields)
         if len(found) > 1:
             ids = ", ".join(str(p["id"]) for p in found)
             raise StudioError(

@@ -120,8 +120,8 @@ class _Corpus:
 def _find_project(studio: Gateway, title: str, project: int | None) -> dict[str, Any] | None:
     if project is not None:
         return studio.projects.get(project, fields=config.PROJECT_FIELDS)
-    found = studio.projects.resolve(title)
-    return studio.projects.get(int(found["id"]), fields=config.PROJECT_FIELDS) if found else None
+    # The listing filtered by title carries the same fields: one request instead of two.
+    return studio.projects.resolve(title, fields=config.PROJECT_FIELDS)
 
 
 def _read_corpus(
