@@ -11,15 +11,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from corpuskit.diagnostics import Diagnostic, Severity
+from corpuskit.errors import UsageError
 from corpuskit.settings import Settings, load_settings
-from corpuskit.validation.crossrecord import Entries, check_corpus
+from corpuskit.validation.crossrecord import Admission, Entries, check_corpus
 from corpuskit.validation.gitscope import changed_files, staged_files, tracked_files
 
 __all__ = ["ValidationResult", "changed_files", "iter_valid_documents", "validate"]
@@ -116,6 +117,13 @@ class _Chunk:
     languages: dict[str, int] = field(default_factory=dict)
     # Every model or script detection made or looked up (content hash, language, confidence, by).
     detections: list[tuple[bytes, str | None, float, str]] = field(default_factory=list)
+    # With `keep`: for each entry, the index of its document in `kept` (-1: it failed its own checks).
+    kept_index: list[int] = field(default_factory=list)
+
+
+# Told each schema-valid document in corpus order: its id, content hash, and the document when it
+# passed its own checks (`crossrecord.Admission.see`).
+_See = Callable[[str, bytes, dict[str, Any] | None], None]
 
 
 def _language_problem(document: dict[str, Any], item: Any, allowed: frozenset[str]) -> list[Diagnostic]:
@@ -140,8 +148,9 @@ def _language_problem(document: dict[str, Any], item: Any, allowed: frozenset[st
     ]
 
 
-def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
-    """Read and check a few files; runs in a worker process (so it takes and returns plain data)."""
+def _check_chunk(paths: Sequence[str], options: _Options, see: _See | None = None) -> _Chunk:
+    """Read and check a few files; runs in a worker process (so it takes and returns plain data).
+    In-process, `see` is told of each schema-valid document as soon as it is checked."""
     from corpuskit.documents.language import normalise_languages
     from corpuskit.documents.model import body_text
     from corpuskit.documents.reader import SourceRecord, read_file
@@ -205,18 +214,23 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
                 now=now,
             )
             found += _language_problem(document, item, allowed)
+            kept_at = -1
             if found:
                 chunk.diagnostics.extend(found)
                 chunk.invalid += 1
                 chunk.rejected.append((item.file, item.line))
             elif options.keep:
+                kept_at = len(chunk.kept)
                 chunk.kept.append((item.file, item.line, document))
             if schema_valid:
+                chunk.kept_index.append(kept_at)
                 entries.file_of.append(number)
                 entries.line_of.append(item.line)
                 entries.ids.append(document["id"])
                 sha = bytes.fromhex(document["content_sha256"])
                 entries.sha.extend(sha)
+                if see is not None:
+                    see(document["id"], sha, None if found else document)
                 pending_sha.append(sha)
                 pending_text.append(body_text(document))
                 chunk.languages[document["language"]] = chunk.languages.get(document["language"], 0) + 1
@@ -256,8 +270,16 @@ def _total_bytes(files: Sequence[Path]) -> int:
     return total
 
 
+def _see_chunk(chunk: _Chunk, see: _See) -> None:
+    """`see` each schema-valid document of a chunk checked in a worker, in corpus order."""
+    entries = chunk.entries
+    for index, kept_at in enumerate(chunk.kept_index):
+        document = chunk.kept[kept_at][2] if kept_at >= 0 else None
+        see(entries.ids[index], bytes(entries.sha[index * 32 : index * 32 + 32]), document)
+
+
 def _run_chunks(
-    chunks: list[list[str]], options: _Options, *, workers: int, progress: bool
+    chunks: list[list[str]], options: _Options, *, workers: int, progress: bool, see: _See | None = None
 ) -> Iterator[_Chunk]:
     import contextlib
     import threading
@@ -277,7 +299,7 @@ def _run_chunks(
     if workers <= 1 or len(chunks) <= 1 or threading.active_count() > 1 or started():
         with bar() as shown:
             for paths in chunks:
-                yield _check_chunk(paths, options)
+                yield _check_chunk(paths, options, see)
                 shown.update(len(paths))
         return
     import multiprocessing
@@ -288,6 +310,8 @@ def _run_chunks(
         results = pool.map(_check_chunk, chunks, [options] * len(chunks))
         with bar() as shown:
             for paths, chunk in zip(chunks, results, strict=True):
+                if see is not None:
+                    _see_chunk(chunk, see)
                 yield chunk
                 shown.update(len(paths))
 
@@ -316,6 +340,7 @@ def validate(
     progress: bool = False,
     now: datetime | None = None,
     keep_documents: bool = False,
+    on_valid: Callable[[dict[str, Any]], None] | None = None,
 ) -> ValidationResult:
     """Validate the documents under `paths` (default: the settings' raw folder).
 
@@ -327,7 +352,10 @@ def validate(
     corpus is what git tracks in the raw folder plus them; untracked files are left out. When the
     schema, taxonomy, settings or corpuskit pin is among the changed files, every document is
     checked and `full_check` says why. With `keep_documents` the result keeps the documents that
-    passed, for `iter_valid_documents` (push reads the corpus once).
+    passed, for `iter_valid_documents` (push reads the corpus once). `on_valid` is called with
+    each document that passes every check, in corpus order, as soon as that is known (before the
+    rest of the corpus is read: `crossrecord.Admission`); it needs a run over the whole corpus
+    (no `changed_since`, no `staged`) and implies `keep_documents`.
     """
     from corpuskit.documents.reader import iter_files
     from corpuskit.validation.inputs import full_check_reason
@@ -347,6 +375,10 @@ def validate(
             full_check = full_check_reason(focus, settings, f"since {changed_since}")
     if full_check:
         focus = None
+    if on_valid is not None and focus is not None:
+        raise UsageError("documents are handed over as they pass only in a run over the whole corpus")
+    admission = Admission(on_valid) if on_valid is not None else None
+    keep_documents = keep_documents or admission is not None
     cache_dir = settings.root / ".corpuskit" / "cache"
     options = _Options(
         root=str(settings.root),
@@ -376,7 +408,8 @@ def validate(
     def in_focus(name: str) -> bool:
         return focus is None or os.path.abspath(name) in focus
 
-    for chunk in _run_chunks(list(_chunks(files)), options, workers=workers, progress=progress):
+    see = admission.see if admission is not None else None
+    for chunk in _run_chunks(list(_chunks(files)), options, workers=workers, progress=progress, see=see):
         entries.extend(chunk.entries)
         diagnostics.extend(d for d in chunk.diagnostics if in_focus(d.file))
         rejected.update(chunk.rejected)
@@ -409,6 +442,13 @@ def validate(
             if place not in rejected and in_focus(diagnostic.file):
                 invalid += 1
             rejected.add(place)
+    if admission is not None:
+        passed = [document["id"] for file, line, document in kept if (file, line) not in rejected]
+        if passed != admission.admitted:  # the caller may have acted on them: never silently
+            raise RuntimeError(
+                "validate: the documents handed over as they passed differ from those that passed "
+                "the checks of the whole corpus"
+            )
     from corpuskit.validation.crossrecord import near_duplicate_pairs
 
     near_duplicates = near_duplicate_pairs(entries, found, clusters)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -241,6 +242,32 @@ def check_corpus(
     big = [cluster for cluster in clusters if len(cluster.members) > 2]
     found += [(describe_cluster(entries, cluster, near_duplicate_threshold), None) for cluster in big]
     return found, big
+
+
+class Admission:
+    """Which documents pass the cross-record checks, decided one document at a time in corpus order.
+
+    A duplicate id or identical content is reported at the later of the two documents (see
+    `_findings`), and near-duplicates are only warnings; so whether a document passes is known as
+    soon as the documents before it are: it clashes with none of them. `see` is given every
+    schema-valid document in corpus order (the document itself only when it passed its own
+    checks) and hands each that passes every check to `admit` at once: push starts importing
+    while the rest of the corpus is still being read. `check_corpus` over the whole corpus rejects
+    exactly the documents not handed over (validate verifies it)."""
+
+    def __init__(self, admit: Callable[[dict[str, Any]], None]) -> None:
+        self._admit = admit
+        self._ids: set[str] = set()
+        self._shas: set[bytes] = set()
+        self.admitted: list[str] = []
+
+    def see(self, doc_id: str, sha: bytes, document: dict[str, Any] | None) -> None:
+        clash = doc_id in self._ids or sha in self._shas
+        self._ids.add(doc_id)
+        self._shas.add(sha)
+        if document is not None and not clash:
+            self.admitted.append(doc_id)
+            self._admit(document)
 
 
 def _findings(entries: Entries, threshold: float) -> Iterator[Finding]:
