@@ -303,9 +303,9 @@ class StudioClient:
     @property
     def http(self) -> httpx.Client:
         if self._http is None:
-            import httpx
-
             import socket
+
+            import httpx
 
             verify = tls_verify(self.conn.ca_file)
             parts = urlsplit(self.url)

@@ -109,6 +109,10 @@ class ProjectsAPI:
             "PATCH", f"/api/projects/{project_id}", json=changes, what=f"update project {project_id}"
         )
 
+    def delete(self, project_id: int) -> None:
+        """Delete a project with its tasks (push takes back a project it created, nothing else)."""
+        self.client.request("DELETE", f"/api/projects/{project_id}/", what=f"delete project {project_id}")
+
 
 class TasksAPI:
     """`/api/tasks` and the project import: reading, importing, updating and deleting tasks."""
@@ -217,6 +221,18 @@ class TasksAPI:
 
     def delete(self, task_id: int, *, what: str | None = None) -> None:
         self.client.request("DELETE", f"/api/tasks/{task_id}", what=what or f"delete task {task_id}")
+
+    def delete_many(self, project_id: int, task_ids: Sequence[int]) -> None:
+        """Delete these tasks of the project in one request (the data manager's delete action)."""
+        if not task_ids:
+            return
+        self.client.request(
+            "POST",
+            "/api/dm/actions",
+            params={"id": "delete_tasks", "project": project_id},
+            json={"selectedItems": {"all": False, "included": list(task_ids)}},
+            what=f"delete {len(task_ids)} tasks of project {project_id}",
+        )
 
 
 class PredictionsAPI:
