@@ -49,6 +49,7 @@ def test_from_export_writes_sorted_jsonl_and_metadata(tmp_path: Path) -> None:
     assert result.summary() == {
         "folder": str(out),
         "changed": True,
+        "unchanged_since": None,
         "tasks": 3,
         "annotations": 3,
         "annotators": 3,
@@ -120,6 +121,7 @@ def test_cli_from_export_json_summary(tmp_path: Path, capsys: pytest.CaptureFixt
     assert json.loads(captured.out) == {
         "folder": str(out),
         "changed": True,
+        "unchanged_since": None,
         "tasks": 3,
         "annotations": 3,
         "annotators": 3,
