@@ -97,14 +97,26 @@ def bench_pull(server: Any, n: int = 10_000) -> dict[str, float]:
             out = Path(tmp) / "annotations"
             t0 = time.perf_counter()
             result = pull(
-                project=pid, out=out, url=server.url, token=server.token, method=method, settings=settings
+                project=pid,
+                out=out,
+                url=server.url,
+                token=server.token,
+                method=method,
+                settings=settings,
+                taxonomy=taxonomy,
             )
             times["corpuskit pull"] = time.perf_counter() - t0
             assert result.counts["annotations"] == 3 * n, result.summary()
             # Nothing changed on the server: the project's summary says so, nothing is exported.
             t0 = time.perf_counter()
             again = pull(
-                project=pid, out=out, url=server.url, token=server.token, method=method, settings=settings
+                project=pid,
+                out=out,
+                url=server.url,
+                token=server.token,
+                method=method,
+                settings=settings,
+                taxonomy=taxonomy,
             )
             times["unchanged re-pull"] = time.perf_counter() - t0
             assert again.unchanged_since is not None, again.summary()

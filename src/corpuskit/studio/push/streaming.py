@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from corpuskit.studio.gateway import Gateway
 
 _DONE = None
+FIRST_BATCH = 100
 _WAIT = 0.2  # seconds between looks at a worker that may have stopped
 
 
@@ -53,6 +54,9 @@ class StreamedImport:
         self.sent: list[str] = []  # document ids handed to the worker, in order
         self.failure: BaseException | None = None
         self._pending: list[dict[str, Any]] = []
+        # The first batches are small, so the server starts while validation has read only a few
+        # documents (and a small corpus overlaps at all); each next one doubles, up to batch_size.
+        self._next_size = min(batch_size, FIRST_BATCH)
         # A few batches queued at most: validation runs ahead of the server by that much.
         self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(maxsize=3)
         self._stop = threading.Event()
@@ -65,9 +69,10 @@ class StreamedImport:
         self._raise_failure()
         self._pending.append(payload)
         self.sent.append(payload["data"]["doc_id"])
-        if len(self._pending) >= self.batch_size:
+        if len(self._pending) >= self._next_size:
             self._put(self._pending)
             self._pending = []
+            self._next_size = min(self.batch_size, 2 * self._next_size)
 
     def finish(self) -> tuple[int, dict[str, int] | None]:
         """Import what is left, wait for the worker; how many tasks were created and their ids."""
