@@ -126,8 +126,9 @@ def test_push_gives_up_on_a_lasting_fault(
     outcome = in_process(lambda: _push(tmp_path / "corpus"))
     assert_clear_error(outcome, studio_server.token)
     assert via_proxy.url in outcome.message
-    # The first request (whoami: is the token good?) fails; nothing after it is tried.
-    _check_backoff(via_proxy, r"^GET /api/current-user/whoami")
+    # The first request (the project lookup: is the server there, is the token good?) fails;
+    # nothing after it is tried.
+    _check_backoff(via_proxy, r"^GET /api/projects\?")
     assert len(via_proxy.seen) == ATTEMPTS
     assert projects_titled(studio_server.url, studio_server.token, title) == []
     _count_faults(via_proxy)

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -238,15 +239,23 @@ def _stream_corpus(
 def _push_locked(
     studio: Gateway, settings: Settings, taxonomy: Taxonomy, title: str, options: PushOptions
 ) -> PushResult:
-    studio.users.whoami()  # an unreachable server or a refused token fails before any other work
-    design = OverlapDesign.from_settings(settings)
-    wanted_settings = config.wanted_settings(settings, taxonomy, title, design)
-    info = _find_project(studio, title, options.project)
     plain = not options.prediction_rows and options.pilot is None
-    # Hashed before validation reads the files: a file edited during the push then differs from
-    # the record, never the other way round.
-    inputs = record.inputs_digest(settings) if options.paths is None and plain else None
-    state, changed = record.usable_state(studio, settings, info) if plain else (None, [])
+    # The project lookup is the first request (an unreachable server or a refused token fails
+    # there, before anything changes); the tasks changed since the last push are asked for at the
+    # same time when the record of that push is plain to see, and the local work runs meanwhile.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = pool.submit(_find_project, studio, title, options.project)
+        guess = record.likely_state(settings, studio.url, options.project) if plain else None
+        early = None
+        if guess is not None:
+            early = (guess, pool.submit(read_tasks, studio, guess.project_id, since=guess.watermark))
+        design = OverlapDesign.from_settings(settings)
+        wanted_settings = config.wanted_settings(settings, taxonomy, title, design)
+        # Hashed before validation reads the files: a file edited during the push then differs
+        # from the record, never the other way round.
+        inputs = record.inputs_digest(settings) if options.paths is None and plain else None
+        info = found.result()
+        state, changed = record.usable_state(studio, settings, info, early) if plain else (None, [])
     replay = None
     if state is not None and inputs is not None and state.inputs == inputs and not state.time_dependent:
         replay = incremental.replay(state, changed)
