@@ -65,15 +65,19 @@ def bench_push(server: Any, documents: list[dict[str, Any]], batch_size: int = 1
                 ls.projects.import_tasks(project.id, request=payloads[start : start + batch_size])
             plain = time.perf_counter() - started
 
+            sent: list[str] = []
+            client.http.event_hooks["request"].append(lambda request: sent.append(request.method))
             started = time.perf_counter()
             first = push(settings=settings, batch_size=batch_size, progress=False, client=client)
             first_s = time.perf_counter() - started
+            first_requests, sent[:] = len(sent), []
             if first.created != n:
                 raise SystemExit(f"bench: the first push created {first.created} of {n} tasks")
 
             started = time.perf_counter()
             again = push(settings=settings, batch_size=batch_size, progress=False, client=client)
             again_s = time.perf_counter() - started
+            again_requests = len(sent)
             if again.created or again.plan.counts()["unchanged"] != n:
                 raise SystemExit(f"bench: the re-push was not a no-op: {again.summary()['plan']}")
     return {
@@ -84,6 +88,8 @@ def bench_push(server: Any, documents: list[dict[str, Any]], batch_size: int = 1
         "push_vs_plain": round(first_s / plain, 2),
         "repush_unchanged_s": round(again_s, 2),
         "repush_vs_push": round(again_s / first_s, 3),
+        "push_requests": first_requests,
+        "repush_unchanged_requests": again_requests,
         "targets": {"push_vs_plain": 1.2, "repush_vs_push": 0.05},
     }
 

@@ -130,6 +130,7 @@ def test_pull_checks_every_field(
     assert result.summary() | {"folder": None} == {
         "folder": None,
         "changed": True,
+        "unchanged_since": None,
         "tasks": 3,
         "annotations": 3,
         "annotators": 2,
@@ -286,3 +287,129 @@ def test_pull_finds_the_project_push_created_by_its_title(
     pulled = pull(settings=settings)
     assert pulled.meta["project_id"] == pushed.project_id
     assert pulled.counts["tasks"] == 2
+
+
+def test_an_unchanged_project_is_not_exported_again_and_every_change_is_seen(
+    studio_server: StudioServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-pull of an unchanged project says since when, without an export; an annotation updated
+    in place, a deleted annotation, a new or edited draft, a prediction and a damaged snapshot
+    folder each make the next pull export again."""
+    import time
+
+    from label_studio_sdk import LabelStudio
+
+    from corpuskit.settings import Settings
+    from corpuskit.studio.gateway import ExportsAPI
+
+    taxonomy = load_taxonomy(ROOT / "schema" / "taxonomy.yaml")
+    settings = Settings(root=tmp_path)
+    out = tmp_path / "annotations"
+    exports: list[int] = []
+    real_read = ExportsAPI.read
+
+    def counted(self: ExportsAPI, project_id: int, *args: Any, **kwargs: Any) -> Any:
+        exports.append(project_id)
+        return real_read(self, project_id, *args, **kwargs)
+
+    monkeypatch.setattr(ExportsAPI, "read", counted)
+    headers = {"Authorization": f"Token {studio_server.token}"}
+    with httpx.Client(timeout=60.0, base_url=studio_server.url, headers=headers) as http:
+        ls = LabelStudio(base_url=studio_server.url, api_key=studio_server.token, httpx_client=http)
+        pid = ls.projects.create(title="pull unchanged", label_config=label_config(taxonomy)).id
+        assert pid is not None
+        ls.projects.import_tasks(pid, request=[_task("doc-a", TEXT), _task("doc-b", TEXT)])
+        tasks = {t.data["doc_id"]: t.id for t in ls.tasks.list(project=pid)}
+        stamp = time.time_ns()
+        carol = ls.users.create(email=f"carol-{stamp}@example.org", username=f"carol-{stamp}")
+        first = {
+            "stance": {"rnk_military_cooperation": "favor", "ukraine_military_aid": "unrelated"},
+            "topics": [],
+        }
+        other = {
+            "stance": {"rnk_military_cooperation": "against", "ukraine_military_aid": "neutral"},
+            "topics": [],
+        }
+        made = ls.annotations.create(
+            id=tasks["doc-a"], result=row_to_result(taxonomy, first, TEXT), completed_by=carol.id
+        )
+        assert made.id is not None
+
+        def again() -> Any:
+            return pull(
+                project=pid,
+                out=out,
+                url=studio_server.url,
+                token=studio_server.token,
+                settings=settings,
+                taxonomy=taxonomy,
+            )
+
+        def assert_exported(result: Any) -> None:
+            assert result.unchanged_since is None and exports[-1] == pid and len(exports) == count + 1
+
+        count = 0
+        written = again()
+        assert written.changed and written.unchanged_since is None and exports == [pid]
+        files = _files(out)
+
+        count = len(exports)
+        same = again()
+        assert len(exports) == count, "an unchanged project was exported"
+        assert same.unchanged_since == written.meta["exported_at"] and not same.changed
+        assert same.summary() | {"unchanged_since": None} == written.summary() | {"changed": False}
+        assert _files(out) == files
+
+        # An annotation updated in place: the same counts, a moved task.
+        ls.annotations.update(id=made.id, result=row_to_result(taxonomy, other, TEXT))
+        count = len(exports)
+        updated = again()
+        assert_exported(updated)
+        assert updated.changed and _files(out)["annotations.jsonl"] != files["annotations.jsonl"]
+        count = len(exports)
+        assert again().unchanged_since is not None and len(exports) == count
+
+        # A new draft moves nothing of its task; an edited draft neither.
+        posted = http.post(
+            f"/api/tasks/{tasks['doc-b']}/drafts",
+            json={
+                "result": row_to_result(taxonomy, {"stance": {"rnk_military_cooperation": "neutral"}}, TEXT)
+            },
+        )
+        assert posted.status_code == 201, posted.text
+        count = len(exports)
+        drafted = again()
+        assert_exported(drafted)
+        assert drafted.counts["drafts"] == 1
+        time.sleep(0.01)
+        patched = http.patch(
+            f"/api/drafts/{posted.json()['id']}",
+            json={"result": row_to_result(taxonomy, {"stance": {"rnk_military_cooperation": "favor"}}, TEXT)},
+        )
+        assert patched.status_code == 200, patched.text
+        count = len(exports)
+        assert_exported(again())
+
+        # A deleted annotation.
+        ls.annotations.delete(id=made.id)
+        count = len(exports)
+        deleted = again()
+        assert_exported(deleted)
+        assert deleted.counts["annotations"] == 0
+
+        # A prediction.
+        ls.predictions.create(
+            task=tasks["doc-a"], result=row_to_result(taxonomy, first, TEXT), model_version="m-1", score=0.5
+        )
+        count = len(exports)
+        predicted = again()
+        assert_exported(predicted)
+        assert predicted.counts["predictions"] == 1
+
+        # A table edited on disk is no snapshot to keep: exported and written again.
+        count = len(exports)
+        assert again().unchanged_since is not None and len(exports) == count
+        (out / "tasks.jsonl").write_text("", encoding="utf-8")
+        repaired = again()
+        assert_exported(repaired)
+        assert repaired.changed

@@ -647,3 +647,57 @@ def test_push_with_strip_sends_the_stripped_text_and_the_removed_lines(
     again = push(settings=settings, strip=False)
     assert again.summary()["plan"]["changed"] == 1
     assert "Advertisement" in tasks_by_doc(client, project_id)["furniture"].data["text"]
+
+
+def test_a_first_push_stopped_while_validating_takes_back_what_it_imported(
+    tmp_path: Path, studio_server: StudioServer, client: StudioClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first push imports while validation still reads the corpus; stopped on this side before
+    the end (an interrupt in the middle of the corpus, after a batch reached the server), it
+    leaves nothing new: the project it created is gone, an existing empty project is emptied
+    again, no record is written; the next push then imports every document once."""
+    import threading
+
+    from corpuskit.validation import semantic
+
+    title = "push stopped midway"
+    root = make_corpus(tmp_path / "stopped", title, studio_server.data_dir, seeds=False)
+    ids = generate_jsonl(root / "raw" / "generated.jsonl", 60)
+    settings = settings_of(root)
+    imported = threading.Event()
+    real = semantic.check_document
+    calls = 0
+
+    def stop_midway(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 50:
+            assert imported.wait(120), "no batch reached the server before the interrupt"
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    def on_batch(created: int) -> None:
+        if created >= 10:
+            imported.set()
+
+    monkeypatch.setattr(semantic, "check_document", stop_midway)
+    with pytest.raises(KeyboardInterrupt):
+        push(settings=settings, batch_size=10, on_batch=on_batch, progress=False)
+    assert Gateway(client).projects.find(title) == []
+    assert state_files(root) == []
+
+    taxonomy = load_taxonomy(root / "schema" / "taxonomy.yaml")
+    project_id = int(client.sdk.projects.create(title=title, label_config=label_config(taxonomy)).id)
+    calls = 0
+    imported.clear()
+    with pytest.raises(KeyboardInterrupt):
+        push(settings=settings, batch_size=10, on_batch=on_batch, progress=False)
+    assert [int(p["id"]) for p in Gateway(client).projects.find(title)] == [project_id]
+    assert read_tasks(client, project_id) == []
+    assert state_files(root) == []
+
+    monkeypatch.undo()
+    done = push(settings=settings, batch_size=10, progress=False)
+    assert done.project_id == project_id and done.created == 60
+    assert sorted(tasks_by_doc(client, project_id)) == ids
+    assert push(settings=settings).corpus_unchanged

@@ -117,3 +117,27 @@ def test_an_edited_record_checks_the_whole_corpus_in_the_hook_and_ci(corpus: Pat
     assert full_check_reason(changed, settings, "in the staged files") == (
         "dedupe.jsonl changed in the staged files"
     )
+
+
+@pytest.mark.parametrize("kept", ["flood-wire", "flood-copy", "flood-afp"])
+def test_documents_handed_over_as_they_pass_follow_the_record(corpus: Path, kept: str) -> None:
+    """A first push imports each document as soon as validation passes it: the record's left-out
+    copies are never handed over, and the member it keeps is, even after a copy it leaves out."""
+    validate(cache=False, dedupe=True)
+    rows = [{**r, "decision": "kept" if r["id"] == kept else "left-out"} for r in _record(corpus)]
+    (corpus / "dedupe.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    handed: list[str] = []
+    result = validate(cache=False, on_valid=lambda d: handed.append(d["id"]))
+    assert result.ok
+    assert handed == [doc["id"] for doc in iter_valid_documents(settings=load_settings(), result=result)]
+    assert kept in handed and len([h for h in handed if h.startswith("flood")]) == 1
+
+
+def test_documents_are_handed_over_at_the_end_when_the_record_is_written_anew(corpus: Path) -> None:
+    (corpus / "pyproject.toml").write_text('[tool.corpuskit]\nraw = "raw"\ndedupe = true\n', encoding="utf-8")
+    handed: list[str] = []
+    result = validate(
+        settings=load_settings(), cache=False, dedupe=None, on_valid=lambda d: handed.append(d["id"])
+    )
+    assert result.dedupe_written and result.ok
+    assert handed == ["flood-wire", "rates"]

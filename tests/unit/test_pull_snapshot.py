@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,7 @@ def test_from_export_writes_sorted_jsonl_and_metadata(tmp_path: Path) -> None:
     assert result.summary() == {
         "folder": str(out),
         "changed": True,
+        "unchanged_since": None,
         "tasks": 3,
         "annotations": 3,
         "annotators": 3,
@@ -120,6 +122,7 @@ def test_cli_from_export_json_summary(tmp_path: Path, capsys: pytest.CaptureFixt
     assert json.loads(captured.out) == {
         "folder": str(out),
         "changed": True,
+        "unchanged_since": None,
         "tasks": 3,
         "annotations": 3,
         "annotators": 3,
@@ -159,3 +162,54 @@ def test_the_snapshot_records_the_server_without_credentials_in_its_url() -> Non
         == "https://annotate.example.org:8443/ls"
     )
     assert _public_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
+
+
+def test_the_pull_record_spares_an_export_only_when_everything_matches(tmp_path: Path) -> None:
+    """`_same_as_last` (no server: the summary is given) keeps the last snapshot only for the same
+    server, project, folder, inputs and summary, and only while its tables match their hashes."""
+    from corpuskit.studio import pull_state
+    from corpuskit.studio.pull import PullResult, _same_as_last
+
+    out = tmp_path / "annotations"
+    rows = {"annotations": [{"document_id": "doc-a", "annotation_id": 1}], "problems": []}
+    snap.write_snapshot(
+        out, rows, {"project_id": 7, "server": "http://127.0.0.1:8080", "exported_at": "then"}
+    )
+    summary = {"tasks": 1, "latest_update": "2026-11-30T08:00:00.000000Z", "drafts": "d", "users": "u"}
+    record = tmp_path / ".corpuskit" / "pull-state" / "127.0.0.1-8080-7.json"
+    state = pull_state.PullState(
+        server="http://127.0.0.1:8080",
+        project_id=7,
+        folder=str(out.resolve()),
+        files=dict(snap.read_meta(out)["files"]),
+        inputs="i",
+        summary=summary,
+        annotators=1,
+        cancelled=0,
+        ground_truth=0,
+    )
+    pull_state.save_state(record, state)
+    assert pull_state.load_state(record) == state
+
+    def same(**changes: Any) -> PullResult | None:
+        given: dict[str, Any] = {
+            "server": "http://127.0.0.1:8080",
+            "project_id": 7,
+            "folder": out,
+            "inputs": "i",
+            "summary": summary,
+        } | changes
+        return _same_as_last(record, **given)
+
+    kept = same()
+    assert kept is not None and kept.unchanged_since == "then" and not kept.changed
+    assert kept.counts["annotations"] == 1 and kept.annotators == 1
+    assert same(summary=summary | {"latest_update": "2026-11-30T08:00:01.000000Z"}) is None
+    assert same(summary=None) is None  # too many drafts to summarise
+    assert same(inputs="another taxonomy") is None
+    assert same(project_id=8) is None
+    assert same(folder=tmp_path / "elsewhere") is None
+    (out / "annotations.jsonl").write_text("", encoding="utf-8")
+    assert same() is None
+    record.write_text("{", encoding="utf-8")
+    assert pull_state.load_state(record) is None

@@ -274,6 +274,35 @@ def test_cross_record_checks_across_files(tmp_path: Path) -> None:
     assert kept == ["a", "c", "d"]
 
 
+def test_documents_are_handed_over_as_soon_as_they_pass(tmp_path: Path) -> None:
+    """`on_valid` gets each document once every check it can fail is decided: a later copy of an
+    earlier id or content never, an earlier document that fails its own checks still claims its
+    id, and everything is handed over before the corpus's cross-record pass ends."""
+    future = make_document(  # fails its own checks
+        "x", published_at="2031-01-01T00:00:00Z", paragraphs=[{"heading": None, "text": "Tomorrow."}]
+    )
+    late_x = make_document(
+        "x", title="A later story under a taken id", paragraphs=[{"heading": None, "text": "B."}]
+    )
+    first = make_document("a")
+    copy_of_first = make_document("b")
+    fine = make_document("c", title="Another", paragraphs=[{"heading": None, "text": "Something else."}])
+    write_jsonl(tmp_path / "one.jsonl", [future, first])
+    write_jsonl(tmp_path / "two.jsonl", [late_x, copy_of_first, fine])
+    settings = corpus_settings(tmp_path)
+    handed: list[str] = []
+    result = validate(
+        [tmp_path], settings=settings, cache=False, now=NOW, on_valid=lambda d: handed.append(d["id"])
+    )
+    assert handed == ["a", "c"]
+    assert [d["id"] for d in iter_valid_documents([tmp_path], settings=settings, result=result)] == handed
+    assert {d.code for d in result.diagnostics if d.severity.value == "error"} == {
+        "future-date",
+        "duplicate-id",
+        "duplicate-content",
+    }
+
+
 def test_one_bad_line_among_thousands_is_named(tmp_path: Path) -> None:
     docs = [
         make_document(
@@ -329,10 +358,10 @@ from corpuskit.validation import api
 REAL = api._check_chunk
 
 
-def spy(paths, options):
+def spy(paths, options, *rest):
     with open(sys.argv[4], "a") as out:
         out.write(f"{os.getpid()}\\n")
-    return REAL(paths, options)
+    return REAL(paths, options, *rest)
 
 
 if __name__ == "__main__":
@@ -340,9 +369,13 @@ if __name__ == "__main__":
     api._CHUNK_FILES = 1
     api._check_chunk = spy
     settings = Settings(root=Path(folder), schema=schema)
-    result = api.validate([folder], settings=settings, cache=False, workers=workers)
-    summary = {"pid": os.getpid(), "diagnostics": [str(d) for d in result.diagnostics]}
-    print(json.dumps(summary | {"summary": result.summary()}))
+    handed = []
+    result = api.validate(
+        [folder], settings=settings, cache=False, workers=workers, on_valid=lambda d: handed.append(d["id"])
+    )
+    summary = {"pid": os.getpid(), "diagnostics": [str(d) for d in result.diagnostics], "handed": handed}
+    valid = [d["id"] for d in api.iter_valid_documents([folder], settings=settings, result=result)]
+    print(json.dumps(summary | {"summary": result.summary(), "valid": valid}))
 """
 
 
@@ -376,6 +409,9 @@ def test_worker_pool_gives_the_same_result_as_one_process(tmp_path: Path) -> Non
         outcome = json.loads(done.stdout)
         pids = set(log.read_text().split())
         outcomes[workers] = (outcome["diagnostics"], outcome["summary"])
+        # Documents handed over as they pass (push imports them meanwhile) are exactly the valid ones.
+        assert outcome["handed"] == outcome["valid"]
+        assert len(outcome["valid"]) == 150 and "p0-1" in outcome["valid"]
         if workers == 1:
             assert pids == {str(outcome["pid"])}
         else:

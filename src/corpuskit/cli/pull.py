@@ -23,8 +23,11 @@ EXAMPLES = (
 
 NOTES = """\
 The summary goes to stdout; with --format json instead one summary object:
-  {"folder", "changed", "tasks", "annotations", "annotators", "cancelled", "ground_truth",
-   "drafts", "predictions", "problems"}
+  {"folder", "changed", "unchanged_since", "tasks", "annotations", "annotators", "cancelled",
+   "ground_truth", "drafts", "predictions", "problems"}
+A project whose counts, latest task change, drafts and users are those the last pull saw (and
+whose snapshot in the folder is intact) is not exported again: "unchanged since <exported_at>",
+and `unchanged_since` holds that time (null otherwise).
 """
 EXIT_CODES = ExitCodes(
     ok="snapshot written (or unchanged)",
@@ -65,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, sort_keys=True))
         return 0
     state = "written" if result.changed else "unchanged"
+    if result.unchanged_since is not None:
+        state = f"unchanged since {result.unchanged_since} (nothing exported)"
     print(
         f"pull: {summary['tasks']} tasks, {summary['annotations']} annotations by {summary['annotators']} "
         f"annotators ({summary['cancelled']} cancelled, {summary['ground_truth']} ground truth), "

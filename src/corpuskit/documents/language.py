@@ -128,7 +128,8 @@ _DISTINCTIVE = _distinctive(_FUNCTION_WORDS)
 _LANGUAGE_OF_WORD = {word: language for language, words in _DISTINCTIVE.items() for word in words}
 _CYRILLIC = frozenset({"ru", "uk"})
 _WORD = re.compile(r"\w+")
-_LETTER = re.compile(r"[^\W\d_]")
+# Runs of letters: counted by their lengths, which is the letter count without a string per letter.
+_LETTERS = re.compile(r"[^\W\d_]+")
 # Letters outside the script of the function-word languages: Latin (to U+024F) or Cyrillic.
 _NOT_LATIN = re.compile(r"[^\W\d_\u0000-\u024F]")
 _NOT_CYRILLIC = re.compile(r"[^\W\d_\u0400-\u04FF]")
@@ -241,7 +242,7 @@ def confirm(stated: str, text: str) -> Detection | None:
     if language not in _DISTINCTIVE:
         return None
     text = text[:CONFIRM_CHARS]
-    letters = len(_LETTER.findall(text))
+    letters = sum(map(len, _LETTERS.findall(text)))
     foreign = len((_NOT_CYRILLIC if language in _CYRILLIC else _NOT_LATIN).findall(text))
     if letters < MIN_LETTERS or foreign > letters * 0.05:
         return None

@@ -48,14 +48,15 @@ class ProjectsAPI:
             raise NotFound(f"Label Studio at {self.client.url} has no project {project_id}", 404) from None
         return _json(response.json())
 
-    def find(self, title: str) -> list[dict[str, Any]]:
-        """Every project on the server with exactly this title (normally none or one)."""
+    def find(self, title: str, *, fields: str = "id,title") -> list[dict[str, Any]]:
+        """Every project on the server with exactly this title (normally none or one), with the
+        `fields` named (comma-separated; `id` and `title` are always needed)."""
         found: list[dict[str, Any]] = []
         page = 1
         while True:
             # Label Studio filters by a title substring and, asked for a few fields, skips counting
             # every project's tasks and annotations (most of the listing's cost).
-            params = {"page": page, "page_size": 100, "title": title, "include": "id,title"}
+            params = {"page": page, "page_size": 100, "title": title, "include": fields}
             body = self.client.request("GET", "/api/projects", params=params, what="list projects").json()
             items = body.get("results", []) if isinstance(body, dict) else body
             found.extend(p for p in items if p.get("title") == title)
@@ -63,9 +64,9 @@ class ProjectsAPI:
                 return found
             page += 1
 
-    def resolve(self, title: str) -> dict[str, Any] | None:
+    def resolve(self, title: str, *, fields: str = "id,title") -> dict[str, Any] | None:
         """The one project with this title, or None; several are an error naming their ids."""
-        found = self.find(title)
+        found = self.find(title, fields=fields)
         if len(found) > 1:
             ids = ", ".join(str(p["id"]) for p in found)
             raise StudioError(
@@ -107,6 +108,10 @@ class ProjectsAPI:
         self.client.request(
             "PATCH", f"/api/projects/{project_id}", json=changes, what=f"update project {project_id}"
         )
+
+    def delete(self, project_id: int) -> None:
+        """Delete a project with its tasks (push takes back a project it created, nothing else)."""
+        self.client.request("DELETE", f"/api/projects/{project_id}/", what=f"delete project {project_id}")
 
 
 class TasksAPI:
@@ -179,6 +184,21 @@ class TasksAPI:
         latest = items[0].get("updated_at") if items and isinstance(items[0], dict) else None
         return (total if isinstance(total, int) else None), latest if isinstance(latest, str) else None
 
+    def with_drafts(self, project_id: int) -> list[int]:
+        """The ids of the project's tasks that hold at least one draft (the data manager's filter)."""
+        item = {"filter": "filter:tasks:draft_exists", "operator": "equal", "type": "Boolean", "value": True}
+        query = json.dumps({"filters": {"conjunction": "and", "items": [item]}})
+        pages = self.pages(project_id, "id", query=query, what="find the tasks with drafts")
+        return [int(task["id"]) for items in pages for task in items]
+
+    def drafts(self, task_id: int) -> list[dict[str, Any]]:
+        """Every draft of a task, whoever wrote it (the data manager shows only the caller's own)."""
+        body = self.client.request(
+            "GET", f"/api/tasks/{task_id}/drafts", what=f"read the drafts of task {task_id}"
+        )
+        items = body.json()
+        return [d for d in items if isinstance(d, dict)] if isinstance(items, list) else []
+
     def import_once(
         self, project_id: int, payloads: Sequence[dict[str, Any]], *, what: str | None = None
     ) -> list[int] | None:
@@ -216,6 +236,18 @@ class TasksAPI:
 
     def delete(self, task_id: int, *, what: str | None = None) -> None:
         self.client.request("DELETE", f"/api/tasks/{task_id}", what=what or f"delete task {task_id}")
+
+    def delete_many(self, project_id: int, task_ids: Sequence[int]) -> None:
+        """Delete these tasks of the project in one request (the data manager's delete action)."""
+        if not task_ids:
+            return
+        self.client.request(
+            "POST",
+            "/api/dm/actions",
+            params={"id": "delete_tasks", "project": project_id},
+            json={"selectedItems": {"all": False, "included": list(task_ids)}},
+            what=f"delete {len(task_ids)} tasks of project {project_id}",
+        )
 
 
 class PredictionsAPI:
@@ -291,11 +323,13 @@ class ExportsAPI:
             json={
                 "title": "corpuskit pull",
                 "task_filter_options": {"only_with_annotations": False},
-                # Without these the snapshot holds drafts, predictions and annotators as bare ids.
+                # Without these the snapshot holds drafts and predictions as bare ids. Annotators
+                # stay ids, as the export endpoint gives them: full user objects cost the server
+                # about a fifth more per annotation, and pull reads their emails from the user
+                # list in one request (`pull.add_emails`).
                 "serialization_options": {
                     "drafts": {"only_id": False},
                     "predictions": {"only_id": False},
-                    "annotations__completed_by": {"only_id": False},
                 },
             },
             what=f"project {project_id} export snapshot",

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from corpuskit.errors import DataError, StudioError, UsageError
-from corpuskit.snapshot import Row, write_snapshot
+from corpuskit.snapshot import TABLES, Row, iter_table, read_meta, verify_tables, write_snapshot
+from corpuskit.studio import pull_state
 from corpuskit.studio.export_rows import Mapper, Tables, convert_export, convert_tasks
 
 if TYPE_CHECKING:
@@ -38,11 +39,15 @@ class PullResult:
     changed: bool
     meta: dict[str, Any] = field(default_factory=dict)
     problems: list[Row] = field(default_factory=list)
+    # Set when the project's summary showed nothing changed since the snapshot in the folder, so
+    # nothing was exported: that snapshot's `exported_at`.
+    unchanged_since: str | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
             "folder": str(self.folder),
             "changed": self.changed,
+            "unchanged_since": self.unchanged_since,
             "tasks": self.counts["tasks"],
             "annotations": self.counts["annotations"],
             "annotators": self.annotators,
@@ -263,6 +268,15 @@ def pull(
             else:
                 info = studio.projects.get(project, fields="id,title")  # no counts computed
             project_id = int(info["id"])
+            design = OverlapDesign.from_settings(settings).to_json()
+            record = pull_state.state_path(settings.root, conn.url, project_id)
+            inputs = pull_state.inputs_digest(taxonomy, design)
+            # Taken before the export begins: a change during the export shows at the next pull.
+            server_summary = pull_state.project_summary(studio, project_id)
+            same = _same_as_last(record, conn.url, project_id, folder, inputs, server_summary)
+            if same is not None:
+                return same
+            pull_state.forget_state(record)  # the folder is about to change
             started = _now()
             try:
                 tables = studio.exports.read(
@@ -280,7 +294,64 @@ def pull(
             "taxonomy_version": taxonomy.version,
             # The overlap design in the settings at pull time (docs/team.md): the card states it and
             # the quality gate reads it to tell designed single annotations from missing ones.
-            "design": OverlapDesign.from_settings(settings).to_json(),
+            "design": design,
         }
     changed = write_snapshot(folder, tables.by_table(), meta)
-    return _summarise(folder, tables, changed, meta)
+    result = _summarise(folder, tables, changed, meta)
+    if from_export is None and server_summary is not None:
+        pull_state.save_state(
+            record,
+            pull_state.PullState(
+                server=conn.url,
+                project_id=project_id,
+                folder=str(folder.resolve()),
+                files=dict(read_meta(folder)["files"]),
+                inputs=inputs,
+                summary=server_summary,
+                annotators=result.annotators,
+                cancelled=result.cancelled,
+                ground_truth=result.ground_truth,
+            ),
+        )
+    return result
+
+
+def _same_as_last(
+    record: Path,
+    server: str,
+    project_id: int,
+    folder: Path,
+    inputs: str,
+    summary: dict[str, Any] | None,
+) -> PullResult | None:
+    """The last pull's result when nothing it depends on changed since (`pull_state`), else None."""
+    last = pull_state.load_state(record)
+    if summary is None or last is None:
+        return None
+    if (last.server, last.project_id, last.folder, last.inputs) != (
+        server,
+        project_id,
+        str(folder.resolve()),
+        inputs,
+    ):
+        return None
+    if last.summary != summary:
+        return None
+    try:
+        meta = verify_tables(folder)  # the tables on disk are still the ones written
+    except (UsageError, DataError):
+        return None
+    if meta.get("files") != last.files or meta.get("project_id") != project_id:
+        return None
+    counts = meta.get("counts") or {}
+    return PullResult(
+        folder=folder,
+        counts={table: int(counts.get(table, 0)) for table in TABLES},
+        annotators=last.annotators,
+        cancelled=last.cancelled,
+        ground_truth=last.ground_truth,
+        changed=False,
+        meta=meta,
+        problems=list(iter_table(folder, "problems", meta=meta)),
+        unchanged_since=str(meta.get("exported_at")),
+    )

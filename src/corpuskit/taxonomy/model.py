@@ -104,6 +104,11 @@ class Taxonomy:
     def topic_ids(self) -> tuple[str, ...]:
         return tuple(t.id for t in self.topics)
 
+    @cached_property
+    def id_sets(self) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        """Target, stance value and topic ids as sets (membership is asked for every annotation)."""
+        return frozenset(self.target_ids), frozenset(self.stance_value_ids), frozenset(self.topic_ids)
+
     def ids(self, kind: str) -> tuple[str, ...]:
         """Ids of one kind of label ("target", "stance_value" or "topic")."""
         return {"target": self.target_ids, "stance_value": self.stance_value_ids, "topic": self.topic_ids}[

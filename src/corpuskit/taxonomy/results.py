@@ -24,8 +24,21 @@ def empty_fields(taxonomy: Taxonomy) -> Fields:
     return {"stance": dict.fromkeys(taxonomy.target_ids), "topics": [], "spans": [], "note": None}
 
 
-def _where(index: int, item: Mapping[str, Any]) -> str:
-    return f"result[{index}] ({item.get('from_name')!r})"
+class _Where:
+    """Where a result item is, written out only when a problem names it (most items have none)."""
+
+    __slots__ = ("index", "item")
+
+    def __init__(self, index: int, item: Mapping[str, Any]) -> None:
+        self.index = index
+        self.item = item
+
+    def __format__(self, spec: str) -> str:
+        return f"result[{self.index}] ({self.item.get('from_name')!r})"
+
+
+def _where(index: int, item: Mapping[str, Any]) -> _Where:
+    return _Where(index, item)
 
 
 def _strings(value: Any) -> list[str] | None:
@@ -52,9 +65,7 @@ def result_to_row_fields(taxonomy: Taxonomy, result: Sequence[Mapping[str, Any]]
     problems: list[str] = []
     if not isinstance(result, list):
         return fields, [f"result: expected a list, got {type(result).__name__}"]
-    values = set(taxonomy.stance_value_ids)
-    topic_ids = set(taxonomy.topic_ids)
-    target_ids = set(taxonomy.target_ids)
+    target_ids, values, topic_ids = taxonomy.id_sets
     seen_stance: set[str] = set()
     topics: set[str] = set()
     regions: dict[str, dict[str, Any]] = {}

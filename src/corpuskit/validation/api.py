@@ -11,15 +11,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from corpuskit.diagnostics import Diagnostic, Severity
+from corpuskit.errors import UsageError
 from corpuskit.settings import Settings, load_settings
-from corpuskit.validation.crossrecord import Entries, check_corpus
+from corpuskit.validation.crossrecord import Admission, Entries, check_corpus
 from corpuskit.validation.gitscope import changed_files, staged_files, tracked_files
 
 __all__ = ["ValidationResult", "changed_files", "iter_valid_documents", "validate"]
@@ -143,6 +144,13 @@ class _Chunk:
     published: list[str | None] = field(default_factory=list)
     # Boilerplate lines stripped per file (with `strip`).
     stripped: dict[str, int] = field(default_factory=dict)
+    # With `keep`: for each entry, the index of its document in `kept` (-1: it failed its own checks).
+    kept_index: list[int] = field(default_factory=list)
+
+
+# Told each schema-valid document in corpus order: its id, content hash, and the document when it
+# passed its own checks (`crossrecord.Admission.see`).
+_See = Callable[[str, bytes, dict[str, Any] | None], None]
 
 
 def _language_problem(document: dict[str, Any], item: Any, allowed: frozenset[str]) -> list[Diagnostic]:
@@ -167,8 +175,9 @@ def _language_problem(document: dict[str, Any], item: Any, allowed: frozenset[st
     ]
 
 
-def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
-    """Read and check a few files; runs in a worker process (so it takes and returns plain data)."""
+def _check_chunk(paths: Sequence[str], options: _Options, see: _See | None = None) -> _Chunk:
+    """Read and check a few files; runs in a worker process (so it takes and returns plain data).
+    In-process, `see` is told of each schema-valid document as soon as it is checked."""
     from corpuskit.documents.language import normalise_languages
     from corpuskit.documents.model import body_text
     from corpuskit.documents.reader import SourceRecord, read_file
@@ -236,19 +245,24 @@ def _check_chunk(paths: Sequence[str], options: _Options) -> _Chunk:
                 now=now,
             )
             found += _language_problem(document, item, allowed)
+            kept_at = -1
             if found:
                 chunk.diagnostics.extend(found)
                 chunk.invalid += 1
                 chunk.rejected.append((item.file, item.line))
             elif options.keep:
+                kept_at = len(chunk.kept)
                 chunk.kept.append((item.file, item.line, document))
             if schema_valid:
+                chunk.kept_index.append(kept_at)
                 entries.file_of.append(number)
                 entries.line_of.append(item.line)
                 entries.ids.append(document["id"])
                 chunk.published.append(document.get("published_at"))
                 sha = bytes.fromhex(document["content_sha256"])
                 entries.sha.extend(sha)
+                if see is not None:
+                    see(document["id"], sha, None if found else document)
                 pending_sha.append(sha)
                 pending_text.append(body_text(document))
                 chunk.languages[document["language"]] = chunk.languages.get(document["language"], 0) + 1
@@ -288,8 +302,16 @@ def _total_bytes(files: Sequence[Path]) -> int:
     return total
 
 
+def _see_chunk(chunk: _Chunk, see: _See) -> None:
+    """`see` each schema-valid document of a chunk checked in a worker, in corpus order."""
+    entries = chunk.entries
+    for index, kept_at in enumerate(chunk.kept_index):
+        document = chunk.kept[kept_at][2] if kept_at >= 0 else None
+        see(entries.ids[index], bytes(entries.sha[index * 32 : index * 32 + 32]), document)
+
+
 def _run_chunks(
-    chunks: list[list[str]], options: _Options, *, workers: int, progress: bool
+    chunks: list[list[str]], options: _Options, *, workers: int, progress: bool, see: _See | None = None
 ) -> Iterator[_Chunk]:
     import contextlib
     import threading
@@ -309,7 +331,7 @@ def _run_chunks(
     if workers <= 1 or len(chunks) <= 1 or threading.active_count() > 1 or started():
         with bar() as shown:
             for paths in chunks:
-                yield _check_chunk(paths, options)
+                yield _check_chunk(paths, options, see)
                 shown.update(len(paths))
         return
     import multiprocessing
@@ -320,6 +342,8 @@ def _run_chunks(
         results = pool.map(_check_chunk, chunks, [options] * len(chunks))
         with bar() as shown:
             for paths, chunk in zip(chunks, results, strict=True):
+                if see is not None:
+                    _see_chunk(chunk, see)
                 yield chunk
                 shown.update(len(paths))
 
@@ -351,6 +375,7 @@ def validate(
     root: str | os.PathLike[str] | None = None,
     dedupe: bool | None = False,
     strip: bool | None = None,
+    on_valid: Callable[[dict[str, Any]], None] | None = None,
 ) -> ValidationResult:
     """Validate the documents under `paths` (default: the settings' raw folder).
 
@@ -372,10 +397,12 @@ def validate(
     (corpuskit.validation.dedupe has the rule).
 
     `strip` (None: the `strip_boilerplate` setting) drops boilerplate lines of raw text on reading,
-    recorded in each document's `removed_lines`; `stripped` counts them per file.
+    recorded in each document's `removed_lines`; `stripped` counts them per file. `on_valid` is called with
+    each document that passes every check, in corpus order, as soon as that is known (before the
+    rest of the corpus is read: `crossrecord.Admission`); it needs a run over the whole corpus
+    (no `changed_since`, no `staged`) and implies `keep_documents`.
     """
     from corpuskit.documents.reader import iter_files
-    from corpuskit.errors import UsageError
     from corpuskit.validation.inputs import full_check_reason
     from corpuskit.validation.schema_check import schema_path
 
@@ -403,6 +430,23 @@ def validate(
             full_check = full_check_reason(focus, settings, f"since {changed_since}")
     if full_check:
         focus = None
+    if on_valid is not None and focus is not None:
+        raise UsageError("documents are handed over as they pass only in a run over the whole corpus")
+    from corpuskit.validation import dedupe as records
+
+    record_path = settings.path(settings.dedupe_record)
+    admission = None
+    if on_valid is not None and not write_record:
+        # The documents the record leaves out are known before reading; a record being written
+        # anew is only known at the end, so then the documents are handed over at the end.
+        members, _ = records.read_record(record_path)
+        left_out_now = frozenset(
+            (m.id, bytes.fromhex(m.content_sha256))
+            for m in members
+            if m.decision == records.LEFT_OUT and _is_sha256(m.content_sha256)
+        )
+        admission = Admission(on_valid, left_out_now)
+    keep_documents = keep_documents or on_valid is not None
     cache_dir = settings.root / ".corpuskit" / "cache"
     options = _Options(
         root=str(settings.root),
@@ -435,7 +479,8 @@ def validate(
     def in_focus(name: str) -> bool:
         return focus is None or os.path.abspath(name) in focus
 
-    for chunk in _run_chunks(list(_chunks(files)), options, workers=workers, progress=progress):
+    see = admission.see if admission is not None else None
+    for chunk in _run_chunks(list(_chunks(files)), options, workers=workers, progress=progress, see=see):
         entries.extend(chunk.entries)
         diagnostics.extend(d for d in chunk.diagnostics if in_focus(d.file))
         rejected.update(chunk.rejected)
@@ -458,10 +503,8 @@ def validate(
     if focus is not None:
         focused_files = [in_focus(name) for name in entries.files]
         focus_mask = [focused_files[number] for number in entries.file_of]
-    from corpuskit.validation import dedupe as records
     from corpuskit.validation.crossrecord import Cluster, near_duplicate_pairs
 
-    record_path = settings.path(settings.dedupe_record)
     decided: list[records.Decision] = []
     written: list[bool] = []
 
@@ -507,6 +550,21 @@ def validate(
             }
         )
     near_duplicates = near_duplicate_pairs(entries, checks.groups)
+    if on_valid is not None:
+        excluded = rejected | {(item["file"], item["line"]) for item in left_out}
+        passed = [document for file, line, document in kept if (file, line) not in excluded]
+        if admission is None:
+            for document in passed:
+                on_valid(document)
+        elif [document["id"] for document in passed] != admission.admitted and not any(
+            d.severity is Severity.ERROR and d.code == "dedupe-record" for d in decision.diagnostics
+        ):
+            # The caller may have acted on them: never silently. (A record with errors may leave
+            # out other documents than it seemed to; the run fails on those errors anyway.)
+            raise RuntimeError(
+                "validate: the documents handed over as they passed differ from those that passed "
+                "the checks of the whole corpus"
+            )
     if cache and len(entries):
         from corpuskit.validation.cache import LanguageCache, SignatureCache
 
@@ -533,6 +591,10 @@ def validate(
         root=settings.root,
         kept=tuple(kept) if keep_documents else None,
     )
+
+
+def _is_sha256(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _staged_scope(

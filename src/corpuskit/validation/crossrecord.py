@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, combinations, compress, repeat
 from operator import lshift, ne, or_
+from typing import Any
 
 from corpuskit.diagnostics import Diagnostic, Severity
 from corpuskit.validation.signatures import (
@@ -327,6 +328,43 @@ def check_corpus(
                 if kind == IDENTICAL:
                     checks.rejected.update(group.members[1:])
     return checks
+
+
+class Admission:
+    """Which documents pass the cross-record checks, decided one document at a time in corpus order.
+
+    A duplicate id or identical content is reported at the later of the two documents (see
+    `_findings`), and near-duplicates are only warnings; so whether a document passes is known as
+    soon as the documents before it are: it clashes with none of them. `see` is given every
+    schema-valid document in corpus order (the document itself only when it passed its own
+    checks) and hands each that passes every check to `admit` at once: push starts importing
+    while the rest of the corpus is still being read. `check_corpus` over the whole corpus rejects
+    exactly the documents not handed over (validate verifies it).
+
+    `left_out` holds (id, content hash) of the documents the dedupe record leaves out: they are
+    never handed over and do not count as seen, so the member the record keeps passes even when
+    it comes after an identical copy the record leaves out."""
+
+    def __init__(
+        self,
+        admit: Callable[[dict[str, Any]], None],
+        left_out: frozenset[tuple[str, bytes]] = frozenset(),
+    ) -> None:
+        self._admit = admit
+        self._left_out = left_out
+        self._ids: set[str] = set()
+        self._shas: set[bytes] = set()
+        self.admitted: list[str] = []
+
+    def see(self, doc_id: str, sha: bytes, document: dict[str, Any] | None) -> None:
+        if (doc_id, sha) in self._left_out:
+            return
+        clash = doc_id in self._ids or sha in self._shas
+        self._ids.add(doc_id)
+        self._shas.add(sha)
+        if document is not None and not clash:
+            self.admitted.append(doc_id)
+            self._admit(document)
 
 
 def _findings(entries: Entries, threshold: float) -> Iterator[Finding]:

@@ -52,13 +52,18 @@ def push_lock(root: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _progress(total: int, enabled: bool, desc: str) -> Any:
+def _progress(total: int | None, enabled: bool, desc: str) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="task", file=sys.stderr, disable=not enabled, leave=False)
 
 
-def _import_batch(
+def import_progress(total: int | None, enabled: bool) -> Any:
+    """The import's progress bar on stderr (`total` None: not known yet)."""
+    return _progress(total, enabled, "importing")
+
+
+def import_batch(
     studio: Gateway, project_id: int, batch: list[dict[str, Any]]
 ) -> tuple[int, dict[str, int] | None]:
     """One batch, retried; before each new try the server is asked which of its documents it
@@ -110,11 +115,11 @@ def import_batches(
     not say for some batch)."""
     created = 0
     task_ids: dict[str, int] | None = {}
-    bar = _progress(len(payloads), progress, "importing")
+    bar = import_progress(len(payloads), progress)
     try:
         for start in range(0, len(payloads), batch_size):
             batch = payloads[start : start + batch_size]
-            made, ids = _import_batch(studio, project_id, batch)
+            made, ids = import_batch(studio, project_id, batch)
             created += made
             if ids is None or task_ids is None:
                 task_ids = None
@@ -172,11 +177,18 @@ def apply_plan(
     batch_size: int,
     progress: bool,
     on_batch: Callable[[int], None] | None,
+    imported: tuple[int, dict[str, int] | None] | None = None,
 ) -> Applied:
     """Import the new tasks, update the changed ones, set the marks, delete what goes, add the
-    predictions of existing tasks."""
+    predictions of existing tasks. `imported` (tasks created, their ids) says the new tasks were
+    imported already (`streaming`)."""
     done = Applied()
-    done.created, done.new_ids = import_batches(studio, project_id, plan.new, batch_size, progress, on_batch)
+    if imported is not None:
+        done.created, done.new_ids = imported
+    else:
+        done.created, done.new_ids = import_batches(
+            studio, project_id, plan.new, batch_size, progress, on_batch
+        )
     done.predictions = sum(len(p.get("predictions", [])) for p in plan.new)
     marks = dict(plan.marks)
     updates: list[tuple[int, dict[str, Any]]] = []

@@ -18,6 +18,8 @@ from corpuskit.studio.push.state import PushState, data_hash
 from corpuskit.studio.push.tasks import latest_update, read_tasks
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from corpuskit.settings import Settings
     from corpuskit.studio.gateway import Gateway
 
@@ -47,19 +49,50 @@ def inputs_digest(settings: Settings) -> str | None:
     return push_state.inputs_digest(files, config, settings_repr, fingerprints)
 
 
+def likely_state(settings: Settings, server: str, project: int | None) -> PushState | None:
+    """The record a push will most likely use, read before its project is found (so that the
+    tasks changed since can be asked for at the same time): the one for `project`, or the only
+    record for this server. `usable_state` checks it against the project found."""
+    if project is not None:
+        return push_state.load_state(push_state.state_path(settings.root, server, project), server, project)
+    prefix = push_state.state_path(settings.root, server, 0).name[: -len("0.json")]
+    try:
+        paths = list((settings.root / push_state.STATE_DIR).glob(f"{prefix}*.json"))
+    except OSError:
+        return None
+    if len(paths) != 1:
+        return None
+    try:
+        project_id = int(paths[0].name[len(prefix) : -len(".json")])
+    except ValueError:
+        return None
+    return push_state.load_state(paths[0], server, project_id)
+
+
 def usable_state(
-    studio: Gateway, settings: Settings, info: dict[str, Any] | None
+    studio: Gateway,
+    settings: Settings,
+    info: dict[str, Any] | None,
+    early: tuple[PushState, Future[list[ServerTask]]] | None = None,
 ) -> tuple[PushState | None, list[ServerTask]]:
     """The record of the last push to this project and the tasks changed since, if the record
-    still describes the project (same project, and a task count that adds up)."""
+    still describes the project (same project, and a task count that adds up). `early` is a
+    record from `likely_state` and the pending read of the tasks changed since its watermark,
+    used when it is this project's."""
     if info is None:
         return None, []
     project_id = int(info["id"])
-    path = push_state.state_path(settings.root, studio.url, project_id)
-    state = push_state.load_state(path, studio.url, project_id)
+    if early is not None and early[0].project_id == project_id:
+        state: PushState | None = early[0]
+    else:
+        early = None
+        path = push_state.state_path(settings.root, studio.url, project_id)
+        state = push_state.load_state(path, studio.url, project_id)
     if state is None or state.project_created_at != info.get("created_at"):
         return None, []
-    changed = read_tasks(studio, project_id, since=state.watermark)
+    changed = (
+        early[1].result() if early is not None else read_tasks(studio, project_id, since=state.watermark)
+    )
     # Deleted tasks leave nothing to query: the count shows them (tasks added since are in `changed`).
     if info.get("task_number") != len(state.task_ids() | {task.id for task in changed}):
         return None, []

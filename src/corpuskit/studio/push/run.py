@@ -11,6 +11,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,10 +23,21 @@ from corpuskit.studio.gateway import Gateway
 from corpuskit.studio.project import project_title
 from corpuskit.studio.push import config, incremental, record
 from corpuskit.studio.push.apply import apply_overlaps, apply_plan, push_lock
-from corpuskit.studio.push.plan import Plan, ServerTask, TaskView, make_plan, mark_pilot, task_data, view_of
+from corpuskit.studio.push.plan import (
+    REMOVED,
+    STALE,
+    Plan,
+    ServerTask,
+    TaskView,
+    make_plan,
+    mark_pilot,
+    task_data,
+    view_of,
+)
 from corpuskit.studio.push.predictions import attach_predictions, read_predictions
 from corpuskit.studio.push.result import PLAN_LOCAL, PLAN_SERVER, PushResult
 from corpuskit.studio.push.state import PushState, data_hash
+from corpuskit.studio.push.streaming import StreamedImport, rollback_failed, take_back
 from corpuskit.studio.push.tasks import fetch, read_tasks
 from corpuskit.studio.team import pilot_sample
 
@@ -127,8 +139,8 @@ class _Corpus:
 def _find_project(studio: Gateway, title: str, project: int | None) -> dict[str, Any] | None:
     if project is not None:
         return studio.projects.get(project, fields=config.PROJECT_FIELDS)
-    found = studio.projects.resolve(title)
-    return studio.projects.get(int(found["id"]), fields=config.PROJECT_FIELDS) if found else None
+    # The listing filtered by title carries the same fields: one request instead of two.
+    return studio.projects.resolve(title, fields=config.PROJECT_FIELDS)
 
 
 def _read_corpus(
@@ -151,51 +163,141 @@ def _read_corpus(
     return corpus
 
 
+@dataclass
+class _Place:
+    """The project a push goes to, once its settings are as the corpus wants them."""
+
+    project_id: int | None  # None: a dry run of a project not created yet
+    title: str
+    created: bool = False
+    config_updated: bool = False
+    repaired: list[str] = field(default_factory=list)  # team-design settings set back
+
+
+def _settle_project(
+    studio: Gateway,
+    info: dict[str, Any] | None,
+    wanted_settings: dict[str, Any],
+    title: str,
+    options: PushOptions,
+) -> _Place:
+    """Create the project, or update the settings that differ (neither in a dry run)."""
+    if info is None:
+        project_id = None if options.dry_run else studio.projects.create(wanted_settings)
+        return _Place(project_id, title, created=True)
+    project_id = int(info["id"])
+    title = str(info.get("title") or title) if options.project is not None else title
+    changes = config.differs(info, wanted_settings)
+    if options.project is not None:
+        changes.pop("title", None)
+    if changes and not options.dry_run:
+        studio.projects.update(project_id, changes)
+    return _Place(
+        project_id,
+        title,
+        config_updated=any(key in changes for key in config.CONFIG_FIELDS),
+        repaired=sorted(key for key in changes if key not in config.CONFIG_FIELDS),
+    )
+
+
+def _stream_corpus(
+    studio: Gateway,
+    settings: Settings,
+    options: PushOptions,
+    taxonomy_version: str,
+    project_id: int,
+    project_created: bool,
+) -> tuple[_Corpus, dict[str, dict[str, Any]], tuple[int, dict[str, int] | None]]:
+    """Validate the corpus and import each valid document meanwhile (`streaming`); the corpus, each
+    document's task data and what the import made. On a failure on this side the imported tasks
+    are taken back; a failure of the server is raised as it is (a rerun finishes the push)."""
+    from corpuskit.validation.api import validate
+
+    importer = StreamedImport(
+        studio,
+        project_id,
+        batch_size=options.batch_size,
+        progress=options.progress,
+        on_batch=options.on_batch,
+    )
+    wanted: dict[str, dict[str, Any]] = {}
+    documents: list[Document] = []
+
+    def hand_over(document: dict[str, Any]) -> None:
+        data = task_data(document, taxonomy_version)
+        wanted[document["id"]] = data
+        documents.append(document)
+        importer.add({"data": data, "meta": {STALE: False, REMOVED: False}})
+
+    try:
+        result = validate(options.paths, settings=settings, progress=options.progress, on_valid=hand_over)
+        imported = importer.finish()
+    except BaseException as exc:
+        importer.stop()
+        if importer.failure is None:
+            try:
+                take_back(studio, project_id, importer.sent, project_created=project_created)
+            except Exception as error:
+                raise rollback_failed(exc, error) from exc
+        raise
+    time_dependent = any(d.code == "future-date" for d in result.diagnostics)
+    left_out = sorted({str(item["id"]) for item in result.left_out})
+    corpus = _Corpus(documents, len(documents), result.invalid, time_dependent, left_out=left_out)
+    return corpus, wanted, imported
+
+
 def _push_locked(
     studio: Gateway, settings: Settings, taxonomy: Taxonomy, title: str, options: PushOptions
 ) -> PushResult:
-    studio.users.whoami()  # an unreachable server or a refused token fails before any other work
-    design = OverlapDesign.from_settings(settings)
-    wanted_settings = config.wanted_settings(settings, taxonomy, title, design)
-    info = _find_project(studio, title, options.project)
     plain = not options.prediction_rows and options.pilot is None
-    # Hashed before validation reads the files: a file edited during the push then differs from
-    # the record, never the other way round.
-    inputs = record.inputs_digest(settings) if options.paths is None and plain else None
-    state, changed = record.usable_state(studio, settings, info) if plain else (None, [])
+    # The project lookup is the first request (an unreachable server or a refused token fails
+    # there, before anything changes); the tasks changed since the last push are asked for at the
+    # same time when the record of that push is plain to see, and the local work runs meanwhile.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = pool.submit(_find_project, studio, title, options.project)
+        guess = record.likely_state(settings, studio.url, options.project) if plain else None
+        early = None
+        if guess is not None:
+            early = (guess, pool.submit(read_tasks, studio, guess.project_id, since=guess.watermark))
+        design = OverlapDesign.from_settings(settings)
+        wanted_settings = config.wanted_settings(settings, taxonomy, title, design)
+        # Hashed before validation reads the files: a file edited during the push then differs
+        # from the record, never the other way round.
+        inputs = record.inputs_digest(settings) if options.paths is None and plain else None
+        info = found.result()
+        state, changed = record.usable_state(studio, settings, info, early) if plain else (None, [])
     replay = None
     if state is not None and inputs is not None and state.inputs == inputs and not state.time_dependent:
         replay = incremental.replay(state, changed)
         if replay is not None and options.delete_removed and replay.removed:
             replay = None  # deleting needs each removed task's annotations: plan from the tasks
-    corpus = _read_corpus(settings, options, state, replay, design.seed)
-
-    created_project = False
-    config_updated = False
-    design_repaired: list[str] = []
-    project_id: int | None = None
-    if info is not None:
-        project_id = int(info["id"])
-        title = str(info.get("title") or title) if options.project is not None else title
-        changes = config.differs(info, wanted_settings)
-        if options.project is not None:
-            changes.pop("title", None)
-        if changes and not options.dry_run:
-            studio.projects.update(project_id, changes)
-        config_updated = any(key in changes for key in config.CONFIG_FIELDS)
-        design_repaired = sorted(key for key in changes if key not in config.CONFIG_FIELDS)
+    # Into a project without tasks every valid document is new: it is imported while validation
+    # still reads the rest of the corpus (`streaming`), the project settled first.
+    streamed = (
+        plain and replay is None and not options.dry_run and (info is None or info.get("task_number") == 0)
+    )
+    imported: tuple[int, dict[str, int] | None] | None = None
+    if streamed:
+        place = _settle_project(studio, info, wanted_settings, title, options)
+        assert place.project_id is not None  # not a dry run: the project exists now
+        corpus, wanted, imported = _stream_corpus(
+            studio, settings, options, taxonomy.version, place.project_id, place.created
+        )
     else:
-        created_project = True
-        if not options.dry_run:
-            project_id = studio.projects.create(wanted_settings)
-
-    wanted = {doc["id"]: task_data(doc, taxonomy.version) for doc in corpus.documents}
+        corpus = _read_corpus(settings, options, state, replay, design.seed)
+        place = _settle_project(studio, info, wanted_settings, title, options)
+        wanted = {doc["id"]: task_data(doc, taxonomy.version) for doc in corpus.documents}
+    project_id, title = place.project_id, place.title
+    created_project, config_updated, design_repaired = place.created, place.config_updated, place.repaired
     hashes = {doc_id: data_hash(data) for doc_id, data in wanted.items()}
     plan_source = PLAN_SERVER
     view: dict[int, TaskView] | None = None
     tasks: list[ServerTask] = []
     local = None
-    if replay is not None:
+    if imported is not None:
+        # The project had no task: every valid document was new and is imported already.
+        plan, view = make_plan(corpus.documents, [], taxonomy.version, wanted=wanted), {}
+    elif replay is not None:
         plan, plan_source = replay, PLAN_LOCAL
     elif state is not None:
         local = incremental.plan_locally(
@@ -211,7 +313,7 @@ def _push_locked(
         )
     if local is not None:
         (plan, view), plan_source = local, PLAN_LOCAL
-    elif replay is None:
+    elif replay is None and imported is None:
         tasks = read_tasks(studio, project_id) if project_id is not None else []
         consider_removed = options.whole_corpus and options.pilot is None
         plan = make_plan(
@@ -263,6 +365,7 @@ def _push_locked(
         batch_size=options.batch_size,
         progress=options.progress,
         on_batch=options.on_batch,
+        imported=imported,
     )
     outcome.created, outcome.updated, outcome.marked = done.created, done.updated, done.marked
     outcome.deleted, outcome.deduplicated, outcome.predictions = (

@@ -7,7 +7,8 @@ never the token): for each document its task ids, a hash of its task's data, whe
 are clear and what the plan made of it, plus
 
 - the server's latest task `updated_at` after the push (the *watermark*): Label Studio moves a
-  task's `updated_at` on every change through its API (data, meta, annotations, drafts), so the
+  task's `updated_at` on every change through its API to data, meta, annotations and predictions
+  (not to drafts: the task of a changed document is always read by id, which shows them), so the
   tasks changed since are one filtered query away;
 - the number of tasks, to see deletions (which leave nothing behind to query);
 - a digest of the push's inputs (the raw files' bytes, the settings, the schema and taxonomy files,
