@@ -16,8 +16,8 @@
 - **Enough data.** Every class of a question needs at least `max(folds, MIN_PER_CLASS)` labelled
   documents (a topic: that many documents having it): fewer, and the class is not in every fold,
   its figure is noise, and the model is not ready.
-- **Learning curve.** The same cross-validation with each training fold cut to 20 %, 40 %, 60 %,
-  80 % and 100 % of its documents (nested, seeded samples).
+- **Learning curve.** The same cross-validation with each training fold cut to 25 %, 50 %, 75 %
+  and 100 % of its documents (nested, seeded samples).
 - **Calibration.** Expected calibration error (10 equal-width bins) of each stance target's top
   probability out of fold: how far the score the queue is ordered by is from the accuracy it claims.
 """
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 MIN_GAIN = 0.05
 MIN_PER_CLASS = 5
-CURVE_FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
+CURVE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 TOPICS = "topics"
 
 
@@ -251,7 +251,7 @@ def _cross_validate(
             )
         train_rows = np.flatnonzero(assignment != fold)
         if fraction < 1.0:
-            # A nested sample: the documents kept at 40 % include those kept at 20 %.
+            # A nested sample: the documents kept at 50 % include those kept at 25 %.
             cut = np.sort(rank[train_rows])[max(1, round(len(train_rows) * fraction)) - 1]
             train_rows = train_rows[rank[train_rows] <= cut]
         test = assignment == fold
