@@ -1,7 +1,7 @@
 """`bench.py suggest`: what a model in the loop saves, and how fast it trains and predicts.
 
 1. **The loop, simulated** on a learnable corpus (tests/support/learnable.py, the recipe in its
-   docstring and docs/suggest.md): a pool of documents to annotate and a held-out set. Both orders
+   docstring and docs/suggest-model.md): a pool of documents to annotate and a held-out set. Both orders
    start from the same first `step` documents; then every `step` annotations the model is retrained
    on everything annotated so far and the next `step` documents are taken either in push order
    (*sequential*) or lowest score first (*uncertainty*, the score corpuskit pushes and Label Studio's

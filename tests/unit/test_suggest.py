@@ -243,3 +243,13 @@ def test_training_and_prediction_never_open_a_connection(
     result = fit(learnable, settings=_settings(learnable.parent), taxonomy=taxonomy, folds=3, curve=False)
     rows = list(result.predict([("x", "Officials welcomed the arms transfers.")]))
     assert rows and calls == []
+
+
+def test_without_scikit_learn_the_message_names_the_suggest_extra() -> None:
+    from corpuskit.extras import missing_extra
+
+    error = ModuleNotFoundError("No module named 'sklearn'", name="sklearn.linear_model")
+    assert str(missing_extra(error, "suggest")) == (
+        "corpuskit suggest needs the suggest extra (sklearn is not installed): "
+        "pip install 'corpuskit-news[suggest]' (or [all] for every command)"
+    )
