@@ -253,3 +253,22 @@ def test_without_scikit_learn_the_message_names_the_suggest_extra() -> None:
         "corpuskit suggest needs the suggest extra (sklearn is not installed): "
         "pip install 'corpuskit-news[suggest]' (or [all] for every command)"
     )
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_handful_of_documents_trains_and_says_it_is_too_few(
+    tmp_path: Path, taxonomy: Taxonomy, n: int
+) -> None:
+    snapshot = write_snapshot_folder(
+        tmp_path / "annotations", learnable_corpus(taxonomy, n, seed=2), taxonomy
+    )
+    result = fit(snapshot, settings=_settings(tmp_path), taxonomy=taxonomy)
+    assert not result.ready
+    plural = "s" if n != 1 else ""
+    assert result.reasons[0] == (
+        f"only {n} labelled document{plural}: a model needs at least 5 per class of every question "
+        "(at least 10 in all)"
+    )
+    # With --force the command can still push: predict works on what little it learnt.
+    (row,) = result.predict([("new", "Officials welcomed the arms transfers.")])
+    assert row["document_id"] == "new" and 0.0 <= row["score"] <= 1.0

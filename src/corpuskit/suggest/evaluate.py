@@ -250,11 +250,13 @@ def _cross_validate(
                 + ("" if fraction == 1.0 else f" ({fraction:.0%} of the training data)")
             )
         train_rows = np.flatnonzero(assignment != fold)
-        if fraction < 1.0:
+        if fraction < 1.0 and len(train_rows):
             # A nested sample: the documents kept at 50 % include those kept at 25 %.
             cut = np.sort(rank[train_rows])[max(1, round(len(train_rows) * fraction)) - 1]
             train_rows = train_rows[rank[train_rows] <= cut]
         test = assignment == fold
+        if not test.any():  # fewer documents than folds: this fold holds none
+            continue
         chosen = set(train_rows.tolist())
         out.train_sizes.append(len(chosen))
         stance_train = {}
@@ -440,6 +442,11 @@ def not_ready_reasons(evaluation: Evaluation) -> tuple[str, ...]:
     """One line per reason the model should not be pushed (empty: ready)."""
     need = max(evaluation.folds, evaluation.min_per_class)
     reasons: list[str] = []
+    if evaluation.documents < 2 * need:
+        reasons.append(
+            f"only {evaluation.documents} labelled document{'s' if evaluation.documents != 1 else ''}: "
+            f"a model needs at least {need} per class of every question (at least {2 * need} in all)"
+        )
     for question, tally in evaluation.counts.items():
         for label, n in tally.items():
             if n < need:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -98,14 +99,22 @@ class Weighting:
 
     def transform(self, counts: csr_matrix) -> csr_matrix:
         from scipy.sparse import csr_matrix, diags, hstack
-        from sklearn.preprocessing import normalize
 
         x = csr_matrix(counts[:, self.columns], dtype=np.float64)
         np.log(x.data, out=x.data)
         x.data += 1.0
         x = (x @ diags(self.idf)).tocsr()
-        parts = [normalize(x[:, : self.split]), normalize(x[:, self.split :])]
-        return (hstack(parts).tocsr() * (1 / math.sqrt(2))).tocsr()
+        parts = [_l2(x[:, : self.split]), _l2(x[:, self.split :])]
+        return csr_matrix(hstack(parts) * (1 / math.sqrt(2)))
+
+
+def _l2(x: csr_matrix) -> csr_matrix:
+    """Rows scaled to unit length (an empty row stays empty; no column at all is fine too)."""
+    from scipy.sparse import diags
+
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return (diags(1.0 / norms) @ x).tocsr()
 
 
 class _Constant:
@@ -120,8 +129,10 @@ class _Constant:
 
 
 def _logistic(x: csr_matrix, y: Sequence[Any], settings: ModelSettings) -> Any:
-    if len(set(y)) < 2:
-        return _Constant(y[0])
+    if len(set(y)) < 2 or x.shape[1] == 0:
+        # One class, or no n-gram in two training documents (a handful of tiny texts): nothing to
+        # learn, so the most common class.
+        return _Constant(Counter(y).most_common(1)[0][0])
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
