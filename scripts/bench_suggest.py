@@ -158,7 +158,7 @@ def speed(train_n: int, seed: int) -> dict[str, Any]:
     model = train(
         counts, {t: (every, y) for t, y in stance.items()}, (every, topics), taxonomy.topic_ids, settings
     )
-    train_s = time.perf_counter() - started
+    train_s = time.perf_counter() - started - features_s
     started = time.perf_counter()
     x = model.weighting.transform(hashed_counts(texts, settings))
     confidence(model.stance_proba(x), model.topic_proba(x), train_n)
@@ -170,6 +170,7 @@ def speed(train_n: int, seed: int) -> dict[str, Any]:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
+    plain = {"C": settings.c, "class_weight": "balanced", "max_iter": settings.max_iter, "tol": settings.tol}
     started = time.perf_counter()
     word = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit_transform(texts)
     char = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True).fit_transform(
@@ -180,15 +181,11 @@ def speed(train_n: int, seed: int) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for y in stance.values():
-            LogisticRegression(C=settings.c, class_weight="balanced", max_iter=settings.max_iter).fit(
-                x_raw, y
-            )
+            LogisticRegression(**plain).fit(x_raw, y)
         for topic in taxonomy.topic_ids:
             labels = [topic in s for s in topics]
-            LogisticRegression(C=settings.c, class_weight="balanced", max_iter=settings.max_iter).fit(
-                x_raw, labels
-            )
-    raw_train_s = time.perf_counter() - started
+            LogisticRegression(**plain).fit(x_raw, labels)
+    raw_train_s = time.perf_counter() - started - raw_features_s
     return {
         "documents": train_n,
         "mean_characters": round(sum(map(len, texts)) / train_n),
@@ -197,7 +194,9 @@ def speed(train_n: int, seed: int) -> dict[str, Any]:
         "predict_documents_per_s": round(train_n / predict_s),
         "sklearn_plain_features_s": round(raw_features_s, 2),
         "sklearn_plain_train_s": round(raw_train_s, 2),
-        "train_speedup_over_plain": round(raw_train_s / train_s, 2),
+        "features_and_train_s": round(features_s + train_s, 2),
+        "sklearn_plain_features_and_train_s": round(raw_features_s + raw_train_s, 2),
+        "speedup_over_plain": round((raw_features_s + raw_train_s) / (features_s + train_s), 2),
     }
 
 
