@@ -25,11 +25,17 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "matplotlib": "report",
     # The agreement statistics (corpuskit.quality); `release` has it in its own extra.
     "numpy": "report",
+    "sklearn": "suggest",
+    "scipy": "suggest",
 }
 # A module that more than one extra installs: the extra of the command that needs it.
-_EXTRA_OF_COMMAND: dict[tuple[str, str], str] = {("numpy", "release"): "release"}
+_EXTRA_OF_COMMAND: dict[tuple[str, str], str] = {
+    ("numpy", "release"): "release",
+    ("numpy", "suggest"): "suggest",
+    ("matplotlib", "suggest"): "suggest",
+}
 
-EXTRAS: tuple[str, ...] = ("studio", "release", "report", "all")
+EXTRAS: tuple[str, ...] = ("studio", "release", "report", "suggest", "all")
 
 
 def install_command(extra: str | None = None) -> str:
