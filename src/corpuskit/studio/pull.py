@@ -18,7 +18,9 @@ import orjson
 
 from corpuskit.errors import DataError, StudioError, UsageError
 from corpuskit.snapshot import Row, write_snapshot
+from corpuskit.studio import loop
 from corpuskit.studio.export_rows import Mapper, Tables, convert_export, convert_tasks
+from corpuskit.taxonomy.annotation_schema import PRELABELS
 
 if TYPE_CHECKING:
     from corpuskit.settings import Settings
@@ -199,6 +201,18 @@ def add_emails(client: StudioClient, tables: Tables) -> None:
             row["annotator"] = {"id": row["annotator"]["id"], "email": emails[row["annotator"]["id"]]}
 
 
+def mark_prelabels(tables: Tables, info: dict[str, Any], history: list[loop.Event]) -> dict[str, Any]:
+    """Set each annotation's `prelabels` from the project's history; the loop summary with counts."""
+    current = loop.LoopState.of_project(info)
+    counts = dict.fromkeys(PRELABELS, 0)
+    for row in tables.annotations:
+        lead = row.get("lead_time")
+        state = loop.visibility(history, current, row.get("created_at"), lead if lead is not None else None)
+        row["prelabels"] = state
+        counts[state] += 1
+    return {**loop.summary(info, history), "annotations": counts}
+
+
 def _public_url(url: str) -> str:
     """The server URL as recorded in the snapshot: without any user:password part."""
     from urllib.parse import urlsplit, urlunsplit
@@ -259,9 +273,8 @@ def pull(
         with StudioClient(conn) as client:
             studio = Gateway(client)
             if project is None:
-                info = studio.projects.require(project_title(settings, taxonomy))
-            else:
-                info = studio.projects.get(project, fields="id,title")  # no counts computed
+                project = int(studio.projects.require(project_title(settings, taxonomy))["id"])
+            info = studio.projects.get(project, fields=loop.FIELDS)  # no counts computed
             project_id = int(info["id"])
             started = _now()
             try:
@@ -271,6 +284,7 @@ def pull(
             except DataError as exc:
                 raise StudioError(f"project {project_id}: the export is truncated or not valid JSON") from exc
             add_emails(client, tables)
+            history = loop.history(settings.root, studio.url, info)
         meta = {
             "project_id": project_id,
             "project_title": info.get("title"),
@@ -281,6 +295,9 @@ def pull(
             # The overlap design in the settings at pull time (docs/team.md): the card states it and
             # the quality gate reads it to tell designed single annotations from missing ones.
             "design": OverlapDesign.from_settings(settings).to_json(),
+            # Queue order, pre-label visibility and model version in force, their recorded history
+            # and, per annotation (`prelabels`), the visibility it was made under.
+            "loop": mark_prelabels(tables, info, history),
         }
     changed = write_snapshot(folder, tables.by_table(), meta)
     return _summarise(folder, tables, changed, meta)

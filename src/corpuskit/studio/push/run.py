@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from corpuskit.errors import UsageError
 from corpuskit.quality.design import PILOT, OverlapDesign
+from corpuskit.studio import loop
 from corpuskit.studio.client import StudioClient, connection
 from corpuskit.studio.gateway import Gateway
 from corpuskit.studio.project import project_title
@@ -148,8 +149,11 @@ def _push_locked(
 ) -> PushResult:
     studio.users.whoami()  # an unreachable server or a refused token fails before any other work
     design = OverlapDesign.from_settings(settings)
-    wanted_settings = config.wanted_settings(settings, taxonomy, title, design)
     info = _find_project(studio, title, options.project)
+    recorded = (
+        loop.recorded_state(loop.history(settings.root, studio.url, info)) if info is not None else None
+    )
+    wanted_settings = config.wanted_settings(settings, taxonomy, title, design, recorded)
     plain = not options.prediction_rows and options.pilot is None
     # Hashed before validation reads the files: a file edited during the push then differs from
     # the record, never the other way round.
@@ -173,13 +177,14 @@ def _push_locked(
         if options.project is not None:
             changes.pop("title", None)
         if changes and not options.dry_run:
-            studio.projects.update(project_id, changes)
+            config.update(studio, settings.root, info, changes)
         config_updated = any(key in changes for key in config.CONFIG_FIELDS)
         design_repaired = sorted(key for key in changes if key not in config.CONFIG_FIELDS)
     else:
         created_project = True
         if not options.dry_run:
             project_id = studio.projects.create(wanted_settings)
+            config.record_created(studio, settings.root, project_id, wanted_settings)
 
     wanted = {doc["id"]: task_data(doc, taxonomy.version) for doc in corpus.documents}
     hashes = {doc_id: data_hash(data) for doc_id, data in wanted.items()}
