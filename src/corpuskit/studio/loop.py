@@ -286,11 +286,12 @@ def visibility(
     except ValueError:
         return UNKNOWN
     start = end - timedelta(seconds=float(lead_time or 0.0))
+    # An entry stamped S was made in [S, S + 1 s): before `start` for sure only if S + 1 s <= start.
     first = _interval(events, start - _RESOLUTION)
-    last = _interval(events, end + _RESOLUTION)
-    if first != last:
-        return UNKNOWN
-    return _visibility_of_interval(events, first, current)
+    last = _interval(events, end)
+    # Changes of order or model version inside that time leave the visibility as it was.
+    seen = {_visibility_of_interval(events, index, current) for index in range(first, last + 1)}
+    return seen.pop() if len(seen) == 1 else UNKNOWN
 
 
 def summary(info: Mapping[str, Any], events: Sequence[Event]) -> dict[str, Any]:

@@ -1,0 +1,168 @@
+"""A model in the loop on the real Label Studio: predictions, the uncertainty queue, hidden
+pre-labels, and the record of what annotators saw.
+
+Annotators are members who signed up through the invite link and take work from Label Studio's
+own queue (`GET /api/projects/<id>/next`, what "Label All Tasks" uses); nothing here picks tasks
+for them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_push_studio import generate_jsonl, make_corpus
+
+from corpuskit.quality.gold import gold
+from corpuskit.release.card_sections import prelabels
+from corpuskit.settings import Settings, load_settings
+from corpuskit.snapshot import read_snapshot
+from corpuskit.studio import loop
+from corpuskit.studio.client import Connection, StudioClient
+from corpuskit.studio.gateway import Gateway
+from corpuskit.studio.members import Member, sign_up
+from corpuskit.studio.pull import pull
+from corpuskit.studio.push import push
+from corpuskit.studio.server import StudioServer
+from corpuskit.taxonomy import load_taxonomy, row_to_result
+
+pytestmark = pytest.mark.studio
+
+# The record's clock counts whole seconds: an annotation made within one of a change of visibility
+# is `unknown`. Here changes and annotations are this far apart.
+CLOCK = 2.5
+# One annotator per document: a document with an answer leaves the queue.
+ONE_ANNOTATOR = "annotators_per_document = 1\n"
+
+
+def corpus(tmp_path: Path, server: StudioServer, n: int, extra: str = ONE_ANNOTATOR) -> Settings:
+    root = make_corpus(tmp_path / "corpus", f"suggest {secrets.token_hex(4)}", server.data_dir, seeds=False)
+    generate_jsonl(root / "raw" / "docs.jsonl", n, seed=n)
+    text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    (root / "pyproject.toml").write_text(text + extra, encoding="utf-8")
+    return load_settings(root)
+
+
+def client_of(server: StudioServer) -> StudioClient:
+    return StudioClient(Connection(server.url, server.token))
+
+
+def member(client: StudioClient) -> Member:
+    link = Gateway(client).users.invite_link()
+    return sign_up(link, f"annotator-{secrets.token_hex(4)}@example.org", secrets.token_urlsafe(12))
+
+
+def answer(settings: Settings, task: dict[str, Any], value: str) -> list[dict[str, Any]]:
+    taxonomy = load_taxonomy(settings.path(settings.taxonomy))
+    row = {"stance": dict.fromkeys(taxonomy.target_ids, value), "topics": [], "spans": []}
+    return row_to_result(taxonomy, row, str(task["data"]["text"]))
+
+
+def predictions_file(path: Path, settings: Settings, scores: dict[str, float], version: str) -> Path:
+    targets = load_taxonomy(settings.path(settings.taxonomy)).target_ids
+    rows = [
+        {
+            "document_id": doc_id,
+            "model_version": version,
+            "stance": dict.fromkeys(targets, "favor"),
+            "topics": [],
+            "spans": [],
+            "score": score,
+        }
+        for doc_id, score in scores.items()
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def project_info(client: StudioClient, project_id: int) -> dict[str, Any]:
+    return Gateway(client).projects.get(project_id, fields=loop.FIELDS)
+
+
+def test_the_queue_follows_the_scores_and_what_annotators_saw_is_on_record(
+    tmp_path: Path, studio_server: StudioServer
+) -> None:
+    settings = corpus(tmp_path, studio_server, 6)
+    scores = {f"gen-{i:05d}": s for i, s in enumerate([0.9, 0.2, 0.05, 0.7, 0.6, 0.8])}
+    predicted = predictions_file(tmp_path / "m1.jsonl", settings, scores, "m1")
+    with client_of(studio_server) as client:
+        studio = Gateway(client)
+        pushed = push(settings=settings, client=client, predictions=predicted, progress=False)
+        project_id = pushed.project_id
+        assert project_id is not None and pushed.created == 6 and pushed.predictions == 6
+        info = project_info(client, project_id)
+        # push created the project blind, in push order, and put that on record with its time.
+        (created,) = loop.history(settings.root, studio.url, info)
+        assert (created.by, created.state) == ("push", loop.LoopState("sequential", "hidden", ""))
+        own, on_server = loop.split_description(info["description"])
+        assert own == "" and on_server == [created]
+
+        # What `corpuskit suggest --order uncertainty` does once its predictions are in.
+        wanted = loop.LoopState("uncertainty", "hidden", "m1")
+        event = loop.change(studio, settings.root, info, wanted, by="suggest")
+        assert event is not None and event.state == wanted
+        info = project_info(client, project_id)
+        assert info["sampling"] == "Uncertainty sampling" and info["model_version"] == "m1"
+        assert info["show_collab_predictions"] is False
+        assert loop.change(studio, settings.root, info, wanted, by="suggest") is None  # nothing new
+
+        annotator = member(client)
+        try:
+            time.sleep(CLOCK)
+            first = annotator.next_task(project_id)
+            assert first is not None and first["data"]["doc_id"] == "gen-00002"  # the lowest score
+            assert first["predictions"] == []  # hidden: the page gets nothing to pre-fill
+            annotator.submit(first["id"], project_id, answer(settings, first, "against"), lead_time=0.5)
+
+            # `--show`: the next task comes with the model's pre-label.
+            time.sleep(CLOCK)
+            info = project_info(client, project_id)
+            shown = loop.LoopState("uncertainty", "shown", "m1")
+            assert loop.change(studio, settings.root, info, shown, by="suggest") is not None
+            time.sleep(CLOCK)
+            second = annotator.next_task(project_id)
+            assert second is not None and second["data"]["doc_id"] == "gen-00001"
+            assert [p["model_version"] for p in second["predictions"]] == ["m1"]
+            annotator.submit(second["id"], project_id, answer(settings, second, "favor"), lead_time=0.5)
+        finally:
+            annotator.close()
+
+    folder = tmp_path / "annotations"
+    pull(project=project_id, out=folder, settings=settings)
+    snapshot = read_snapshot(folder)
+    seen = {row["document_id"]: row["prelabels"] for row in snapshot.annotations}
+    assert seen == {"gen-00002": "hidden", "gen-00001": "shown"}
+    record = snapshot.meta["loop"]
+    assert record["annotations"] == {"hidden": 1, "shown": 1, "unknown": 0}
+    assert (record["order"], record["prelabels"], record["model_version"]) == ("uncertainty", "shown", "m1")
+    assert [e["by"] for e in record["history"]] == ["push", "suggest", "suggest"]
+    assert "hidden for 1, shown for 1, unknown for 0 of 2 annotations" in prelabels(record)
+    # Predictions are their own table: never annotations, never gold.
+    assert len(snapshot.predictions) == 6 and len(snapshot.annotations) == 2
+    decided = gold(folder, taxonomy=load_taxonomy(settings.path(settings.taxonomy)), min_annotators=1)
+    assert sorted(row.document_id for row in decided.rows) == ["gen-00001", "gen-00002"]
+    assert {
+        d.label for row in decided.rows if row.document_id == "gen-00001" for d in row.stance.values()
+    } == {"favor"}
+    assert {
+        d.label for row in decided.rows if row.document_id == "gen-00002" for d in row.stance.values()
+    } == {"against"}
+
+    # Someone hides the pre-labels by hand in Label Studio; when is not known. The next push puts
+    # the recorded state back and records what it found, so that stretch becomes unknown.
+    time.sleep(CLOCK)
+    with client_of(studio_server) as client:
+        Gateway(client).projects.update(project_id, {"show_collab_predictions": False, "model_version": "m1"})
+        repaired = push(settings=settings, client=client, progress=False)
+        assert "show_collab_predictions" in repaired.design_repaired
+        info = project_info(client, project_id)
+        assert info["show_collab_predictions"] is True and info["sampling"] == "Uncertainty sampling"
+        last = loop.history(settings.root, client.url, info)[-1]
+        assert (last.by, last.found, last.state.prelabels) == ("push", "hidden", "shown")
+    pull(project=project_id, out=folder, settings=settings)
+    seen = {row["document_id"]: row["prelabels"] for row in read_snapshot(folder).annotations}
+    assert seen == {"gen-00002": "hidden", "gen-00001": "unknown"}
