@@ -24,7 +24,9 @@ EXAMPLES = (
 NOTES = """\
 The summary goes to stdout; with --format json instead one summary object:
   {"folder", "changed", "tasks", "annotations", "annotators", "cancelled", "ground_truth",
-   "drafts", "predictions", "problems"}
+   "drafts", "predictions", "problems", "prelabels": {"hidden", "shown", "unknown"}|null}
+"prelabels" counts the annotations by whether model pre-labels were on the annotator's page when
+they were made (docs/model-loop.md); null with --from-export.
 """
 EXIT_CODES = ExitCodes(
     ok="snapshot written (or unchanged)",
@@ -71,4 +73,10 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['drafts']} drafts, {summary['predictions']} predictions, {summary['problems']} problems; "
         f"snapshot {state} in {summary['folder']}"
     )
+    if summary["prelabels"]:
+        counts = summary["prelabels"]
+        print(
+            f"pre-labels on the annotator's page: hidden for {counts['hidden']}, shown for "
+            f"{counts['shown']}, unknown for {counts['unknown']} annotations"
+        )
     return 0

@@ -228,8 +228,9 @@ class PredictionsAPI:
     def __init__(self, client: StudioClient) -> None:
         self.client = client
 
-    def list(self, project_id: int) -> list[tuple[int, int, str]]:
-        """(prediction id, task id, model version) of every prediction in the project (one request)."""
+    def list(self, project_id: int) -> list[tuple[int, int, str, bool]]:
+        """(prediction id, task id, model version, whether it carries labels) of every prediction
+        in the project (one request)."""
         body = self.client.request(
             "GET",
             "/api/predictions",
@@ -237,14 +238,22 @@ class PredictionsAPI:
             what=f"read the predictions of project {project_id}",
         ).json()
         items = body if isinstance(body, list) else body.get("results", [])
-        return [(int(i["id"]), int(i["task"]), str(i.get("model_version") or "")) for i in items]
+        return [
+            (int(i["id"]), int(i["task"]), str(i.get("model_version") or ""), bool(i.get("result")))
+            for i in items
+        ]
 
     def model_versions(self, project_id: int) -> dict[int, set[str]]:
         """Task id -> model versions of the predictions it already has (one request for the project)."""
         versions: dict[int, set[str]] = {}
-        for _, task_id, version in self.list(project_id):
+        for _, task_id, version, _ in self.list(project_id):
             versions.setdefault(task_id, set()).add(version)
         return versions
+
+    def update(self, prediction_id: int, body: dict[str, Any]) -> None:
+        self.client.request(
+            "PATCH", f"/api/predictions/{prediction_id}", json=body, what=f"update prediction {prediction_id}"
+        )
 
     def delete(self, prediction_id: int) -> None:
         self.client.request(

@@ -294,6 +294,16 @@ def visibility(
     return seen.pop() if len(seen) == 1 else UNKNOWN
 
 
+def later_or_unknown(since: str, created_at: str | None, state: str) -> str:
+    """`state` for an annotation made before `since` (a time stamp), else unknown."""
+    try:
+        if since and created_at and _moment(created_at) < _moment(since):
+            return state
+    except ValueError:
+        pass
+    return UNKNOWN
+
+
 def summary(info: Mapping[str, Any], events: Sequence[Event]) -> dict[str, Any]:
     """What a snapshot and `status` record of the loop: the state in force and its history."""
     current = LoopState.of_project(info)

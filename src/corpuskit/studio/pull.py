@@ -20,7 +20,7 @@ from corpuskit.errors import DataError, StudioError, UsageError
 from corpuskit.snapshot import Row, write_snapshot
 from corpuskit.studio import loop
 from corpuskit.studio.export_rows import Mapper, Tables, convert_export, convert_tasks
-from corpuskit.taxonomy.annotation_schema import PRELABELS
+from corpuskit.taxonomy.annotation_schema import HIDDEN, PRELABELS
 
 if TYPE_CHECKING:
     from corpuskit.settings import Settings
@@ -53,6 +53,8 @@ class PullResult:
             "drafts": self.counts["drafts"],
             "predictions": self.counts["predictions"],
             "problems": self.counts["problems"],
+            # Annotations by whether model pre-labels were on the page (absent from an export file).
+            "prelabels": (self.meta.get("loop") or {}).get("annotations"),
         }
 
 
@@ -204,10 +206,22 @@ def add_emails(client: StudioClient, tables: Tables) -> None:
 def mark_prelabels(tables: Tables, info: dict[str, Any], history: list[loop.Event]) -> dict[str, Any]:
     """Set each annotation's `prelabels` from the project's history; the loop summary with counts."""
     current = loop.LoopState.of_project(info)
+    # Predictions that carry labels and were not pushed by `corpuskit suggest` (e.g. `push
+    # --predictions`): a page opened from the Data Manager pre-fills from them whatever the project's
+    # switch says, so an annotation made after one arrived on its task cannot be called hidden.
+    ours = {event.state.model_version for event in history if event.by == "suggest"}
+    foreign: dict[Any, str] = {}
+    for prediction in tables.predictions:
+        if prediction.get("result") and prediction.get("model_version") not in ours:
+            stamp = str(prediction.get("created_at") or "")
+            task = prediction.get("task_id")
+            foreign[task] = min(foreign.get(task, stamp), stamp)
     counts = dict.fromkeys(PRELABELS, 0)
     for row in tables.annotations:
         lead = row.get("lead_time")
         state = loop.visibility(history, current, row.get("created_at"), lead if lead is not None else None)
+        if state == HIDDEN and row.get("task_id") in foreign:
+            state = loop.later_or_unknown(foreign[row["task_id"]], row.get("created_at"), state)
         row["prelabels"] = state
         counts[state] += 1
     return {**loop.summary(info, history), "annotations": counts}
