@@ -23,9 +23,11 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "huggingface_hub": "release",
     "krippendorff": "report",
     "matplotlib": "report",
+    "sklearn": "suggest",
+    "scipy": "suggest",
 }
 
-EXTRAS: tuple[str, ...] = ("studio", "release", "report", "all")
+EXTRAS: tuple[str, ...] = ("studio", "release", "report", "suggest", "all")
 
 
 def install_command(extra: str | None = None) -> str:
