@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_e2e_annotator import TEXT, shoot, wait_for
 from test_push_studio import generate_jsonl, make_corpus
 
 from corpuskit.quality.gold import gold
@@ -28,6 +29,7 @@ from corpuskit.studio.members import Member, sign_up
 from corpuskit.studio.pull import pull
 from corpuskit.studio.push import push
 from corpuskit.studio.server import StudioServer
+from corpuskit.studio.suggest import PredictionPlan, pending_tasks, place_predictions, plan_predictions
 from corpuskit.taxonomy import load_taxonomy, row_to_result
 
 pytestmark = pytest.mark.studio
@@ -166,3 +168,90 @@ def test_the_queue_follows_the_scores_and_what_annotators_saw_is_on_record(
     pull(project=project_id, out=folder, settings=settings)
     seen = {row["document_id"]: row["prelabels"] for row in read_snapshot(folder).annotations}
     assert seen == {"gen-00002": "hidden", "gen-00001": "unknown"}
+
+
+CHECKED = ".lsf-choices input:checked"
+
+
+def stand_in_model(settings: Settings, scores: dict[str, float], version: str) -> Any:
+    """A `Suggester.predict` stand-in with known scores: every stance `favor`."""
+    targets = load_taxonomy(settings.path(settings.taxonomy)).target_ids
+
+    def predict(documents: Any) -> Any:
+        for doc_id, _ in documents:
+            stance = dict.fromkeys(targets, "favor")
+            yield {
+                "document_id": doc_id,
+                "model_version": version,
+                "stance": stance,
+                "topics": [],
+                "score": scores[doc_id],
+            }
+
+    return predict
+
+
+@pytest.mark.browser
+def test_hidden_prelabels_leave_the_labelling_page_unanswered(
+    tmp_path: Path, studio_server: StudioServer, chromium_page: Any, studio_login: Any
+) -> None:
+    settings = corpus(tmp_path, studio_server, 2)
+    taxonomy = load_taxonomy(settings.path(settings.taxonomy))
+    predict = stand_in_model(settings, {"gen-00000": 0.3, "gen-00001": 0.4}, "m1")
+    hidden = loop.LoopState("uncertainty", "hidden", "m1")
+    shown = loop.LoopState("uncertainty", "shown", "m1")
+    email, password = f"annotator-{secrets.token_hex(4)}@example.org", secrets.token_urlsafe(12)
+
+    def plan(state: loop.LoopState) -> PredictionPlan:
+        existing = studio.predictions.list(project_id)
+        return plan_predictions(existing, pending_tasks(studio, project_id), state, prune=False)
+
+    def place(state: loop.LoopState) -> None:
+        place_predictions(studio, project_id, taxonomy, plan(state), predict)
+        loop.change(studio, settings.root, project_info(client, project_id), state, by="suggest")
+
+    with client_of(studio_server) as client:
+        studio = Gateway(client)
+        pushed = push(settings=settings, client=client, progress=False)
+        project_id = pushed.project_id
+        assert project_id is not None
+        assert [t.document_id for t in plan(hidden).new] == ["gen-00000", "gen-00001"]
+        place(hidden)
+        again = plan(hidden)
+        assert (again.new, again.label, again.unlabel) == ([], [], [])  # the same model: nothing new
+        assert [labelled for *_, labelled in studio.predictions.list(project_id)] == [False, False]
+        sign_up(studio.users.invite_link(), email, password).close()
+        annotator = member(client)
+        try:
+            task = annotator.next_task(project_id)
+        finally:
+            annotator.close()
+    # The score alone orders the queue.
+    assert task is not None and task["data"]["doc_id"] == "gen-00000" and task["predictions"] == []
+
+    # An annotator may open any task from the Data Manager; Label Studio pre-fills that page from
+    # a prediction whatever `show_collab_predictions` says. Hidden pre-labels have no labels.
+    page = chromium_page
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    studio_login(page, studio_server.url, email, password)
+    page.goto(f"{studio_server.url}/projects/{project_id}/data?task={task['id']}")
+    page.locator(TEXT).wait_for()
+    page.locator(".lsf-choices").first.wait_for()
+    page.wait_for_load_state("networkidle")
+    shoot(page, "suggest-prelabels-hidden.png")
+    assert page.locator(CHECKED).count() == 0  # nothing pre-selected
+
+    # `--show` gives the same predictions their labels: the page opens with the model's answer
+    # selected (so the check above can fail); hiding them again takes the labels off.
+    with client_of(studio_server) as client:
+        studio = Gateway(client)
+        assert len(plan(shown).label) == 2
+        place(shown)
+        page.reload()
+        page.locator(TEXT).wait_for()
+        wait_for(
+            lambda: page.locator(CHECKED).count() == len(taxonomy.target_ids), "the pre-selected stances"
+        )
+        assert len(plan(hidden).unlabel) == 2
+        place(hidden)
+        assert [labelled for *_, labelled in studio.predictions.list(project_id)] == [False, False]

@@ -3,6 +3,7 @@ visibility an annotation was made under, and what the card says of it."""
 
 from __future__ import annotations
 
+from corpuskit.cli.suggest import ORDERS
 from corpuskit.release.card_sections import prelabels
 from corpuskit.studio import loop
 from corpuskit.studio.team import SAMPLING
@@ -64,7 +65,7 @@ def test_the_state_sends_model_version_with_the_visibility() -> None:
     }
     info = {"sampling": "Uncertainty sampling", "show_collab_predictions": True, "model_version": "1.0.0-abc"}
     assert loop.LoopState.of_project(info) == SHOWN
-    assert tuple(SAMPLING) == loop.ORDERS
+    assert tuple(SAMPLING) == loop.ORDERS == ORDERS  # the CLI's choices, kept without importing
 
 
 def test_the_card_states_the_visibility_of_the_annotations() -> None:
