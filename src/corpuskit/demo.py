@@ -77,6 +77,7 @@ class DemoResult:
     shortfalls: list[str] = field(default_factory=list)
     annotators_per_document: int = 2
     by_annotators: dict[int, int] = field(default_factory=dict)  # documents by distinct annotators
+    suggest: str = ""  # why the model-in-the-loop step does not train on the demo
 
     def summary_lines(self) -> list[str]:
         lines = [
@@ -105,6 +106,8 @@ class DemoResult:
         lines.append(f"  loaded back with datasets.load_dataset(..., 'gold'): {loaded}")
         if self.shortfalls:
             lines.append(f"  below the quality thresholds (recorded in the card): {len(self.shortfalls)}")
+        if self.suggest:
+            lines.append(f"  model:        {self.suggest}")
         lines += [
             "",
             f"Annotate for real: open {self.url} (corpuskit studio open);",
@@ -368,9 +371,13 @@ def run_demo(
     for task in tasks:
         n = len(people.get(str(task.doc_id), ()))
         by_annotators[n] = by_annotators.get(n, 0) + 1
-    write_gold(gold(snapshot, taxonomy=taxonomy), snapshot / GOLD_FILE)
+    decided = gold(snapshot, taxonomy=taxonomy)
+    write_gold(decided, snapshot / GOLD_FILE)
     alpha = {c.name: c.alpha.value for c in result.stance}
     alpha["topics (MASI)"] = result.topic_set.alpha.value
+
+    model_line = suggest_line(len(decided.rows))
+    say(f"        {model_line}")
 
     say(f"[7/{steps}] building the release under {settings.releases}")
     folder, built, shortfalls = _release(settings, progress)
@@ -391,6 +398,24 @@ def run_demo(
         shortfalls=shortfalls,
         annotators_per_document=k,
         by_annotators=by_annotators,
+        suggest=model_line,
+    )
+
+
+def suggest_line(labelled: int, folds: int = 5) -> str:
+    """The model-in-the-loop step in one line: why `corpuskit suggest` does not train on the demo."""
+    try:
+        from corpuskit.suggest.evaluate import MIN_PER_CLASS
+    except ModuleNotFoundError:
+        from corpuskit.extras import install_command
+
+        return (
+            f"`corpuskit suggest` (a model in the loop) needs the suggest extra: {install_command('suggest')}"
+        )
+    need = max(folds, MIN_PER_CLASS)
+    return (
+        f"`corpuskit suggest` does not train here: {labelled} labelled documents cannot fill {folds} "
+        f"cross-validation folds with at least {need} documents per class (docs/model-loop.md)"
     )
 
 

@@ -71,6 +71,11 @@ def test_demo_runs_end_to_end_and_a_second_run_changes_nothing(
     assert sum(first["loaded_rows"].values()) == 2
     # Two documents are too few for the ratios: both sit in train, which loads on its own.
     assert first["loaded_rows"] == {"train": 2}
+    # The model-in-the-loop step says in one line why it does not train on two documents.
+    assert first["suggest"] == (
+        "`corpuskit suggest` does not train here: 2 labelled documents cannot fill 5 "
+        "cross-validation folds with at least 5 documents per class (docs/model-loop.md)"
+    )
     import datasets
 
     assert datasets.load_dataset(str(release), "gold", split="train").num_rows == 2
