@@ -86,3 +86,38 @@ def test_a_change_of_order_alone_leaves_the_visibility_known() -> None:
     ]
     current = events[-1].state
     assert loop.visibility(events, current, "2026-01-01T12:00:10Z", 30.0) == "hidden"
+
+
+def test_a_labelled_prediction_suggest_did_not_push_makes_later_annotations_unknown() -> None:
+    from corpuskit.studio.export_rows import Tables
+    from corpuskit.studio.pull import mark_prelabels
+
+    def annotation(task_id: int, created_at: str) -> dict[str, object]:
+        return {"task_id": task_id, "created_at": created_at, "lead_time": 5.0}
+
+    tables = Tables(
+        annotations=[annotation(1, "2026-01-01T11:00:00Z"), annotation(2, "2026-01-01T11:00:00Z")],
+        predictions=[
+            # `push --predictions` put a labelled prediction on task 1 before its annotation.
+            {
+                "task_id": 1,
+                "model_version": "other",
+                "result": [{"value": 1}],
+                "created_at": "2026-01-01T10:30:00Z",
+            },
+            # suggest's own hidden prediction on task 2 carries no labels.
+            {"task_id": 2, "model_version": "1.0.0-abc", "result": [], "created_at": "2026-01-01T10:30:00Z"},
+        ],
+    )
+    events = [
+        EVENTS[0],
+        loop.Event("2026-01-01T10:00:00Z", "suggest", loop.LoopState("uncertainty", "hidden", "1.0.0-abc")),
+    ]
+    info = {
+        "sampling": "Uncertainty sampling",
+        "show_collab_predictions": False,
+        "model_version": "1.0.0-abc",
+    }
+    record = mark_prelabels(tables, info, sorted(events, key=lambda e: e.at))
+    assert [row["prelabels"] for row in tables.annotations] == ["unknown", "hidden"]
+    assert record["annotations"] == {"hidden": 1, "shown": 0, "unknown": 1}
