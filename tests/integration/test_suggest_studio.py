@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_e2e_annotator import TEXT, shoot, wait_for
+from test_e2e_annotator import TEXT, api, run_cli, server_env, shoot, wait_for
 from test_push_studio import generate_jsonl, make_corpus
 
 from corpuskit.quality.gold import gold
@@ -27,10 +27,12 @@ from corpuskit.studio.client import Connection, StudioClient
 from corpuskit.studio.gateway import Gateway
 from corpuskit.studio.members import Member, sign_up
 from corpuskit.studio.pull import pull
-from corpuskit.studio.push import push
+from corpuskit.studio.push import push, task_data
 from corpuskit.studio.server import StudioServer
 from corpuskit.studio.suggest import PredictionPlan, pending_tasks, place_predictions, plan_predictions
 from corpuskit.taxonomy import load_taxonomy, row_to_result
+from corpuskit.validation.api import iter_valid_documents
+from support.learnable import learnable_corpus, shuffled, write_snapshot_folder
 
 pytestmark = pytest.mark.studio
 
@@ -255,3 +257,121 @@ def test_hidden_prelabels_leave_the_labelling_page_unanswered(
         assert len(plan(hidden).unlabel) == 2
         place(hidden)
         assert [labelled for *_, labelled in studio.predictions.list(project_id)] == [False, False]
+
+
+# Enough for every class to reach the model's minimum; two folds keep the three fits of this test
+# to minutes on a busy two-core machine.
+LABELLED = 120
+OPEN = 30
+FOLDS = ["--folds", "2"]
+
+
+def write_raw(path: Path, documents: Any) -> Path:
+    with open(path, "w", encoding="utf-8") as out:
+        for d in documents:
+            paragraphs = [{"heading": None, "text": p} for p in d.text.split("\n\n")]
+            out.write(json.dumps({"id": d.document_id, "title": d.title, "paragraphs": paragraphs}) + "\n")
+    return path
+
+
+def test_suggest_reports_pushes_once_and_the_queue_serves_the_least_sure_document_first(
+    tmp_path: Path, studio_server: StudioServer
+) -> None:
+    root = make_corpus(
+        tmp_path / "corpus", f"suggest {secrets.token_hex(4)}", studio_server.data_dir, seeds=False
+    )
+    taxonomy = load_taxonomy(root / "schema" / "taxonomy.yaml")
+    documents = learnable_corpus(taxonomy, LABELLED + OPEN, seed=3)
+    labelled, still_open = documents[:LABELLED], documents[LABELLED:]
+    write_raw(root / "raw" / "open.jsonl", still_open)
+    write_raw(root / "raw" / "labelled.jsonl", labelled)
+    settings = load_settings(root)  # two annotators per document (the default)
+    env = server_env(studio_server)
+
+    with client_of(studio_server) as client:
+        studio = Gateway(client)
+        pushed = push([root / "raw" / "open.jsonl"], settings=settings, client=client, progress=False)
+        project_id = pushed.project_id
+        assert project_id is not None and pushed.created == OPEN
+        # The labelled documents arrive through the bulk import, each with two annotators' answers.
+        annotators = [member(client) for _ in range(2)]
+        for annotator in annotators:
+            annotator.close()
+        valid = {
+            d["id"]: d for d in iter_valid_documents([root / "raw" / "labelled.jsonl"], settings=settings)
+        }
+        assert len(valid) == LABELLED
+        time.sleep(CLOCK)
+        payloads = []
+        for d in labelled:
+            data = task_data(valid[d.document_id], taxonomy.version)
+            row = {"stance": d.stance, "topics": list(d.topics), "spans": []}
+            result = row_to_result(taxonomy, row, data["text"])
+            answers = [{"result": result, "completed_by": a.user_id, "lead_time": 1.0} for a in annotators]
+            payloads.append({"data": data, "annotations": answers})
+        studio.tasks.import_once(project_id, payloads)
+
+    first = run_cli(["suggest", "--order", "uncertainty", *FOLDS, "--format", "json", "--quiet"], root, env)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    version = summary["model_version"]
+    assert summary["ready"] and summary["reasons"] == [] and summary["training_documents"] == LABELLED
+    assert version.startswith(f"{taxonomy.version}-")
+    figures = {f["question"]: f for f in summary["evaluation"]["figures"]}
+    for target in taxonomy.target_ids:
+        assert figures[f"stance.{target}"]["model"] > figures[f"stance.{target}"]["baseline"]
+    assert figures["topics"]["model"] > figures["topics"]["baseline"]
+    assert Path(summary["report"]).is_file()
+    assert (summary["pending"], summary["pushed"]) == (OPEN, OPEN)
+    assert summary["after"] == {"order": "uncertainty", "prelabels": "hidden", "model_version": version}
+
+    # The same model again: nothing new, and the figures next to the baselines for people.
+    again = run_cli(["suggest", "--order", "uncertainty", *FOLDS, "--quiet"], root, env)
+    assert again.returncode == 0, again.stderr
+    assert f"nothing new: model {version} is already in the project as asked" in again.stdout
+    for target in taxonomy.target_ids:
+        assert f"stance.{target}" in again.stdout
+    assert " baseline " in again.stdout and "beats the baseline" in again.stdout
+
+    with api(studio_server) as http:
+        found = http.get("/api/predictions", params={"project": project_id}).raise_for_status().json()
+    assert len(found) == OPEN and {p["model_version"] for p in found} == {version}
+    assert all(p["result"] == [] for p in found)  # hidden: the score, no labels
+    least_sure = min(found, key=lambda p: p["score"])
+    with client_of(studio_server) as client:
+        info = project_info(client, project_id)
+        assert (info["sampling"], info["model_version"]) == ("Uncertainty sampling", version)
+        assert info["show_collab_predictions"] is False
+        annotator = member(client)
+        try:
+            task = annotator.next_task(project_id)
+            assert task is not None and task["id"] == least_sure["task"]
+            assert task["predictions"] == []
+            annotator.submit(task["id"], project_id, answer(settings, task, "neutral"), lead_time=1.0)
+        finally:
+            annotator.close()
+
+    folder = tmp_path / "annotations"
+    pull(project=project_id, out=folder, settings=settings)
+    snapshot = read_snapshot(folder)
+    assert len(snapshot.annotations) == 2 * LABELLED + 1 and len(snapshot.predictions) == OPEN
+    assert {row["prelabels"] for row in snapshot.annotations} == {"hidden"}
+    assert prelabels(snapshot.meta["loop"]) == (
+        f"Model pre-labels were hidden from annotators for all {2 * LABELLED + 1} annotations. "
+        f"At the last pull the queue order was uncertainty, following model version {version}."
+    )
+    # Predictions never become gold: the open documents have none, but the one just annotated.
+    decided = {row.document_id for row in gold(folder, taxonomy=taxonomy).rows}
+    assert decided == {d.document_id for d in labelled} | {task["data"]["doc_id"]}
+
+    # A model that learnt nothing (labels shuffled across the texts) is refused: one line, exit 1,
+    # and the project keeps the model it has.
+    noise = write_snapshot_folder(tmp_path / "shuffled", shuffled(labelled), taxonomy)
+    refused = run_cli(["suggest", "--snapshot", str(noise), "--order", "sequential", *FOLDS], root, env)
+    assert refused.returncode == 1, refused.stderr
+    (line,) = [x for x in refused.stdout.splitlines() if x.startswith("not pushed: ")]
+    assert line.endswith("(--force pushes anyway)")
+    with client_of(studio_server) as client:
+        info = project_info(client, project_id)
+        assert (info["sampling"], info["model_version"]) == ("Uncertainty sampling", version)
+        assert len(Gateway(client).predictions.list(project_id)) == OPEN
