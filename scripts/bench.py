@@ -400,6 +400,18 @@ def bench_studio(options: argparse.Namespace) -> Figures:
     return figures
 
 
+@benchmark("suggest")
+def bench_suggest(options: argparse.Namespace) -> Figures:
+    """The model in the loop on a learnable corpus: learning curves of the sequential and the
+    uncertainty order and the annotations saved, then training time on --n documents and
+    prediction throughput (see scripts/bench_suggest.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_suggest import figures
+
+    pool, held_out, budget, step = options.suggest_loop
+    return figures(pool, held_out, budget, step, options.n)
+
+
 @benchmark("memory")
 def bench_memory(options: argparse.Namespace) -> Figures:
     """Peak memory of reading a snapshot's annotations, of gold and of agreement, each in a fresh
@@ -561,6 +573,14 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         nargs="+",
         help="memory: snapshot sizes in annotations (default 100,000 1,000,000; `all`: 3,000 30,000)",
+    )
+    parser.add_argument(
+        "--suggest-loop",
+        type=int,
+        nargs=4,
+        default=[3_000, 1_000, 1_000, 50],
+        metavar=("POOL", "HELD_OUT", "BUDGET", "STEP"),
+        help="suggest: documents to annotate, held out, annotations spent, retrain every (3000 1000 1000 50)",
     )
     parser.add_argument("--kills", type=int, help="reliability: SIGKILLs per command (default 10; `all`: 2)")
     parser.add_argument("--kill-seed", type=int, help="reliability: seed of the kill loop")

@@ -1,6 +1,7 @@
 """A learnable corpus: synthetic news-like documents whose stance and topics can be learnt from the text.
 
-The recipe (docs/suggest.md describes it for readers of the benchmark figures). For each document:
+The recipe (docs/suggest-model.md describes it for readers of the benchmark figures). For each
+document:
 
 1. **Labels first.** Each stance target draws a value from an imbalanced prior (`STANCE_PRIOR`:
    against and unrelated common, favor rarer, neutral rarest); each topic is present with its own

@@ -183,7 +183,7 @@ def test_json_shape_is_stable(result: Any) -> None:
     assert data["format"] == FORMAT
     assert set(data) == {
         "format", "source", "taxonomy_version", "counts", "bootstrap", "stance", "topics", "annotators",
-        "gold_confusion",
+        "gold_confusion", "model_vs_gold",
     }  # fmt: skip
     assert set(data["stance"][0]) == {
         "name", "items", "pairable_items", "ratings", "values", "alpha", "fleiss_kappa", "percent_agreement",

@@ -9,13 +9,14 @@ from __future__ import annotations
 import itertools
 import statistics
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from corpuskit.quality.gold import Adjudication, Gold, compute_gold
+from corpuskit.quality.modelgold import ModelVsGold, snapshot_model_vs_gold
 from corpuskit.quality.ratings import Ratings, TaxonomyLike, build_ratings
 from corpuskit.quality.stats import (
     FloatArray,
@@ -138,6 +139,8 @@ class AgreementResult:
     gold_confusion: dict[str, dict[str, Confusion]]
     taxonomy_version: str | None
     source: str
+    # Predictions compared with gold, apart from the annotators' figures (quality/modelgold.py).
+    model_gold: list[ModelVsGold] = field(default_factory=list)
 
     def target(self, name: str) -> Coefficients:
         for c in self.stance:
@@ -158,6 +161,7 @@ class AgreementResult:
             "gold_confusion": {
                 t: {a: c.to_json() for a, c in by.items()} for t, by in self.gold_confusion.items()
             },
+            "model_vs_gold": [m.to_json() for m in self.model_gold],
         }
 
 
@@ -454,7 +458,7 @@ def agreement(
     inputs = resolve_inputs(snapshot, rows=rows, adjudications=adjudications, taxonomy=taxonomy)
     ratings = build_ratings(inputs.rows, inputs.taxonomy, source=inputs.source)
     gold = compute_gold(ratings, inputs.adjudications, inputs.settings.min_annotators)
-    return compute_agreement(
+    result = compute_agreement(
         ratings,
         gold,
         draws=draws,
@@ -463,3 +467,4 @@ def agreement(
         source=inputs.source,
         languages=document_languages(inputs.snapshot),
     )
+    return replace(result, model_gold=snapshot_model_vs_gold(inputs.snapshot, gold))

