@@ -371,12 +371,11 @@ def run_demo(
     for task in tasks:
         n = len(people.get(str(task.doc_id), ()))
         by_annotators[n] = by_annotators.get(n, 0) + 1
-    decided = gold(snapshot, taxonomy=taxonomy)
-    write_gold(decided, snapshot / GOLD_FILE)
+    write_gold(gold(snapshot, taxonomy=taxonomy), snapshot / GOLD_FILE)
     alpha = {c.name: c.alpha.value for c in result.stance}
     alpha["topics (MASI)"] = result.topic_set.alpha.value
 
-    model_line = suggest_line(len(decided.rows))
+    model_line = suggest_line(snapshot, settings)
     say(f"        {model_line}")
 
     say(f"[7/{steps}] building the release under {settings.releases}")
@@ -402,21 +401,23 @@ def run_demo(
     )
 
 
-def suggest_line(labelled: int, folds: int = 5) -> str:
-    """The model-in-the-loop step in one line: why `corpuskit suggest` does not train on the demo."""
+def suggest_line(snapshot: Path, settings: Settings) -> str:
+    """The model-in-the-loop step in one line: what `corpuskit suggest` makes of the demo's gold
+    (with two documents, why it would not push)."""
+    from corpuskit.taxonomy import load_taxonomy
+
     try:
-        from corpuskit.suggest.evaluate import MIN_PER_CLASS
+        from corpuskit.suggest import fit
     except ModuleNotFoundError:
         from corpuskit.extras import install_command
 
-        return (
-            f"`corpuskit suggest` (a model in the loop) needs the suggest extra: {install_command('suggest')}"
-        )
-    need = max(folds, MIN_PER_CLASS)
-    return (
-        f"`corpuskit suggest` does not train here: {labelled} labelled documents cannot fill {folds} "
-        f"cross-validation folds with at least {need} documents per class (docs/model-loop.md)"
+        return f"`corpuskit suggest` needs the suggest extra: {install_command('suggest')}"
+    suggester = fit(
+        snapshot, settings=settings, taxonomy=load_taxonomy(settings.path(settings.taxonomy)), curve=False
     )
+    if suggester.ready:
+        return f"`corpuskit suggest` would pre-label with model {suggester.model_version}"
+    return f"`corpuskit suggest` would not push a model trained here: {suggester.reasons[0]}"
 
 
 def reset_demo(settings: Settings | None = None) -> None:
