@@ -121,3 +121,10 @@ def test_a_labelled_prediction_suggest_did_not_push_makes_later_annotations_unkn
     record = mark_prelabels(tables, info, sorted(events, key=lambda e: e.at))
     assert [row["prelabels"] for row in tables.annotations] == ["unknown", "hidden"]
     assert record["annotations"] == {"hidden": 1, "shown": 0, "unknown": 1}
+
+
+def test_push_follows_the_settings_until_suggest_has_set_the_queue() -> None:
+    assert loop.suggested_state(EVENTS[:1]) is None  # only push's own record: the settings decide
+    assert loop.suggested_state(EVENTS) == SHOWN
+    repaired = [*EVENTS, loop.Event("2026-01-01T13:00:00Z", "push", SHOWN, found="hidden")]
+    assert loop.suggested_state(repaired) == SHOWN

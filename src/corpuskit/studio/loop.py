@@ -202,6 +202,12 @@ def recorded_state(events: Sequence[Event]) -> LoopState | None:
     return events[-1].state if events else None
 
 
+def suggested_state(events: Sequence[Event]) -> LoopState | None:
+    """The state push keeps: the last recorded one once `corpuskit suggest` has set one; before
+    that (None) push follows the settings (`queue_sampling`, pre-labels hidden)."""
+    return recorded_state(events) if any(event.by == "suggest" for event in events) else None
+
+
 def change(
     studio: Gateway,
     root: Path | None,

@@ -151,7 +151,7 @@ def _push_locked(
     design = OverlapDesign.from_settings(settings)
     info = _find_project(studio, title, options.project)
     recorded = (
-        loop.recorded_state(loop.history(settings.root, studio.url, info)) if info is not None else None
+        loop.suggested_state(loop.history(settings.root, studio.url, info)) if info is not None else None
     )
     wanted_settings = config.wanted_settings(settings, taxonomy, title, design, recorded)
     plain = not options.prediction_rows and options.pilot is None
