@@ -77,6 +77,7 @@ class DemoResult:
     shortfalls: list[str] = field(default_factory=list)
     annotators_per_document: int = 2
     by_annotators: dict[int, int] = field(default_factory=dict)  # documents by distinct annotators
+    suggest: str = ""  # why the model-in-the-loop step does not train on the demo
 
     def summary_lines(self) -> list[str]:
         lines = [
@@ -105,6 +106,8 @@ class DemoResult:
         lines.append(f"  loaded back with datasets.load_dataset(..., 'gold'): {loaded}")
         if self.shortfalls:
             lines.append(f"  below the quality thresholds (recorded in the card): {len(self.shortfalls)}")
+        if self.suggest:
+            lines.append(f"  model:        {self.suggest}")
         lines += [
             "",
             f"Annotate for real: open {self.url} (corpuskit studio open);",
@@ -372,6 +375,9 @@ def run_demo(
     alpha = {c.name: c.alpha.value for c in result.stance}
     alpha["topics (MASI)"] = result.topic_set.alpha.value
 
+    model_line = suggest_line(snapshot, settings)
+    say(f"        {model_line}")
+
     say(f"[7/{steps}] building the release under {settings.releases}")
     folder, built, shortfalls = _release(settings, progress)
 
@@ -391,7 +397,27 @@ def run_demo(
         shortfalls=shortfalls,
         annotators_per_document=k,
         by_annotators=by_annotators,
+        suggest=model_line,
     )
+
+
+def suggest_line(snapshot: Path, settings: Settings) -> str:
+    """The model-in-the-loop step in one line: what `corpuskit suggest` makes of the demo's gold
+    (with two documents, why it would not push)."""
+    from corpuskit.taxonomy import load_taxonomy
+
+    try:
+        from corpuskit.suggest import fit
+    except ModuleNotFoundError:
+        from corpuskit.extras import install_command
+
+        return f"`corpuskit suggest` needs the suggest extra: {install_command('suggest')}"
+    suggester = fit(
+        snapshot, settings=settings, taxonomy=load_taxonomy(settings.path(settings.taxonomy)), curve=False
+    )
+    if suggester.ready:
+        return f"`corpuskit suggest` would pre-label with model {suggester.model_version}"
+    return f"`corpuskit suggest` would not push a model trained here: {suggester.reasons[0]}"
 
 
 def reset_demo(settings: Settings | None = None) -> None:

@@ -116,7 +116,9 @@ class Settings:
         "corpuskit", "seeds which documents are in the overlap share and which make up a pilot round"
     )
     queue_sampling: str = _doc(
-        "sequential", "the order of Label Studio's queue: `sequential` (push order) or `uniform` (random)"
+        "sequential",
+        "the order of Label Studio's queue a push sets: `sequential` (push order) or `uniform` "
+        "(random); once `corpuskit suggest --order` has set one, push keeps that",
     )
     min_alpha: float = _doc(
         0.667, "release gate: lowest Krippendorff's alpha per stance target and for the topic sets"

@@ -71,6 +71,10 @@ def test_demo_runs_end_to_end_and_a_second_run_changes_nothing(
     assert sum(first["loaded_rows"].values()) == 2
     # Two documents are too few for the ratios: both sit in train, which loads on its own.
     assert first["loaded_rows"] == {"train": 2}
+    # The model-in-the-loop step says in one line why it does not train on two documents.
+    assert first["suggest"].startswith(
+        "`corpuskit suggest` would not push a model trained here: only 2 labelled documents: "
+    )
     import datasets
 
     assert datasets.load_dataset(str(release), "gold", split="train").num_rows == 2

@@ -139,6 +139,8 @@ def test_pull_checks_every_field(
         "drafts": 1,
         "predictions": 1,
         "problems": 1 if id_only else 0,
+        # A project corpuskit did not create has no record of what annotators saw: said, not guessed.
+        "prelabels": {"hidden": 0, "shown": 0, "unknown": 3},
     }, result.problems
     rows = [json.loads(line) for line in (out / "annotations.jsonl").read_text(encoding="utf-8").splitlines()]
     ids, users, tasks = project["annotations"], project["users"], project["tasks"]
@@ -196,6 +198,7 @@ def test_pull_checks_every_field(
             "ground_truth": True,
         },
     ]
+    assert {row["prelabels"] for row in rows} == {"unknown"}
     for row, want in zip(rows, expected, strict=True):
         assert {k: row[k] for k in want} == want
         assert row["created_at"].endswith("Z") and row["updated_at"] >= row["created_at"]

@@ -57,6 +57,7 @@ USAGE_ERRORS: dict[str, list[str]] = {
     "agreement": ["agreement", "--draws", "-1"],
     "gold": ["gold", "missing-folder"],
     "adjudicate": ["adjudicate", "missing-folder"],
+    "suggest": ["suggest", "--folds", "1"],
     "taxonomy": ["taxonomy"],
     "taxonomy show": ["taxonomy", "show", "--taxonomy", "missing.yaml"],
     "taxonomy config": ["taxonomy", "config", "--taxonomy", "missing.yaml"],

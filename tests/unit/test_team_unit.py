@@ -88,8 +88,23 @@ def test_status_counts_annotated_and_complete_documents_per_language() -> None:
         "agreement": {"questions": {}},
         "stale": [],
         "languages": figures["languages"],
+        "loop": {"order": "sequential", "prelabels": "hidden", "model_version": "", "last_change": None},
     }
     assert (
         "documents by language: ar 2 (2 annotated, 1 complete), en 2 (1 annotated, 1 complete), "
         "unknown 1 (1 annotated, 1 complete)" in (render_text(data).splitlines())
+    )
+    assert (
+        "queue order in force: sequential; model pre-labels hidden; model version: none "
+        "(never set by corpuskit)" in render_text(data).splitlines()
+    )
+    data["loop"] = {
+        "order": "uncertainty",
+        "prelabels": "shown",
+        "model_version": "1.0.0-0123456789ab",
+        "last_change": {"at": "2026-01-01T12:00:00Z", "by": "suggest"},
+    }
+    assert (
+        "queue order in force: uncertainty; model pre-labels shown; model version: 1.0.0-0123456789ab "
+        "(last set by corpuskit suggest at 2026-01-01T12:00:00Z)" in render_text(data).splitlines()
     )

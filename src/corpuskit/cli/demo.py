@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             "release_built": result.release_built,
             "loaded_rows": result.loaded_rows,
             "below_threshold": result.shortfalls,
+            "suggest": result.suggest,
         }
         print(json.dumps(summary, indent=2))
     else:

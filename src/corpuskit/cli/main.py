@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agreement",
     "gold",
     "adjudicate",
+    "suggest",
     "taxonomy",
     "release",
     "verify",

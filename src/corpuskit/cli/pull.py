@@ -24,10 +24,12 @@ EXAMPLES = (
 NOTES = """\
 The summary goes to stdout; with --format json instead one summary object:
   {"folder", "changed", "unchanged_since", "tasks", "annotations", "annotators", "cancelled",
-   "ground_truth", "drafts", "predictions", "problems"}
+   "ground_truth", "drafts", "predictions", "problems", "prelabels": {"hidden", "shown", "unknown"}|null}
 A project whose counts, latest task change, drafts and users are those the last pull saw (and
 whose snapshot in the folder is intact) is not exported again: "unchanged since <exported_at>",
-and `unchanged_since` holds that time (null otherwise).
+and `unchanged_since` holds that time (null otherwise). "prelabels" counts the annotations by
+whether model pre-labels were on the annotator's page when they were made (docs/model-loop.md);
+null with --from-export.
 """
 EXIT_CODES = ExitCodes(
     ok="snapshot written (or unchanged)",
@@ -76,4 +78,10 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['drafts']} drafts, {summary['predictions']} predictions, {summary['problems']} problems; "
         f"snapshot {state} in {summary['folder']}"
     )
+    if summary["prelabels"]:
+        counts = summary["prelabels"]
+        print(
+            f"pre-labels on the annotator's page: hidden for {counts['hidden']}, shown for "
+            f"{counts['shown']}, unknown for {counts['unknown']} annotations"
+        )
     return 0

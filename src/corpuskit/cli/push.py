@@ -32,7 +32,8 @@ The team design comes from [tool.corpuskit]: each document in the overlap share
 (overlap_share, default 1.0; chosen by a seeded hash of its id, so stable across pushes) reaches
 annotators_per_document (default 2) annotators through Label Studio's queue, the rest one. The
 project is set blind (no other member's answers, no predictions on the labelling page) and its
-queue order to queue_sampling; a push repairs any of these changed on the server. --pilot N pushes
+queue order to queue_sampling, or to the order and pre-label visibility `corpuskit suggest` last set
+(docs/model-loop.md); a push repairs any of these changed on the server. --pilot N pushes
 a seeded sample of N documents (stratified by outlet and language) that every member labels.
 """
 

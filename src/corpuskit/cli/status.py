@@ -31,7 +31,10 @@ With --format json one object goes to stdout:
    "remaining_annotations", "median_lead_time", "estimated_annotator_hours",
    "annotators": [{"annotator", "submitted", "skipped", "median_lead_time"}],
    "agreement": {"documents", "questions": {"stance.<target>"|"topics": {"alpha", "items"}}},
-   "stale": [doc ids], "languages": {"<tag>": {"documents", "annotated", "complete"}}}
+   "stale": [doc ids], "languages": {"<tag>": {"documents", "annotated", "complete"}},
+   "loop": {"order", "prelabels": "hidden"|"shown", "model_version", "last_change": {"at", "by", ...}|null}}
+"loop" is what is in force on the server: the queue order (sequential, uniform, uncertainty), whether
+annotators see model pre-labels, the model version the queue follows (corpuskit suggest sets them).
 "languages" counts every document, those someone submitted for and those complete, by the
 language in their task data ("unknown" for a task pushed before push recorded it).
 """
@@ -98,6 +101,13 @@ def render_text(data: dict[str, Any]) -> str:
             for tag, n in by_language
         )
         lines.append(f"documents by language: {shown}")
+    in_force = data["loop"]
+    last = in_force["last_change"]
+    lines.append(
+        f"queue order in force: {in_force['order']}; model pre-labels {in_force['prelabels']}"
+        + f"; model version: {in_force['model_version'] or 'none'}"
+        + (f" (last set by corpuskit {last['by']} at {last['at']})" if last else " (never set by corpuskit)")
+    )
     if data["stale"]:
         lines.append(f"stale (text changed after annotation): {', '.join(data['stale'][:20])}")
     return "\n".join(lines)

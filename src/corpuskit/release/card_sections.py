@@ -14,6 +14,7 @@ from corpuskit.release.card_fields import example_json, fields_table
 from corpuskit.release.inputs import GUIDELINES_FILE, TAXONOMY_FILE
 from corpuskit.release.splits import SPLITS
 from corpuskit.release.tables import CONFIGS, features_of
+from corpuskit.taxonomy.annotation_schema import HIDDEN, PRELABELS, SHOWN
 
 if TYPE_CHECKING:
     from corpuskit.release.build import ReleaseInputs, Stats
@@ -237,6 +238,28 @@ def gold_rule() -> str:
     return GOLD_RULE
 
 
+def prelabels(loop: Any) -> str:
+    """Whether annotators saw model pre-labels (anchoring): the counts the snapshot recorded per
+    annotation from the project's history (`corpuskit suggest --show` makes them visible)."""
+    if not isinstance(loop, dict) or not isinstance(loop.get("annotations"), dict):
+        return "The snapshot does not record whether annotators saw model pre-labels."
+    counts = {str(k): int(v) for k, v in loop["annotations"].items() if isinstance(v, int)}
+    total = sum(counts.values())
+    version = loop.get("model_version")
+    order = f" At the last pull the queue order was {literal(loop.get('order', 'n/a'))}" + (
+        f", following model version {literal(version)}." if version else "."
+    )
+    for state, verb in ((HIDDEN, "hidden from"), (SHOWN, "shown to")):
+        if total and counts.get(state, 0) == total:
+            return f"Model pre-labels were {verb} annotators for all {total} annotations." + order
+    parts = ", ".join(f"{state} for {counts.get(state, 0)}" for state in PRELABELS)
+    return (
+        f"Model pre-labels (per annotation, column `prelabels` of the snapshot): {parts} of {total} "
+        "annotations; unknown where the project's recorded history does not cover the time an "
+        "annotation was made." + order
+    )
+
+
 def annotation_process(inputs: ReleaseInputs, stats: Stats) -> Lines:
     guidelines = (
         f"`{GUIDELINES_FILE}` in this release"
@@ -266,10 +289,11 @@ def annotation_process(inputs: ReleaseInputs, stats: Stats) -> Lines:
         out.append(
             f"{planned}. Annotators took documents from Label Studio's queue "
             f"({literal(design.get('sampling', 'n/a'))} order), which shows none of the other "
-            "annotators' answers and no model predictions."
+            "annotators' answers."
         )
     else:
         out.append("The snapshot does not record the overlap design it was collected under.")
+    out += ["", prelabels(inputs.snapshot.get("loop"))]
     by_n = ", ".join(
         f"{n} with {a} annotator{'s' if a != 1 else ''}"
         for a, n in sorted(stats.documents_by_annotators.items())

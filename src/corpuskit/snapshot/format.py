@@ -105,6 +105,7 @@ class AnnotationRow(_Labels):
     ground_truth: bool
     original: dict[str, Any] | None
     pilot: NotRequired[bool]
+    prelabels: NotRequired[str]  # hidden | shown | unknown, from the project's recorded history
 
 
 class DraftRow(_Labels):
@@ -147,6 +148,7 @@ class SnapshotMeta(TypedDict):
     exported_at: str
     taxonomy_version: str
     design: NotRequired[dict[str, Any]]
+    loop: NotRequired[dict[str, Any]]
     format: int
     counts: dict[str, int]
     files: dict[str, str]

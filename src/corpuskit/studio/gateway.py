@@ -104,10 +104,14 @@ class ProjectsAPI:
 
         return self.client.retry(attempt, before_retry=look)
 
-    def update(self, project_id: int, changes: dict[str, Any]) -> None:
-        self.client.request(
+    def update(self, project_id: int, changes: dict[str, Any]) -> str | None:
+        """Change some of the project's fields; returns the server's clock at the change (the
+        response's Date header), which is the clock that stamps annotations."""
+        response = self.client.request(
             "PATCH", f"/api/projects/{project_id}", json=changes, what=f"update project {project_id}"
         )
+        date = response.headers.get("date")
+        return str(date) if date else None
 
     def delete(self, project_id: int) -> None:
         """Delete a project with its tasks (push takes back a project it created, nothing else)."""
@@ -256,18 +260,37 @@ class PredictionsAPI:
     def __init__(self, client: StudioClient) -> None:
         self.client = client
 
-    def model_versions(self, project_id: int) -> dict[int, set[str]]:
-        """Task id -> model versions of the predictions it already has (one request for the project)."""
+    def list(self, project_id: int) -> list[tuple[int, int, str, bool]]:
+        """(prediction id, task id, model version, whether it carries labels) of every prediction
+        in the project (one request)."""
         body = self.client.request(
             "GET",
             "/api/predictions",
             params={"project": project_id},
             what=f"read the predictions of project {project_id}",
         ).json()
+        items = body if isinstance(body, list) else body.get("results", [])
+        return [
+            (int(i["id"]), int(i["task"]), str(i.get("model_version") or ""), bool(i.get("result")))
+            for i in items
+        ]
+
+    def model_versions(self, project_id: int) -> dict[int, set[str]]:
+        """Task id -> model versions of the predictions it already has (one request for the project)."""
         versions: dict[int, set[str]] = {}
-        for item in body if isinstance(body, list) else body.get("results", []):
-            versions.setdefault(int(item["task"]), set()).add(str(item.get("model_version") or ""))
+        for _, task_id, version, _ in self.list(project_id):
+            versions.setdefault(task_id, set()).add(version)
         return versions
+
+    def update(self, prediction_id: int, body: dict[str, Any]) -> None:
+        self.client.request(
+            "PATCH", f"/api/predictions/{prediction_id}", json=body, what=f"update prediction {prediction_id}"
+        )
+
+    def delete(self, prediction_id: int) -> None:
+        self.client.request(
+            "DELETE", f"/api/predictions/{prediction_id}", what=f"delete prediction {prediction_id}"
+        )
 
     def import_(self, project_id: int, predictions: Sequence[dict[str, Any]]) -> None:
         """Add predictions to existing tasks; not retried (the server may have taken them)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from corpuskit.quality.design import PILOT, OverlapDesign
+from corpuskit.studio import loop
 
 if TYPE_CHECKING:
     from corpuskit.settings import Settings
@@ -62,6 +63,8 @@ class Progress:
     stale: list[str] = field(default_factory=list)
     # Per language of the task data: documents, those someone submitted for, and those complete.
     languages: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The queue order, pre-label visibility and model version in force, and when corpuskit last set them.
+    loop: dict[str, Any] = field(default_factory=dict)
 
     @property
     def hours(self) -> float | None:
@@ -92,6 +95,7 @@ class Progress:
             "agreement": {"documents": self.agreement_documents, "questions": self.agreement},
             "stale": self.stale,
             "languages": self.languages,
+            "loop": self.loop,
         }
 
 
@@ -218,11 +222,9 @@ def status(
     client = client or StudioClient(connection(settings))
     try:
         studio = Gateway(client)
-        info = (
-            studio.projects.get(project, fields="id,title")
-            if project is not None
-            else studio.projects.require(project_title(settings, taxonomy))
-        )
+        if project is None:
+            project = int(studio.projects.require(project_title(settings, taxonomy))["id"])
+        info = studio.projects.get(project, fields=loop.FIELDS)
         project_id = int(info["id"])
         mapper = taxonomy_mapper(taxonomy)
         # Only the tasks someone worked on (an untouched task is all in the task list read),
@@ -235,12 +237,18 @@ def status(
         overlaps = read_overlaps(client, project_id, languages=languages)
         figures = measure(overlaps, tables.annotations, taxonomy, settings, languages)
         design = OverlapDesign.from_settings(settings)
+        events = loop.history(settings.root, studio.url, info)
+        in_force = {
+            **loop.LoopState.of_project(info).to_json(),
+            "last_change": events[-1].to_json() if events else None,
+        }
         return Progress(
             project_id=project_id,
             project_title=str(info.get("title") or ""),
             server=client.url,
             design=design,
             server_kind=client.conn.where,
+            loop=in_force,
             **figures,
         )
     finally:

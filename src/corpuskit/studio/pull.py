@@ -18,8 +18,9 @@ import orjson
 
 from corpuskit.errors import DataError, StudioError, UsageError
 from corpuskit.snapshot import TABLES, Row, iter_table, read_meta, verify_tables, write_snapshot
-from corpuskit.studio import pull_state
+from corpuskit.studio import loop, pull_state
 from corpuskit.studio.export_rows import Mapper, Tables, convert_export, convert_tasks
+from corpuskit.taxonomy.annotation_schema import HIDDEN, PRELABELS
 
 if TYPE_CHECKING:
     from corpuskit.settings import Settings
@@ -56,6 +57,8 @@ class PullResult:
             "drafts": self.counts["drafts"],
             "predictions": self.counts["predictions"],
             "problems": self.counts["problems"],
+            # Annotations by whether model pre-labels were on the page (absent from an export file).
+            "prelabels": (self.meta.get("loop") or {}).get("annotations"),
         }
 
 
@@ -204,6 +207,30 @@ def add_emails(client: StudioClient, tables: Tables) -> None:
             row["annotator"] = {"id": row["annotator"]["id"], "email": emails[row["annotator"]["id"]]}
 
 
+def mark_prelabels(tables: Tables, info: dict[str, Any], history: list[loop.Event]) -> dict[str, Any]:
+    """Set each annotation's `prelabels` from the project's history; the loop summary with counts."""
+    current = loop.LoopState.of_project(info)
+    # Predictions that carry labels and were not pushed by `corpuskit suggest` (e.g. `push
+    # --predictions`): a page opened from the Data Manager pre-fills from them whatever the project's
+    # switch says, so an annotation made after one arrived on its task cannot be called hidden.
+    ours = {event.state.model_version for event in history if event.by == "suggest"}
+    foreign: dict[Any, str] = {}
+    for prediction in tables.predictions:
+        if prediction.get("result") and prediction.get("model_version") not in ours:
+            stamp = str(prediction.get("created_at") or "")
+            task = prediction.get("task_id")
+            foreign[task] = min(foreign.get(task, stamp), stamp)
+    counts = dict.fromkeys(PRELABELS, 0)
+    for row in tables.annotations:
+        lead = row.get("lead_time")
+        state = loop.visibility(history, current, row.get("created_at"), lead if lead is not None else None)
+        if state == HIDDEN and row.get("task_id") in foreign:
+            state = loop.later_or_unknown(foreign[row["task_id"]], row.get("created_at"), state)
+        row["prelabels"] = state
+        counts[state] += 1
+    return {**loop.summary(info, history), "annotations": counts}
+
+
 def _public_url(url: str) -> str:
     """The server URL as recorded in the snapshot: without any user:password part."""
     from urllib.parse import urlsplit, urlunsplit
@@ -264,13 +291,18 @@ def pull(
         with StudioClient(conn) as client:
             studio = Gateway(client)
             if project is None:
-                info = studio.projects.require(project_title(settings, taxonomy))
-            else:
-                info = studio.projects.get(project, fields="id,title")  # no counts computed
+                project = int(studio.projects.require(project_title(settings, taxonomy))["id"])
+            info = studio.projects.get(project, fields=loop.FIELDS)  # no counts computed
             project_id = int(info["id"])
             design = OverlapDesign.from_settings(settings).to_json()
             record = pull_state.state_path(settings.root, conn.url, project_id)
-            inputs = pull_state.inputs_digest(taxonomy, design)
+            history = loop.history(settings.root, studio.url, info)
+            # The snapshot's `loop` section and each annotation's `prelabels` follow the project's
+            # queue settings and their recorded history: a change there is a change of the snapshot.
+            in_force = {key: info.get(key) for key in sorted(loop.STATE_FIELDS)}
+            inputs = pull_state.inputs_digest(
+                taxonomy, {**design, "loop": repr((in_force, info.get("description"), history))}
+            )
             # Taken before the export begins: a change during the export shows at the next pull.
             server_summary = pull_state.project_summary(studio, project_id)
             same = _same_as_last(record, conn.url, project_id, folder, inputs, server_summary)
@@ -295,6 +327,9 @@ def pull(
             # The overlap design in the settings at pull time (docs/team.md): the card states it and
             # the quality gate reads it to tell designed single annotations from missing ones.
             "design": design,
+            # Queue order, pre-label visibility and model version in force, their recorded history
+            # and, per annotation (`prelabels`), the visibility it was made under.
+            "loop": mark_prelabels(tables, info, history),
         }
     changed = write_snapshot(folder, tables.by_table(), meta)
     result = _summarise(folder, tables, changed, meta)

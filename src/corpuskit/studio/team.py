@@ -20,7 +20,13 @@ from corpuskit.quality.design import PILOT, OverlapDesign, unit
 if TYPE_CHECKING:
     from corpuskit.studio.client import StudioClient
 
-SAMPLING = {"sequential": "Sequential sampling", "uniform": "Uniform sampling"}
+# Queue orders by corpuskit's names. Uncertainty serves first the tasks whose prediction of the
+# project's model_version has the lowest score (`corpuskit suggest --order uncertainty`).
+SAMPLING = {
+    "sequential": "Sequential sampling",
+    "uniform": "Uniform sampling",
+    "uncertainty": "Uncertainty sampling",
+}
 
 # Every project switch Label Studio Community offers that keeps other members' answers and model
 # predictions out of an annotator's page. What it cannot hide (the Data Manager, /api/tasks/<id>)

@@ -155,6 +155,13 @@ _GENERIC_RESULT_ITEM: dict[str, Any] = {
 }
 
 
+# An annotation row's `prelabels`: whether model pre-labels were on the annotator's page.
+HIDDEN = "hidden"
+SHOWN = "shown"
+UNKNOWN = "unknown"
+PRELABELS = (HIDDEN, SHOWN, UNKNOWN)
+
+
 def annotation_schema(taxonomy: Taxonomy) -> dict[str, Any]:
     """JSON Schema (Draft 2020-12) of one annotation row made under `taxonomy` (docs/data-model.md)."""
     labels = _labels_part(taxonomy)
@@ -213,6 +220,11 @@ def annotation_schema(taxonomy: Taxonomy) -> dict[str, Any]:
             **labels,
             "lead_time": _nullable({"type": "number", "minimum": 0}),
             "pilot": {"description": "Labelled in the pilot round (by every member).", "const": True},
+            "prelabels": {
+                "description": "Whether the annotator's page showed model pre-labels while this "
+                "annotation was made (from the project's recorded history; unknown when it does not say).",
+                "enum": list(PRELABELS),
+            },
             "created_at": _nullable({"type": "string", "format": "date-time"}),
             "updated_at": _nullable({"type": "string", "format": "date-time"}),
             "was_cancelled": {"type": "boolean"},

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from corpuskit.studio import loop
 from corpuskit.studio.team import project_settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from corpuskit.quality.design import OverlapDesign
     from corpuskit.settings import Settings
+    from corpuskit.studio.gateway import Gateway
     from corpuskit.taxonomy.model import Taxonomy
 
 # What push reads of a project: its settings, and the one count it needs (all counts cost more).
@@ -16,7 +20,7 @@ PROJECT_FIELDS = (
     "id,title,label_config,expert_instruction,show_instruction,created_at,task_number,"
     "maximum_annotations,overlap_cohort_percentage,show_overlap_first,sampling,show_annotation_history,"
     "show_collab_predictions,show_ground_truth_first,evaluate_predictions_automatically,"
-    "reveal_preannotations_interactively"
+    "reveal_preannotations_interactively,model_version,description"
 )
 # The project fields that hold the labelling config (the rest are the team design, see team.py).
 CONFIG_FIELDS = ("title", "label_config", "expert_instruction", "show_instruction")
@@ -33,8 +37,14 @@ def _guidelines(settings: Settings, taxonomy: Taxonomy) -> str:
 
 
 def wanted_settings(
-    settings: Settings, taxonomy: Taxonomy, title: str, design: OverlapDesign
+    settings: Settings,
+    taxonomy: Taxonomy,
+    title: str,
+    design: OverlapDesign,
+    recorded: loop.LoopState | None = None,
 ) -> dict[str, Any]:
+    """What the project should read. Queue order, pre-label visibility and model version are the
+    ones `corpuskit suggest` last set (`recorded`), else the design's order, hidden, none."""
     from corpuskit.taxonomy import label_config
 
     return {
@@ -43,7 +53,25 @@ def wanted_settings(
         "expert_instruction": _guidelines(settings, taxonomy),
         "show_instruction": True,
         **project_settings(design),
+        **(recorded.fields() if recorded is not None else {}),
     }
+
+
+def update(studio: Gateway, root: Path, info: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Apply the changed settings; a change of the queue order, the pre-label visibility or the
+    model version goes through `corpuskit.studio.loop`, which records it."""
+    if not changes.keys() & loop.STATE_FIELDS:
+        studio.projects.update(int(info["id"]), changes)
+        return
+    wanted = loop.LoopState.of_project({**info, **changes})
+    others = {key: value for key, value in changes.items() if key not in loop.STATE_FIELDS}
+    loop.change(studio, root, info, wanted, by="push", extra=others)
+
+
+def record_created(studio: Gateway, root: Path, project_id: int, wanted: dict[str, Any]) -> None:
+    """The first entry of a new project's history: the order and visibility push created it with."""
+    info = {"id": project_id, "description": "", **wanted}
+    loop.change(studio, root, info, loop.LoopState.of_project(info), by="push")
 
 
 def differs(project: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:

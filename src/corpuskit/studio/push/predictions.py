@@ -34,7 +34,8 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _prediction(taxonomy: Taxonomy, row: dict[str, Any], text: str) -> dict[str, Any]:
+def prediction_payload(taxonomy: Taxonomy, row: dict[str, Any], text: str) -> dict[str, Any]:
+    """A prediction row as Label Studio takes it: the result in the labelling config's terms."""
     from corpuskit.taxonomy import row_to_result
 
     prediction: dict[str, Any] = {
@@ -64,12 +65,14 @@ def attach_predictions(
         doc_id = row["document_id"]
         if doc_id in new_by_doc:
             payload = new_by_doc[doc_id]
-            payload.setdefault("predictions", []).append(_prediction(taxonomy, row, payload["data"]["text"]))
+            payload.setdefault("predictions", []).append(
+                prediction_payload(taxonomy, row, payload["data"]["text"])
+            )
         elif doc_id in existing:
             task = existing[doc_id]
             if row["model_version"] in versions.get(task.id, set()):
                 continue
-            prediction = _prediction(taxonomy, row, str(task.data.get("text", "")))
+            prediction = prediction_payload(taxonomy, row, str(task.data.get("text", "")))
             plan.predictions.append({"task": task.id, **prediction})
         else:
             skipped.append(doc_id)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from corpuskit.errors import UsageError
 from corpuskit.quality.design import PILOT, OverlapDesign
+from corpuskit.studio import loop
 from corpuskit.studio.client import StudioClient, connection
 from corpuskit.studio.gateway import Gateway
 from corpuskit.studio.project import project_title
@@ -176,6 +177,7 @@ class _Place:
 
 def _settle_project(
     studio: Gateway,
+    root: Path,
     info: dict[str, Any] | None,
     wanted_settings: dict[str, Any],
     title: str,
@@ -183,7 +185,10 @@ def _settle_project(
 ) -> _Place:
     """Create the project, or update the settings that differ (neither in a dry run)."""
     if info is None:
-        project_id = None if options.dry_run else studio.projects.create(wanted_settings)
+        if options.dry_run:
+            return _Place(None, title, created=True)
+        project_id = studio.projects.create(wanted_settings)
+        config.record_created(studio, root, project_id, wanted_settings)
         return _Place(project_id, title, created=True)
     project_id = int(info["id"])
     title = str(info.get("title") or title) if options.project is not None else title
@@ -191,7 +196,7 @@ def _settle_project(
     if options.project is not None:
         changes.pop("title", None)
     if changes and not options.dry_run:
-        studio.projects.update(project_id, changes)
+        config.update(studio, root, info, changes)
     return _Place(
         project_id,
         title,
@@ -260,11 +265,15 @@ def _push_locked(
         if guess is not None:
             early = (guess, pool.submit(read_tasks, studio, guess.project_id, since=guess.watermark))
         design = OverlapDesign.from_settings(settings)
-        wanted_settings = config.wanted_settings(settings, taxonomy, title, design)
         # Hashed before validation reads the files: a file edited during the push then differs
         # from the record, never the other way round.
         inputs = record.inputs_digest(settings) if options.paths is None and plain else None
         info = found.result()
+        # The queue order, pre-label visibility and model version `corpuskit suggest` last set.
+        recorded = (
+            loop.suggested_state(loop.history(settings.root, studio.url, info)) if info is not None else None
+        )
+        wanted_settings = config.wanted_settings(settings, taxonomy, title, design, recorded)
         state, changed = record.usable_state(studio, settings, info, early) if plain else (None, [])
     replay = None
     if state is not None and inputs is not None and state.inputs == inputs and not state.time_dependent:
@@ -278,14 +287,14 @@ def _push_locked(
     )
     imported: tuple[int, dict[str, int] | None] | None = None
     if streamed:
-        place = _settle_project(studio, info, wanted_settings, title, options)
+        place = _settle_project(studio, settings.root, info, wanted_settings, title, options)
         assert place.project_id is not None  # not a dry run: the project exists now
         corpus, wanted, imported = _stream_corpus(
             studio, settings, options, taxonomy.version, place.project_id, place.created
         )
     else:
         corpus = _read_corpus(settings, options, state, replay, design.seed)
-        place = _settle_project(studio, info, wanted_settings, title, options)
+        place = _settle_project(studio, settings.root, info, wanted_settings, title, options)
         wanted = {doc["id"]: task_data(doc, taxonomy.version) for doc in corpus.documents}
     project_id, title = place.project_id, place.title
     created_project, config_updated, design_repaired = place.created, place.config_updated, place.repaired
