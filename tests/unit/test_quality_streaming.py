@@ -88,3 +88,21 @@ def test_agreement_of_a_snapshot_out_of_order_says_where_and_what_to_do(
     (folder / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(DataError, match=rf"{ANNOTATIONS_FILE}:{len(lines)}: document_id .* comes after"):
         agreement(folder, draws=10)
+
+
+def test_corpuskit_gold_streams_the_file_gold_returns_with_its_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from corpuskit.quality.gold import gold, write_gold, write_gold_file
+
+    folder = write_corpus(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    written = write_gold_file(folder, tmp_path / "streamed.jsonl")
+    whole = gold(folder)
+    write_gold(whole, tmp_path / "whole.jsonl")
+    assert written.output == tmp_path / "streamed.jsonl"
+    assert written.output.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
+    assert written.summary == whole.summary() and written.summary["documents"] == len(whole.rows)
+    with pytest.raises(ValueError, match="out of document order"):
+        write_gold(reversed(whole.rows), tmp_path / "reversed.jsonl")
+    assert not (tmp_path / "reversed.jsonl").exists()
