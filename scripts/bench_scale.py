@@ -348,6 +348,10 @@ def _env(token: str) -> dict[str, str]:
         "HF_HUB_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1",
         "PYTHONPATH": os.pathsep.join([str(SCRIPTS), os.environ.get("PYTHONPATH", "")]),
+        # Label Studio builds an export snapshot inside the request that creates it: at 100,000
+        # tasks x 3 annotations that took about 640 s here, beyond corpuskit's default 300 s read
+        # timeout, and every retry starts one more build on the server.
+        "CORPUSKIT_HTTP_TIMEOUT": "3600",
     }
     env.pop("LABEL_STUDIO_URL", None)
     env.pop("LABEL_STUDIO_API_KEY", None)
@@ -414,6 +418,7 @@ def figures(n: int, keep: bool = False) -> dict[str, Any]:
         with mock.patch.dict(os.environ, cluster.env()):
             running = server.start(studio, port=server.free_port(), timeout=600.0, progress=False)
         out["server_start_s"] = round(time.perf_counter() - started, 1)
+        say(f"scale: Label Studio answered after {out['server_start_s']} s")
         if (studio / server.LS_DATA / "label_studio.sqlite3").exists():
             raise SystemExit("bench scale: Label Studio fell back to SQLite")
         env = _env(running.token)
