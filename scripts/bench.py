@@ -426,6 +426,16 @@ def bench_memory(options: argparse.Namespace) -> Figures:
     return figures(options.memory_sizes)
 
 
+@benchmark("scale")
+def bench_scale(options: argparse.Namespace) -> Figures:
+    """The annotation loop at --n documents x 3 annotations on a PostgreSQL-backed Label Studio, each
+    step next to the plain library calls (scripts/bench_scale.py; not part of `all`)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_scale import figures
+
+    return figures(options.n, keep=options.keep)
+
+
 @benchmark("fuzz")
 def bench_fuzz(options: argparse.Namespace) -> Figures:
     """Coverage-guided fuzzing of the raw reader with atheris for --fuzz-seconds (optional: skipped,
@@ -591,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, full in FULL.items():
         if getattr(options, key) is None:
             setattr(options, key, SMALL[key] if options.name == "all" else full)
-    names = sorted(BENCHMARKS) if options.name == "all" else [options.name]
+    names = sorted(set(BENCHMARKS) - {"scale"}) if options.name == "all" else [options.name]
     with _stdout_to_stderr(options.json):
         results = {name: BENCHMARKS[name](options) for name in names}
     if options.json:

@@ -1,6 +1,8 @@
-"""The memory part of `scripts/bench.py memory`: peak RSS of reading a snapshot's annotations
-(`iter_table`), of gold and of agreement, each in a fresh process, for snapshots of several sizes
-(documents x 3 annotations), so that one can see whether memory stays flat as the corpus grows.
+"""The memory part of `scripts/bench.py memory`: peak RSS of reading a snapshot's annotations one
+document at a time (`iter_groups`), of `corpuskit gold` (`write_gold_file`), of the gate's check
+(`check_gold`, 1,000 bootstrap draws) and of agreement (100 draws), each in a fresh process, for
+snapshots of several sizes (documents x 3 annotations), so that one can see whether memory stays
+flat as the corpus grows.
 
 Run alone: `.venv/bin/python scripts/bench_memory.py 100000 1000000` (annotations).
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ("read", "gold", "agreement")
+STEPS = ("read", "gold", "check", "agreement")
 
 
 def _rows(documents: int, taxonomy: Any) -> Iterator[dict[str, Any]]:
@@ -76,13 +78,17 @@ def _step(step: str, folder: Path) -> dict[str, Any]:
     os.chdir(folder)
     started = time.perf_counter()
     if step == "read":
-        from corpuskit.snapshot import iter_table
+        from corpuskit.snapshot import iter_groups
 
-        count = sum(1 for _ in iter_table(folder / "annotations", "annotations"))
+        count = sum(len(rows) for _, rows in iter_groups(folder / "annotations", "annotations"))
     elif step == "gold":
-        from corpuskit.quality.gold import gold
+        from corpuskit.quality.gold import write_gold_file
 
-        count = len(gold(folder / "annotations").rows)
+        count = write_gold_file(folder / "annotations").summary["documents"]
+    elif step == "check":
+        from corpuskit.quality.check import check_gold
+
+        count = check_gold(folder / "annotations").checked_items
     else:
         from corpuskit.quality.agreement import agreement
 

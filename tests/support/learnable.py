@@ -268,10 +268,11 @@ def write_snapshot_folder(
         "exported_at": "2026-01-01T00:00:00Z",
         "taxonomy_version": taxonomy.version,
     }
+    # A snapshot's document tables are in document order (corpuskit.snapshot), as pull writes them.
     tables = {
-        "tasks": tasks,
-        "annotations": list(annotation_rows(documents, taxonomy)),
-        "predictions": list(predictions),
+        "tasks": sorted(tasks, key=lambda row: row["document_id"]),
+        "annotations": sorted(annotation_rows(documents, taxonomy), key=lambda row: row["document_id"]),
+        "predictions": sorted(predictions, key=lambda row: row["document_id"]),
     }
     write_snapshot(folder, tables, meta)
     return folder

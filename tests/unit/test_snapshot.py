@@ -116,3 +116,40 @@ def test_only_the_snapshot_package_spells_its_file_names() -> None:
             if isinstance(node, ast.Constant) and node.value in FILE_NAMES:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
     assert found == []
+
+
+def _resorted(folder: Path, key: typing.Callable[[bytes], object]) -> None:
+    """Re-sort a written annotations table as another tool might, and record its new hash the way an
+    older corpuskit did (without `sorted_by`), so that only the order is wrong."""
+    table = folder / snap.ANNOTATIONS_FILE
+    table.write_bytes(b"".join(sorted(table.read_bytes().splitlines(keepends=True), key=key)))
+    meta = json.loads((folder / snap.META_FILE).read_text(encoding="utf-8"))
+    meta["files"][snap.ANNOTATIONS_FILE] = snap.file_sha256(table)
+    del meta["sorted_by"]
+    (folder / snap.META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+
+
+def test_document_tables_are_written_in_document_order_and_read_one_document_at_a_time(
+    tmp_path: Path,
+) -> None:
+    rows = [{"document_id": f"doc-{i // 3:03d}", "annotation_id": i, "note": None} for i in range(30)]
+    snap.write_snapshot(tmp_path / "s", {"annotations": rows}, {"project_id": 1})
+    assert snap.read_meta(tmp_path / "s")["sorted_by"] == snap.GROUP_KEY == "document_id"
+    groups = list(snap.iter_groups(tmp_path / "s", "annotations"))
+    assert [doc for doc, _ in groups] == [f"doc-{i:03d}" for i in range(10)]
+    assert groups[4][1] == [(13, rows[12]), (14, rows[13]), (15, rows[14])]  # (line, row)
+    with pytest.raises(ValueError, match="annotations row 2: document_id 'a' after 'b'"):
+        snap.write_snapshot(tmp_path / "t", {"annotations": [{"document_id": "b"}, {"document_id": "a"}]}, {})
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_table_out_of_document_order_is_refused_naming_file_and_line(tmp_path: Path) -> None:
+    rows = [{"document_id": f"doc-{i:03d}", "annotation_id": i} for i in range(5)]
+    snap.write_snapshot(tmp_path / "s", {"annotations": rows}, {"project_id": 1})
+    _resorted(tmp_path / "s", key=lambda line: json.loads(line)["annotation_id"] % 2)
+    # Lines now hold doc-000, doc-002, doc-004, doc-001, doc-003.
+    with pytest.raises(DataError) as caught:
+        list(snap.iter_groups(tmp_path / "s", "annotations"))
+    message = str(caught.value)
+    assert f"{snap.ANNOTATIONS_FILE}:4: document_id 'doc-001' comes after 'doc-004'" in message
+    assert "corpuskit pull" in message

@@ -65,17 +65,12 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.check:
         return _check(args)
-    from pathlib import Path
+    from corpuskit.quality.gold import write_gold_file
 
-    from corpuskit.quality.context import default_snapshot
-    from corpuskit.quality.gold import gold, write_gold
-    from corpuskit.settings import load_settings
-    from corpuskit.snapshot import GOLD_FILE
-
-    result = gold(args.snapshot, adjudications=args.adjudications, min_annotators=args.min_annotators)
-    folder = Path(args.snapshot) if args.snapshot else default_snapshot(load_settings())
-    output = write_gold(result, Path(args.output) if args.output else folder / GOLD_FILE)
-    summary = result.summary()
+    result = write_gold_file(
+        args.snapshot, args.output, adjudications=args.adjudications, min_annotators=args.min_annotators
+    )
+    output, summary = result.output, result.summary
     if args.format == "json":
         print(json.dumps({"output": str(output), "summary": summary, "rule": result.rule}, sort_keys=True))
         return 0

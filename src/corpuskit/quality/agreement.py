@@ -8,23 +8,32 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from corpuskit.quality.gold import Adjudication, Gold, compute_gold
-from corpuskit.quality.modelgold import ModelVsGold, snapshot_model_vs_gold
-from corpuskit.quality.ratings import Ratings, TaxonomyLike, build_ratings
+from corpuskit.quality.gold import Adjudication, Decision, Gold, GoldRow, compute_gold, decide_document
+from corpuskit.quality.modelgold import ModelVsGold, predicted_documents, snapshot_model_vs_gold
+from corpuskit.quality.ratings import (
+    DocumentAnswers,
+    Ratings,
+    TaxonomyLike,
+    Vocabulary,
+    document_answers,
+    iter_groups_of,
+    scan_vocabulary,
+)
 from corpuskit.quality.stats import (
     FloatArray,
     Interval,
     Resampler,
     alpha_from_counts,
-    cohen_kappa,
-    count_matrix,
+    cohen_kappa_from_table,
     delta_matrix,
     first,
     fleiss_kappa_from_counts,
@@ -172,36 +181,25 @@ def _r(x: float | None) -> float | None:
 # --- building blocks --------------------------------------------------------------------------
 
 
-def _krippendorff_nominal(
-    by_doc: Mapping[str, Mapping[str, Hashable]], annotators: Sequence[str]
-) -> float | None:
-    """Point estimate from the `krippendorff` package (coders x units, NaN for missing)."""
+def _krippendorff_nominal(counts: FloatArray, values: Sequence[Any], seen: set[Any]) -> float | None:
+    """Point estimate from the `krippendorff` package, given the value counts of its pairable units:
+    the counts it would derive itself from a coders x units matrix whose values are numbered in
+    `repr` order of every value `seen` (so the same sums in the same order, the same float)."""
     import krippendorff
 
-    values = sorted({v for answers in by_doc.values() for v in answers.values()}, key=repr)
-    pairable = [d for d, answers in by_doc.items() if len(answers) >= 2]
-    if len({v for d in pairable for v in by_doc[d].values()}) < 2:
+    pairable = counts[counts.sum(axis=1) >= 2]
+    present = [i for i in range(len(values)) if pairable[:, i].any()] if pairable.size else []
+    if len(present) < 2:
         return None  # no variation among pairable items: alpha is 0/0
-    index = {v: float(i) for i, v in enumerate(values)}
-    data = np.full((len(annotators), len(pairable)), np.nan)
-    row = {a: i for i, a in enumerate(annotators)}
-    for j, d in enumerate(pairable):
-        for a, v in by_doc[d].items():
-            data[row[a], j] = index[v]
-    return float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
-
-
-def _pairwise(by_doc: Mapping[str, Mapping[str, Hashable]], annotators: Sequence[str]) -> list[PairKappa]:
-    result = []
-    for a, b in itertools.combinations(annotators, 2):
-        shared = [d for d, answers in by_doc.items() if a in answers and b in answers]
-        if not shared:
-            continue
-        xs = [by_doc[d][a] for d in shared]
-        ys = [by_doc[d][b] for d in shared]
-        agree = sum(x == y for x, y in zip(xs, ys, strict=True)) / len(shared)
-        result.append(PairKappa(a, b, len(shared), agree, cohen_kappa(xs, ys)))
-    return result
+    number = {v: float(i) for i, v in enumerate(sorted(seen, key=repr))}
+    present.sort(key=lambda i: number[values[i]])
+    return float(
+        krippendorff.alpha(
+            value_counts=pairable[:, present].astype(np.int64),
+            value_domain=np.array([number[values[i]] for i in present]),
+            level_of_measurement="nominal",
+        )
+    )
 
 
 def _pooled_confusion(counts: FloatArray, labels: list[str]) -> Confusion:
@@ -213,28 +211,26 @@ def _pooled_confusion(counts: FloatArray, labels: list[str]) -> Confusion:
 
 def _coefficients(
     name: str,
-    by_doc: Mapping[str, Mapping[str, Any]],
-    documents: Sequence[str],
-    annotators: Sequence[str],
+    counts: FloatArray,
     values: Sequence[Any],
     distance: Callable[[Any, Any], float] | None,
     resampler: Resampler,
     confidence: float,
     *,
+    package_point: float | None = None,
     with_fleiss: bool = True,
-    with_pairwise: bool = True,
+    pairs: list[PairKappa] | None = None,
     value_names: list[str] | None = None,
 ) -> Coefficients:
-    units = [list(by_doc.get(d, {}).values()) for d in documents]
-    counts, _ = count_matrix(units, list(values))
+    """The coefficients of one question from its item x value count matrix (one row per document
+    with two or more annotators, in document order)."""
     delta = nominal_delta(len(values)) if distance is None else delta_matrix(list(values), distance)
     m = counts.sum(axis=1)
     point = first(alpha_from_counts(counts, delta))
-    if distance is None:
-        package = _krippendorff_nominal(by_doc, annotators)
+    if distance is None and package_point is not None:
         # The package is the reference implementation; the count form gives the same number and
         # makes the bootstrap cheap (one matrix product for all draws).
-        point = package if package is not None else point
+        point = package_point
     alpha = percentile_interval(
         point, resampler.apply(lambda w: alpha_from_counts(counts, delta, w)), confidence
     )
@@ -245,7 +241,6 @@ def _coefficients(
             resampler.apply(lambda w: fleiss_kappa_from_counts(counts, w)),
             confidence,
         )
-    pairs = _pairwise(by_doc, annotators) if with_pairwise else []
     pairable = m >= 2
     agreeing = float(((counts * (counts - 1)).sum(axis=1))[pairable].sum())
     possible = float((m * (m - 1))[pairable].sum())
@@ -260,7 +255,7 @@ def _coefficients(
         alpha=alpha,
         fleiss_kappa=fleiss,
         percent_agreement=agreeing / possible if possible else None,
-        pairwise=pairs,
+        pairwise=pairs or [],
         confusion=confusion,
     )
 
@@ -269,103 +264,334 @@ def _set_name(s: frozenset[str]) -> str:
     return "{" + ", ".join(sorted(s)) + "}"
 
 
-def _annotator_figures(ratings: Ratings, stance: list[Coefficients], gold: Gold) -> list[AnnotatorFigures]:
-    gold_by_doc = {row.document_id: row for row in gold.rows}
-    figures = []
-    for who in ratings.annotators:
-        compared = agreed = 0
-        gold_compared = gold_agreed = 0
-        for target in ratings.targets:
-            for doc, answers in ratings.stance[target].items():
-                if who not in answers:
-                    continue
-                for other, value in answers.items():
-                    if other != who:
-                        compared += 1
-                        agreed += value == answers[who]
-                decision = gold_by_doc[doc].stance[target]
-                # A `single` label is this annotator's own answer: comparing with it proves nothing.
-                if decision.decided_by not in ("unresolved", "single"):
-                    gold_compared += 1
-                    gold_agreed += decision.label == answers[who]
-        kappas = [p.kappa for c in stance for p in c.pairwise if who in (p.a, p.b) and p.kappa is not None]
-        figures.append(
-            AnnotatorFigures(
-                annotator=who,
-                annotations=ratings.annotation_count(who),
-                cancelled=ratings.cancelled_by.get(who, 0),
-                median_lead_time=ratings.lead_time_median(who),
-                comparisons=compared,
-                agreement_with_others=agreed / compared if compared else None,
-                mean_kappa_with_others=statistics.fmean(kappas) if kappas else None,
-                gold_comparisons=gold_compared,
-                agreement_with_gold=gold_agreed / gold_compared if gold_compared else None,
-            )
-        )
-    return figures
-
-
 def _int_rows(matrix: Any) -> list[list[int]]:
     return [[int(x) for x in row] for row in matrix]
 
 
-def _gold_confusion(ratings: Ratings, gold: Gold) -> dict[str, dict[str, Confusion]]:
-    gold_by_doc = {row.document_id: row for row in gold.rows}
-    labels = ratings.stance_values
-    index = {v: i for i, v in enumerate(labels)}
-    result: dict[str, dict[str, Confusion]] = {}
-    for target in ratings.targets:
-        per: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
-        for doc, answers in ratings.stance[target].items():
-            decision = gold_by_doc[doc].stance[target]
-            if decision.decided_by in ("unresolved", "single") or not isinstance(decision.label, str):
+class _Counts:
+    """An item x value count matrix built one item at a time, kept as 16-bit counts (2 bytes per
+    cell: the per-item state agreement cannot do without) and widened to floats only to compute."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.cells = array("H")
+
+    def add(self, row: Sequence[int]) -> None:
+        self.cells.extend(row)
+
+    def matrix(self) -> FloatArray:
+        data = np.frombuffer(self.cells, dtype=np.uint16) if self.cells else np.zeros(0, dtype=np.uint16)
+        return data.reshape(-1, self.width).astype(np.float64)
+
+
+class _Sparse:
+    """The topic-set count matrix, whose columns (distinct sets) are known only at the end: one
+    (item, set, count) triple per cell that is not zero."""
+
+    def __init__(self) -> None:
+        self.items = array("I")
+        self.columns = array("I")
+        self.counts = array("H")
+        self.ids: dict[frozenset[str], int] = {}
+
+    def add(self, item: int, sets: Mapping[str, frozenset[str]], keep: bool) -> None:
+        counted: dict[int, int] = {}
+        for s in sets.values():
+            column = self.ids.setdefault(s, len(self.ids))
+            counted[column] = counted.get(column, 0) + 1
+        if keep:
+            for column, n in counted.items():
+                self.items.append(item)
+                self.columns.append(column)
+                self.counts.append(n)
+
+    def matrix(self, n_items: int, order: Sequence[frozenset[str]]) -> FloatArray:
+        position = np.zeros(len(self.ids), dtype=np.int64)
+        for i, s in enumerate(order):
+            position[self.ids[s]] = i
+        counts = np.zeros((n_items, len(order)), dtype=np.float64)
+        if self.items:
+            rows = np.frombuffer(self.items, dtype=np.uint32).astype(np.int64)
+            columns = position[np.frombuffer(self.columns, dtype=np.uint32).astype(np.int64)]
+            counts[rows, columns] = np.frombuffer(self.counts, dtype=np.uint16)
+        return counts
+
+
+@dataclass
+class _Annotator:
+    annotations: int = 0
+    lead_times: array[float] = field(default_factory=lambda: array("d"))
+    compared: int = 0
+    agreed: int = 0
+    gold_compared: int = 0
+    gold_agreed: int = 0
+
+
+class AgreementAccumulator:
+    """Every agreement figure, gathered one document at a time (`add`) and computed at the end
+    (`result`): the snapshot is never held. What it keeps grows with the corpus only where the
+    statistic needs it (docs/quality.md, "Memory"): 2 bytes per value per question of each document
+    with two or more annotators (the bootstrap resamples those documents), 8 bytes per lead time
+    (the median), and counts per annotator, per pair of annotators and per distinct topic set."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.vocabulary = vocabulary
+        self.value_index = {v: i for i, v in enumerate(vocabulary.stance_values)}
+        self.rows = self.superseded = self.documents = self.items = self.present_topic_total = 0
+        self.histogram: Counter[int] = Counter()
+        self.cancelled_by: Counter[str] = Counter()
+        self.people: dict[str, _Annotator] = {}
+        self.languages: dict[str, dict[str, int]] = {}
+        self.stance = {t: _Counts(len(vocabulary.stance_values)) for t in vocabulary.targets}
+        self.stance_seen: dict[str, set[str]] = {t: set() for t in vocabulary.targets}
+        self.pairs: dict[str, dict[tuple[str, str], Counter[tuple[str, str]]]] = {
+            t: {} for t in vocabulary.targets
+        }
+        self.topic_sets = _Sparse()
+        self.topic_bits = {t: _Counts(2) for t in vocabulary.topics}
+        self.topic_seen: dict[str, set[str]] = {t: set() for t in vocabulary.topics}
+        self.topic_present: Counter[str] = Counter()
+        self._labels = len(vocabulary.stance_values)
+        self.gold: dict[str, dict[str, np.ndarray[Any, np.dtype[np.int64]]]] = {
+            t: {} for t in vocabulary.targets
+        }
+
+    def _person(self, who: str) -> _Annotator:
+        person = self.people.get(who)
+        if person is None:
+            person = self.people[who] = _Annotator()
+        return person
+
+    def add(self, answers: DocumentAnswers, gold: GoldRow, language: str | None = None) -> None:
+        """One document: its answers and its gold row (`language`: from its task data, if any)."""
+        self.rows += answers.rows
+        self.superseded += answers.superseded
+        self.documents += 1
+        self.cancelled_by.update(answers.cancelled_by)
+        for who in answers.cancelled_by:
+            self._person(who)
+        n = len(answers.kept)
+        self.histogram[n] += 1
+        if n >= 1:
+            entry = self.languages.setdefault(language or "unknown", {"documents": 0, "overlapped": 0})
+            entry["documents"] += 1
+            entry["overlapped"] += n >= 2
+        for a in answers.kept:
+            person = self._person(a.annotator)
+            person.annotations += 1
+            if a.lead_time is not None:
+                person.lead_times.append(a.lead_time)
+        pairable = n >= 2
+        for target in self.vocabulary.targets:
+            given = answers.stance(target)
+            self.stance_seen[target].update(given.values())
+            if pairable:
+                row = [0] * len(self.vocabulary.stance_values)
+                for value in given.values():
+                    row[self.value_index[value]] += 1
+                self.stance[target].add(row)
+            self._compare(target, given, gold.stance[target])
+        sets = answers.topic_sets()
+        self.topic_sets.add(self.items, sets, pairable)
+        for topic in self.vocabulary.topics:
+            present = sum(1 for s in sets.values() if topic in s)
+            self.topic_present[topic] += present
+            if present:
+                self.topic_seen[topic].add("present")
+            if len(sets) - present:
+                self.topic_seen[topic].add("absent")
+            if pairable:
+                self.topic_bits[topic].add((present, len(sets) - present))
+        self.items += pairable
+
+    def _compare(self, target: str, given: Mapping[str, str], decision: Decision) -> None:
+        """Each annotator against the others and against gold; pairs of annotators; gold confusion."""
+        decided = decision.decided_by not in ("unresolved", "single")
+        for who, value in given.items():
+            person = self.people[who]
+            person.compared += len(given) - 1
+            person.agreed += sum(1 for other, v in given.items() if other != who and v == value)
+            # A `single` label is this annotator's own answer: comparing with it proves nothing.
+            if decided:
+                person.gold_compared += 1
+                person.gold_agreed += decision.label == value
+        if decided and isinstance(decision.label, str):
+            confusion = self.gold[target]
+            label = self.value_index[decision.label]
+            for who, value in given.items():
+                matrix = confusion.get(who)
+                if matrix is None:
+                    matrix = confusion[who] = np.zeros((self._labels, self._labels), dtype=np.int64)
+                matrix[self.value_index[value], label] += 1
+        pairs = self.pairs[target]
+        for a, b in itertools.combinations(sorted(given), 2):
+            table = pairs.get((a, b))
+            if table is None:
+                table = pairs[(a, b)] = Counter()
+            table[(given[a], given[b])] += 1
+
+    def _pairwise(self, target: str) -> list[PairKappa]:
+        result = []
+        annotators = sorted(w for w, p in self.people.items() if p.annotations)
+        for a, b in itertools.combinations(annotators, 2):
+            table = self.pairs[target].get((a, b))
+            if not table:
                 continue
-            for who, value in answers.items():
-                matrix = per.setdefault(who, np.zeros((len(labels), len(labels)), dtype=np.int64))
-                matrix[index[value], index[decision.label]] += 1
-        result[target] = {who: Confusion(labels, _int_rows(m)) for who, m in sorted(per.items())}
-    return result
+            shared = sum(table.values())
+            agree = sum(n for (x, y), n in table.items() if x == y) / shared
+            values = sorted({x for x, _ in table} | {y for _, y in table}, key=repr)
+            index = {v: i for i, v in enumerate(values)}
+            matrix = np.zeros((len(values), len(values)))
+            for (x, y), n in table.items():
+                matrix[index[x], index[y]] = n
+            result.append(PairKappa(a, b, shared, agree, cohen_kappa_from_table(matrix)))
+        return result
+
+    def _counts(self) -> dict[str, Any]:
+        histogram = {str(n): self.histogram[n] for n in sorted(self.histogram)}
+        total = sum(n * c for n, c in self.histogram.items())
+        annotators = sum(1 for p in self.people.values() if p.annotations)
+        return {
+            "rows": self.rows,
+            "submitted": total,
+            "cancelled": sum(self.cancelled_by.values()),
+            "superseded": self.superseded,
+            "documents": self.documents,
+            "annotated_documents": self.documents - self.histogram.get(0, 0),
+            # Agreement is measured on these alone; single-annotated documents carry no comparison.
+            "overlapped_documents": sum(c for n, c in self.histogram.items() if n >= 2),
+            "single_documents": self.histogram.get(1, 0),
+            "annotators": annotators,
+            "annotations_per_item": {
+                "min": min(self.histogram, default=0),
+                "median": _median(self.histogram) if self.documents else None,
+                "mean": round(total / self.documents, 6) if self.documents else None,
+                "max": max(self.histogram, default=0),
+                "histogram": histogram,
+            },
+        }
+
+    def result(
+        self,
+        *,
+        draws: int = DEFAULT_DRAWS,
+        seed: int = DEFAULT_SEED,
+        confidence: float = DEFAULT_CONFIDENCE,
+        source: str = "<rows>",
+        with_languages: bool = False,
+    ) -> AgreementResult:
+        """The figures of every document added; bootstrap resamples documents with replacement.
+
+        Only documents with two or more annotators enter the coefficients and the resampling: in an
+        overlap design the single-annotated documents compare nothing."""
+        vocabulary = self.vocabulary
+        resampler = Resampler(self.items, draws, seed)
+        values = vocabulary.stance_values
+        stance = []
+        for target in vocabulary.targets:
+            counts = self.stance[target].matrix()
+            stance.append(
+                _coefficients(
+                    target,
+                    counts,
+                    values,
+                    None,
+                    resampler,
+                    confidence,
+                    package_point=_krippendorff_nominal(counts, values, self.stance_seen[target]),
+                    pairs=self._pairwise(target),
+                )
+            )
+        distinct = sorted(self.topic_sets.ids, key=lambda s: sorted(s))
+        topic_set = _coefficients(
+            "topics",
+            self.topic_sets.matrix(self.items, distinct),
+            distinct,
+            masi_distance,
+            resampler,
+            confidence,
+            with_fleiss=False,
+            value_names=[_set_name(s) for s in distinct],
+        )
+        topics = []
+        binary = ["present", "absent"]
+        for topic in vocabulary.topics:
+            counts = self.topic_bits[topic].matrix()
+            c = _coefficients(
+                topic,
+                counts,
+                binary,
+                None,
+                resampler,
+                confidence,
+                package_point=_krippendorff_nominal(counts, binary, self.topic_seen[topic]),
+            )
+            present = self.topic_present[topic]
+            topics.append(
+                Coefficients(**{**c.__dict__, "prevalence": present / c.ratings if c.ratings else None})
+            )
+        counts_json = self._counts()
+        if with_languages:
+            counts_json["languages"] = dict(
+                sorted(self.languages.items(), key=lambda item: (-item[1]["documents"], item[0]))
+            )
+        return AgreementResult(
+            counts=counts_json,
+            bootstrap={"draws": draws, "seed": seed, "confidence": confidence, "unit": "document"},
+            stance=stance,
+            topic_set=topic_set,
+            topics=topics,
+            annotators=self._annotator_figures(stance),
+            gold_confusion={
+                t: {who: Confusion(values, _int_rows(m)) for who, m in sorted(by.items())}
+                for t, by in self.gold.items()
+            },
+            taxonomy_version=vocabulary.taxonomy_version,
+            source=source,
+        )
+
+    def _annotator_figures(self, stance: list[Coefficients]) -> list[AnnotatorFigures]:
+        figures = []
+        for who in sorted(self.people):
+            p = self.people[who]
+            kappas = [
+                pair.kappa
+                for c in stance
+                for pair in c.pairwise
+                if who in (pair.a, pair.b) and pair.kappa is not None
+            ]
+            figures.append(
+                AnnotatorFigures(
+                    annotator=who,
+                    annotations=p.annotations,
+                    cancelled=self.cancelled_by.get(who, 0),
+                    median_lead_time=float(statistics.median(p.lead_times)) if p.lead_times else None,
+                    comparisons=p.compared,
+                    agreement_with_others=p.agreed / p.compared if p.compared else None,
+                    mean_kappa_with_others=statistics.fmean(kappas) if kappas else None,
+                    gold_comparisons=p.gold_compared,
+                    agreement_with_gold=p.gold_agreed / p.gold_compared if p.gold_compared else None,
+                )
+            )
+        return figures
 
 
-def _by_language(ratings: Ratings, languages: Mapping[str, str]) -> dict[str, dict[str, int]]:
-    """Per language (most documents first): annotated documents and those with 2+ annotators;
-    documents whose task data names no language count under "unknown"."""
-    found: dict[str, dict[str, int]] = {}
-    for document, n in ratings.per_document().items():
-        if n < 1:
-            continue
-        entry = found.setdefault(languages.get(document, "unknown"), {"documents": 0, "overlapped": 0})
-        entry["documents"] += 1
-        entry["overlapped"] += n >= 2
-    return dict(sorted(found.items(), key=lambda item: (-item[1]["documents"], item[0])))
+def _median(histogram: Mapping[int, int]) -> float:
+    """`statistics.median` of the per-document counts, read off their histogram."""
+    total = sum(histogram.values())
+    ordered = sorted(histogram)
 
+    def at(position: int) -> int:
+        seen = 0
+        for n in ordered:
+            seen += histogram[n]
+            if position < seen:
+                return n
+        raise IndexError(position)
 
-def _counts(ratings: Ratings, languages: Mapping[str, str] | None = None) -> dict[str, Any]:
-    per_doc = list(ratings.per_document().values())
-    histogram: dict[str, int] = {}
-    for n in sorted(per_doc):
-        histogram[str(n)] = histogram.get(str(n), 0) + 1
-    return {
-        "rows": ratings.rows,
-        "submitted": len(ratings.annotations),
-        "cancelled": ratings.cancelled,
-        "superseded": ratings.superseded,
-        "documents": len(ratings.documents),
-        "annotated_documents": sum(1 for n in per_doc if n >= 1),
-        # Agreement is measured on these alone; single-annotated documents carry no comparison.
-        "overlapped_documents": sum(1 for n in per_doc if n >= 2),
-        "single_documents": sum(1 for n in per_doc if n == 1),
-        "annotators": len({a.annotator for a in ratings.annotations}),
-        "annotations_per_item": {
-            "min": min(per_doc, default=0),
-            "median": float(statistics.median(per_doc)) if per_doc else None,
-            "mean": round(statistics.fmean(per_doc), 6) if per_doc else None,
-            "max": max(per_doc, default=0),
-            "histogram": histogram,
-        },
-        # Only when the task data tells languages (a snapshot pulled after push recorded them).
-        **({"languages": _by_language(ratings, languages)} if languages else {}),
-    }
+    if total % 2:
+        return float(at(total // 2))
+    return (at(total // 2 - 1) + at(total // 2)) / 2
 
 
 def compute_agreement(
@@ -378,67 +604,16 @@ def compute_agreement(
     source: str = "<rows>",
     languages: Mapping[str, str] | None = None,
 ) -> AgreementResult:
-    """Every agreement figure of `ratings`; bootstrap resamples documents with replacement.
-    `languages` (document id -> language) adds `counts["languages"]`.
-
-    Only documents with two or more annotators enter the coefficients and the resampling: in an
-    overlap design the single-annotated documents compare nothing."""
+    """Every agreement figure of ratings held in memory (`AgreementAccumulator` over its documents).
+    `languages` (document id -> language) adds `counts["languages"]`."""
     gold = gold if gold is not None else compute_gold(ratings)
-    per_doc = ratings.per_document()
-    docs = [d for d in ratings.documents if per_doc[d] >= 2]
-    annotators = [a for a in ratings.annotators if any(x.annotator == a for x in ratings.annotations)]
-    resampler = Resampler(len(docs), draws, seed)
-    stance = [
-        _coefficients(
-            t, ratings.stance[t], docs, annotators, ratings.stance_values, None, resampler, confidence
-        )
-        for t in ratings.targets
-    ]
-    sets = ratings.topic_sets
-    distinct = sorted({s for answers in sets.values() for s in answers.values()}, key=lambda s: sorted(s))
-    topic_set = _coefficients(
-        "topics",
-        sets,
-        docs,
-        annotators,
-        distinct,
-        masi_distance,
-        resampler,
-        confidence,
-        with_fleiss=False,
-        with_pairwise=False,
-        value_names=[_set_name(s) for s in distinct],
-    )
-    topics = []
-    for topic in ratings.topics:
-        binary = {
-            d: {a: ("present" if topic in s else "absent") for a, s in ans.items()} for d, ans in sets.items()
-        }
-        c = _coefficients(
-            topic,
-            binary,
-            docs,
-            annotators,
-            ["present", "absent"],
-            None,
-            resampler,
-            confidence,
-            with_pairwise=False,
-        )
-        present = sum(1 for ans in binary.values() for v in ans.values() if v == "present")
-        topics.append(
-            Coefficients(**{**c.__dict__, "prevalence": present / c.ratings if c.ratings else None})
-        )
-    return AgreementResult(
-        counts=_counts(ratings, languages),
-        bootstrap={"draws": draws, "seed": seed, "confidence": confidence, "unit": "document"},
-        stance=stance,
-        topic_set=topic_set,
-        topics=topics,
-        annotators=_annotator_figures(ratings, stance, gold),
-        gold_confusion=_gold_confusion(ratings, gold),
-        taxonomy_version=ratings.taxonomy_version,
-        source=source,
+    gold_by_doc = {row.document_id: row for row in gold.rows}
+    accumulator = AgreementAccumulator(ratings.vocabulary)
+    for answers in ratings.by_document:
+        language = languages.get(answers.document_id) if languages else None
+        accumulator.add(answers, gold_by_doc[answers.document_id], language)
+    return accumulator.result(
+        draws=draws, seed=seed, confidence=confidence, source=source, with_languages=bool(languages)
     )
 
 
@@ -452,19 +627,28 @@ def agreement(
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
 ) -> AgreementResult:
-    """Agreement statistics of a pulled snapshot folder (default: the corpus `annotations/`) or of rows."""
-    from corpuskit.quality.context import document_languages, resolve_inputs
+    """Agreement statistics of a pulled snapshot folder (default: the corpus `annotations/`) or of rows.
+
+    A snapshot is read twice, one document at a time (its vocabulary, then its answers with the
+    languages of its tasks beside them), and never held whole."""
+    from corpuskit.quality.context import TaskLanguages, resolve_inputs
 
     inputs = resolve_inputs(snapshot, rows=rows, adjudications=adjudications, taxonomy=taxonomy)
-    ratings = build_ratings(inputs.rows, inputs.taxonomy, source=inputs.source)
-    gold = compute_gold(ratings, inputs.adjudications, inputs.settings.min_annotators)
-    result = compute_agreement(
-        ratings,
-        gold,
-        draws=draws,
-        seed=seed,
-        confidence=confidence,
-        source=inputs.source,
-        languages=document_languages(inputs.snapshot),
+    vocabulary = scan_vocabulary(iter_groups_of(inputs.rows, inputs.source), inputs.taxonomy, inputs.source)
+    accumulator = AgreementAccumulator(vocabulary)
+    languages = TaskLanguages(inputs.snapshot)
+    min_annotators = inputs.settings.min_annotators
+    # Model-vs-gold needs the gold of the documents a model predicted, and only theirs.
+    predicted = predicted_documents(inputs.snapshot)
+    predicted_gold: list[GoldRow] = []
+    for document_id, numbered in iter_groups_of(inputs.rows, inputs.source):
+        answers = document_answers(document_id, numbered, inputs.source)
+        gold = decide_document(answers, vocabulary, inputs.adjudications.get(document_id), min_annotators)
+        accumulator.add(answers, gold, languages.of(document_id))
+        if document_id in predicted:
+            predicted_gold.append(gold)
+    languages.finish()
+    result = accumulator.result(
+        draws=draws, seed=seed, confidence=confidence, source=inputs.source, with_languages=languages.any
     )
-    return replace(result, model_gold=snapshot_model_vs_gold(inputs.snapshot, gold))
+    return replace(result, model_gold=snapshot_model_vs_gold(inputs.snapshot, Gold(predicted_gold)))

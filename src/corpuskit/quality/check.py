@@ -25,13 +25,20 @@ from typing import Any
 from corpuskit.quality.agreement import (
     DEFAULT_DRAWS,
     DEFAULT_SEED,
+    AgreementAccumulator,
     AgreementResult,
     Coefficients,
     compute_agreement,
 )
 from corpuskit.quality.design import OverlapDesign
-from corpuskit.quality.gold import Adjudication, Gold, compute_gold
-from corpuskit.quality.ratings import Ratings, TaxonomyLike, build_ratings
+from corpuskit.quality.gold import Adjudication, Gold, GoldRow, compute_gold, decide_document
+from corpuskit.quality.ratings import (
+    Ratings,
+    TaxonomyLike,
+    document_answers,
+    iter_groups_of,
+    scan_vocabulary,
+)
 
 # Bootstrap draws and seed of every quality judgement. 1,000 draws: a 95% percentile interval then
 # rests on the 25th and 975th of the sorted draws rather than the 5th and 195th, and the whole
@@ -85,6 +92,38 @@ def _alpha_failure(where: str, c: Coefficients, min_alpha: float) -> Failure | N
     return None
 
 
+def check_targets(check: CheckResult, result: AgreementResult) -> None:
+    """Add the stance targets (and the topic sets) whose alpha is below `min_alpha` or undefined."""
+    coefficients = [(f"stance.{c.name}", c) for c in result.stance]
+    if result.topic_set.ratings:
+        coefficients.append(("topics", result.topic_set))
+    for where, c in coefficients:
+        failure = _alpha_failure(where, c, check.min_alpha)
+        if failure:
+            check.targets.append(failure)
+
+
+def check_row(check: CheckResult, row: GoldRow, design: OverlapDesign | None = None) -> None:
+    """Add the gold labels of one document that fall short (`design`: see `check_quality`)."""
+    min_annotators = check.min_annotators
+    for name, d in row.decisions():
+        check.checked_items += 1
+        where = f"{row.document_id} {name}"
+        if d.decided_by == "unresolved":
+            why = ", ".join(d.flags) or "unresolved"
+            votes = ", ".join(f"{k} {v}" for k, v in d.votes.items()) or "no votes"
+            check.items.append(Failure(where, f"unresolved ({why}; {votes})"))
+        elif d.decided_by == "single" and (
+            design is None or design.overlap_of(row.document_id, pilot=row.pilot) > 1
+        ):
+            k = "every member" if row.pilot else f"{design.k if design else min_annotators} annotators"
+            check.items.append(Failure(where, f"one annotator so far; the design asks for {k}"))
+        elif d.decided_by == "majority" and d.n_annotators < min_annotators:
+            check.items.append(
+                Failure(where, f"{d.n_annotators} annotators < min_annotators {min_annotators}")
+            )
+
+
 def check_quality(
     result: AgreementResult,
     gold: Gold,
@@ -95,30 +134,9 @@ def check_quality(
     """Compare agreement and gold against the thresholds (`design`: which documents were meant
     for one annotator; None means every document was meant for several)."""
     check = CheckResult(min_annotators=min_annotators, min_alpha=min_alpha)
-    coefficients = [(f"stance.{c.name}", c) for c in result.stance]
-    if result.topic_set.ratings:
-        coefficients.append(("topics", result.topic_set))
-    for where, c in coefficients:
-        failure = _alpha_failure(where, c, min_alpha)
-        if failure:
-            check.targets.append(failure)
+    check_targets(check, result)
     for row in gold.rows:
-        for name, d in row.decisions():
-            check.checked_items += 1
-            where = f"{row.document_id} {name}"
-            if d.decided_by == "unresolved":
-                why = ", ".join(d.flags) or "unresolved"
-                votes = ", ".join(f"{k} {v}" for k, v in d.votes.items()) or "no votes"
-                check.items.append(Failure(where, f"unresolved ({why}; {votes})"))
-            elif d.decided_by == "single" and (
-                design is None or design.overlap_of(row.document_id, pilot=row.pilot) > 1
-            ):
-                k = "every member" if row.pilot else f"{design.k if design else min_annotators} annotators"
-                check.items.append(Failure(where, f"one annotator so far; the design asks for {k}"))
-            elif d.decided_by == "majority" and d.n_annotators < min_annotators:
-                check.items.append(
-                    Failure(where, f"{d.n_annotators} annotators < min_annotators {min_annotators}")
-                )
+        check_row(check, row, design)
     return check
 
 
@@ -156,16 +174,25 @@ def check_gold(
     min_annotators: int | None = None,
     min_alpha: float | None = None,
 ) -> CheckResult:
-    """Check a snapshot against `min_annotators` / `min_alpha` (defaults: the `[tool.corpuskit]` settings)."""
+    """Check a snapshot against `min_annotators` / `min_alpha` (defaults: the `[tool.corpuskit]` settings).
+
+    The same judgement as `assess`, taken one document at a time: the snapshot is read twice (its
+    vocabulary, then its documents) and never held; memory grows only with the failures found."""
     from corpuskit.quality.context import recorded_design, resolve_inputs
 
     inputs = resolve_inputs(snapshot, rows=rows, adjudications=adjudications, taxonomy=taxonomy)
-    ratings = build_ratings(inputs.rows, inputs.taxonomy, source=inputs.source)
-    return assess(
-        ratings,
-        min_annotators=inputs.settings.min_annotators if min_annotators is None else min_annotators,
+    min_annotators = inputs.settings.min_annotators if min_annotators is None else min_annotators
+    check = CheckResult(
+        min_annotators=min_annotators,
         min_alpha=inputs.settings.min_alpha if min_alpha is None else min_alpha,
-        adjudications=inputs.adjudications,
-        design=recorded_design(inputs),
-        source=inputs.source,
-    ).check
+    )
+    design = recorded_design(inputs)
+    vocabulary = scan_vocabulary(iter_groups_of(inputs.rows, inputs.source), inputs.taxonomy, inputs.source)
+    accumulator = AgreementAccumulator(vocabulary)
+    for document_id, numbered in iter_groups_of(inputs.rows, inputs.source):
+        answers = document_answers(document_id, numbered, inputs.source)
+        row = decide_document(answers, vocabulary, inputs.adjudications.get(document_id), min_annotators)
+        accumulator.add(answers, row)
+        check_row(check, row, design)
+    check_targets(check, accumulator.result(draws=DRAWS, seed=SEED, source=inputs.source))
+    return check

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,17 +93,47 @@ def resolve_inputs(
     return Inputs(rows, source, folder, adjudications, taxonomy, settings)
 
 
-def document_languages(folder: Path | None) -> dict[str, str]:
-    """Document id -> language, from the task data of a snapshot's `tasks.jsonl` (push puts
-    `language` there); empty without a snapshot folder or tasks table."""
-    from corpuskit.snapshot import TASKS_FILE, iter_table
+class TaskLanguages:
+    """The language of each document from a snapshot's `tasks.jsonl` (push puts `language` in the task
+    data), read alongside the annotations: both tables are in document order, so `of` asks in
+    increasing document order and only the current task is held. Without a snapshot folder or a
+    tasks table every document is unknown."""
 
-    if folder is None or not is_snapshot(folder) or not (folder / TASKS_FILE).is_file():
-        return {}
-    languages: dict[str, str] = {}
-    for row in iter_table(folder, "tasks"):
-        data = row.get("data")
-        language = data.get("language") if isinstance(data, dict) else None
-        if isinstance(row.get("document_id"), str) and isinstance(language, str):
-            languages[row["document_id"]] = language
-    return languages
+    def __init__(self, folder: Path | None) -> None:
+        from corpuskit.snapshot import TASKS_FILE, iter_groups
+
+        self.any = False  # whether some task names a language (then agreement counts them)
+        self._tasks: Iterator[tuple[str, Sequence[tuple[int, Mapping[str, Any]]]]] = iter(())
+        if folder is not None and folder.is_dir() and is_snapshot(folder) and (folder / TASKS_FILE).is_file():
+            self._tasks = iter_groups(folder, "tasks")
+        self._current: tuple[str, str | None] | None = None
+        self._done = False
+
+    def _language(self, rows: Sequence[tuple[int, Mapping[str, Any]]]) -> str | None:
+        found = None
+        for _, row in rows:  # several tasks of one document: the last one's language, as before
+            data = row.get("data")
+            language = data.get("language") if isinstance(data, dict) else None
+            if isinstance(language, str):
+                found = language
+        return found
+
+    def of(self, document_id: str) -> str | None:
+        """The language of `document_id`, None when its task names none (or it has no task)."""
+        while not self._done and (self._current is None or self._current[0] < document_id):
+            try:
+                key, rows = next(self._tasks)
+            except StopIteration:
+                self._done = True
+                break
+            self._current = (key, self._language(rows))
+            self.any = self.any or self._current[1] is not None
+        if self._current is not None and self._current[0] == document_id:
+            return self._current[1]
+        return None
+
+    def finish(self) -> None:
+        """Read the rest of the tasks, so that `any` also counts documents nobody annotated."""
+        for _, rows in self._tasks:
+            self.any = self.any or self._language(rows) is not None
+        self._done = True

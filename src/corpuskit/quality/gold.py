@@ -12,15 +12,24 @@ otherwise the label is null and `decided_by` is `unresolved`, with a flag saying
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from corpuskit.errors import DataError
-from corpuskit.quality.ratings import Annotation, Ratings, TaxonomyLike, build_ratings, read_rows
+from corpuskit.quality.ratings import (
+    DocumentAnswers,
+    Ratings,
+    TaxonomyLike,
+    Vocabulary,
+    document_answers,
+    iter_groups_of,
+    read_rows,
+    scan_vocabulary,
+)
 from corpuskit.quality.stats import item_agreement
-from corpuskit.snapshot import write_jsonl
+from corpuskit.snapshot import GOLD_FILE, write_jsonl
 from corpuskit.taxonomy.features import DECIDED_BY
 
 # A majority needs at least this many answers: a single annotator's answer is never gold by itself.
@@ -110,22 +119,10 @@ class Gold:
 
     def summary(self) -> dict[str, Any]:
         """Counts of decisions by `decided_by`, for stance and topics separately, and of flags."""
-        stance: Counter[str] = Counter()
-        topics: Counter[str] = Counter()
-        flags: Counter[str] = Counter()
+        tally = GoldTally()
         for row in self.rows:
-            for d in row.stance.values():
-                stance[d.decided_by] += 1
-                flags.update(d.flags)
-            for d in row.topics.values():
-                topics[d.decided_by] += 1
-                flags.update(d.flags)
-        return {
-            "documents": len(self.rows),
-            "stance": {k: stance.get(k, 0) for k in DECIDED_BY},
-            "topics": {k: topics.get(k, 0) for k in DECIDED_BY},
-            "flags": dict(sorted(flags.items())),
-        }
+            tally.add(row)
+        return tally.summary()
 
 
 def read_adjudications(path: Path) -> dict[str, Adjudication]:
@@ -197,32 +194,28 @@ def _decide(
 
 
 def decide_document(
-    document_id: str,
-    ratings: Ratings,
+    answers: DocumentAnswers,
+    vocabulary: Vocabulary,
     adjudication: Adjudication | None,
     min_annotators: int,
-    n_annotations: int | None = None,
 ) -> GoldRow:
-    """The gold row of one document."""
-    gts: list[Annotation] = ratings.ground_truth.get(document_id, [])
-    if n_annotations is None:
-        n_annotations = sum(1 for a in ratings.annotations if a.document_id == document_id)
-    # Counted annotations are one per annotator (each one's latest), so they number the people; a
-    # scan of every annotation per document made gold quadratic in the snapshot's size.
-    people = n_annotations
+    """The gold row of one document, from its answers alone."""
+    gts = answers.ground_truth
+    # Counted annotations are one per annotator (each one's latest), so they number the people.
+    people = n_annotations = len(answers.kept)
     stance: dict[str, Decision] = {}
-    for target in ratings.targets:
-        answers = ratings.stance[target].get(document_id, {})
-        counts = Counter(answers.values())
-        order = [v for v in ratings.stance_values if counts.get(v)]
+    for target in vocabulary.targets:
+        given = answers.stance(target)
+        counts = Counter(given.values())
+        order = [v for v in vocabulary.stance_values if counts.get(v)]
         votes = {v: counts[v] for v in order}
         gt_values = [a.stance[target] for a in gts if a.stance.get(target) is not None]
         adj = adjudication.stance.get(target) if adjudication else None
         label, by, flags = _decide(votes, order, gt_values, adj, min_annotators, people)
-        stance[target] = Decision(label, by, len(answers), votes, item_agreement(list(votes.values())), flags)
+        stance[target] = Decision(label, by, len(given), votes, item_agreement(list(votes.values())), flags)
     topics: dict[str, Decision] = {}
-    sets = ratings.topic_sets.get(document_id, {})
-    for topic in ratings.topics:
+    sets = answers.topic_sets()
+    for topic in vocabulary.topics:
         present = sum(1 for s in sets.values() if topic in s)
         votes = {k: n for k, n in ((PRESENT, present), (ABSENT, len(sets) - present)) if n}
         gt_topic = [topic in a.topics for a in gts if a.topics is not None]
@@ -233,7 +226,7 @@ def decide_document(
         if isinstance(label, str):
             label = label == PRESENT
         topics[topic] = Decision(label, by, len(sets), votes, item_agreement(list(votes.values())), flags)
-    return GoldRow(document_id, n_annotations, stance, topics, document_id in ratings.pilot_documents)
+    return GoldRow(answers.document_id, n_annotations, stance, topics, answers.pilot)
 
 
 def compute_gold(
@@ -241,13 +234,96 @@ def compute_gold(
 ) -> Gold:
     """Gold rows for every document that has at least one annotation row, sorted by document id."""
     adjudications = adjudications or {}
-    per_doc = ratings.per_document()
+    vocabulary = ratings.vocabulary
     return Gold(
         [
-            decide_document(d, ratings, adjudications.get(d), min_annotators, per_doc[d])
-            for d in ratings.documents
+            decide_document(a, vocabulary, adjudications.get(a.document_id), min_annotators)
+            for a in ratings.by_document
         ]
     )
+
+
+def iter_gold(
+    snapshot: str | Path | None = None,
+    *,
+    rows: Iterable[Mapping[str, Any]] | None = None,
+    adjudications: str | Path | Mapping[str, Adjudication] | None = None,
+    taxonomy: TaxonomyLike | None = None,
+    min_annotators: int | None = None,
+) -> Iterator[GoldRow]:
+    """The gold rows of a snapshot one document at a time, in document order (see `gold`): a
+    snapshot is read twice (its vocabulary, then its documents) and never held."""
+    from corpuskit.quality.context import resolve_inputs
+
+    inputs = resolve_inputs(snapshot, rows=rows, adjudications=adjudications, taxonomy=taxonomy)
+    if min_annotators is None:
+        min_annotators = inputs.settings.min_annotators
+    vocabulary = scan_vocabulary(iter_groups_of(inputs.rows, inputs.source), inputs.taxonomy, inputs.source)
+    for document_id, numbered in iter_groups_of(inputs.rows, inputs.source):
+        answers = document_answers(document_id, numbered, inputs.source)
+        yield decide_document(answers, vocabulary, inputs.adjudications.get(document_id), min_annotators)
+
+
+class GoldTally:
+    """`Gold.summary()` counted while rows stream past (`counted`)."""
+
+    def __init__(self) -> None:
+        self.documents = 0
+        self.stance: Counter[str] = Counter()
+        self.topics: Counter[str] = Counter()
+        self.flags: Counter[str] = Counter()
+
+    def add(self, row: GoldRow) -> None:
+        self.documents += 1
+        for d in row.stance.values():
+            self.stance[d.decided_by] += 1
+            self.flags.update(d.flags)
+        for d in row.topics.values():
+            self.topics[d.decided_by] += 1
+            self.flags.update(d.flags)
+
+    def counted(self, rows: Iterable[GoldRow]) -> Iterator[GoldRow]:
+        for row in rows:
+            self.add(row)
+            yield row
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents,
+            "stance": {k: self.stance.get(k, 0) for k in DECIDED_BY},
+            "topics": {k: self.topics.get(k, 0) for k in DECIDED_BY},
+            "flags": dict(sorted(self.flags.items())),
+        }
+
+
+@dataclass(frozen=True)
+class GoldFile:
+    """What `write_gold_file` wrote: the file, `Gold.summary()` of its rows, the rule."""
+
+    output: Path
+    summary: dict[str, Any]
+    rule: str = GOLD_RULE
+
+
+def write_gold_file(
+    snapshot: str | Path | None = None,
+    output: str | Path | None = None,
+    *,
+    adjudications: str | Path | Mapping[str, Adjudication] | None = None,
+    taxonomy: TaxonomyLike | None = None,
+    min_annotators: int | None = None,
+) -> GoldFile:
+    """Decide and write `gold.jsonl` (default: in the snapshot folder) one document at a time, so
+    memory does not grow with the snapshot (`corpuskit gold`)."""
+    from corpuskit.quality.context import default_snapshot
+    from corpuskit.settings import load_settings
+
+    folder = Path(snapshot) if snapshot is not None else default_snapshot(load_settings())
+    path = Path(output) if output is not None else folder / GOLD_FILE
+    tally = GoldTally()
+    rows = iter_gold(snapshot, adjudications=adjudications, taxonomy=taxonomy, min_annotators=min_annotators)
+    write_gold(tally.counted(rows), path)
+    return GoldFile(path, tally.summary())
 
 
 def gold(
@@ -261,16 +337,35 @@ def gold(
     """Gold labels of a pulled snapshot folder (or of annotation `rows`), with provenance.
 
     `adjudications` defaults to `<snapshot>/adjudications.jsonl`; `min_annotators` to the setting.
+    Every row is returned in a list: `iter_gold` and `write_gold_file` stream them instead.
     """
-    from corpuskit.quality.context import resolve_inputs
+    return Gold(
+        list(
+            iter_gold(
+                snapshot,
+                rows=rows,
+                adjudications=adjudications,
+                taxonomy=taxonomy,
+                min_annotators=min_annotators,
+            )
+        )
+    )
 
-    inputs = resolve_inputs(snapshot, rows=rows, adjudications=adjudications, taxonomy=taxonomy)
-    if min_annotators is None:
-        min_annotators = inputs.settings.min_annotators
-    ratings = build_ratings(inputs.rows, inputs.taxonomy, source=inputs.source)
-    return compute_gold(ratings, inputs.adjudications, min_annotators)
+
+def write_gold(result: Gold | Iterable[GoldRow], path: Path) -> Path:
+    """Write `gold.jsonl` (sorted by document id, atomically, in the snapshot's JSONL) and return its
+    path. Rows given one by one must come in document order, as `iter_gold` yields them."""
+    if isinstance(result, Gold):
+        rows: Iterable[GoldRow] = sorted(result.rows, key=lambda r: r.document_id)
+    else:
+        rows = _in_order(result)
+    return write_jsonl(path, (row.to_json() for row in rows))
 
 
-def write_gold(result: Gold, path: Path) -> Path:
-    """Write `gold.jsonl` (sorted by document id, atomically, in the snapshot's JSONL) and return its path."""
-    return write_jsonl(path, (row.to_json() for row in sorted(result.rows, key=lambda r: r.document_id)))
+def _in_order(rows: Iterable[GoldRow]) -> Iterator[GoldRow]:
+    previous = ""
+    for row in rows:
+        if row.document_id < previous:
+            raise ValueError(f"gold rows out of document order: {row.document_id!r} after {previous!r}")
+        previous = row.document_id
+        yield row

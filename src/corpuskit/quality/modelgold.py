@@ -144,6 +144,17 @@ def model_vs_gold(predictions: Iterable[Mapping[str, Any]], gold: Gold) -> list[
     return results
 
 
+def predicted_documents(snapshot: Path | None) -> frozenset[str]:
+    """The documents a snapshot folder's `predictions` table has a prediction for (none without one)."""
+    from corpuskit.snapshot import is_snapshot, iter_table, table_file
+
+    if snapshot is None or not snapshot.is_dir() or not is_snapshot(snapshot):
+        return frozenset()
+    if not (snapshot / table_file("predictions")).is_file():
+        return frozenset()
+    return frozenset(str(row["document_id"]) for row in iter_table(snapshot, "predictions"))
+
+
 def snapshot_model_vs_gold(snapshot: Path | None, gold: Gold) -> list[ModelVsGold]:
     """`model_vs_gold` of a snapshot folder's `predictions` table (none without a snapshot or table)."""
     from corpuskit.snapshot import is_snapshot, iter_table, table_file

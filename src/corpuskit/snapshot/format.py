@@ -5,6 +5,11 @@ beside them live the quality files `gold.jsonl` and `adjudications.jsonl`, which
 over. Every JSONL file is written by `jsonl_bytes`: one row per line, keys sorted at every depth,
 UTF-8, no spaces, so that a changed row is a changed line in `git diff`. The row types below are
 `docs/data-model.md` in code.
+
+The document tables (`GROUPED_TABLES`) are sorted by `document_id` (`GROUP_KEY`), so every row of one
+document is on consecutive lines: a reader can take one document at a time (`io.iter_groups`) and
+hold nothing of the others. `write_snapshot` refuses rows out of that order and records it in
+`snapshot.json` (`ORDER_KEY`); the readers check it again line by line.
 """
 
 # No `from __future__ import annotations`: TypedDict must see `NotRequired` to tell optional keys.
@@ -29,6 +34,12 @@ def table_file(table: str) -> str:
 
 
 TASKS_FILE = table_file("tasks")
+
+# The tables whose rows belong to one document each, and the key they are sorted (grouped) by.
+GROUPED_TABLES: tuple[str, ...] = ("tasks", "annotations", "drafts", "predictions")
+GROUP_KEY = "document_id"
+# snapshot.json's record of that order (absent from snapshots written before it was recorded).
+ORDER_KEY = "sorted_by"
 ANNOTATIONS_FILE = table_file("annotations")
 
 _OPTIONS = orjson.OPT_SORT_KEYS
@@ -152,6 +163,7 @@ class SnapshotMeta(TypedDict):
     format: int
     counts: dict[str, int]
     files: dict[str, str]
+    sorted_by: NotRequired[str]  # ORDER_KEY: GROUP_KEY, from the version that records the order
     complete: bool
 
 

@@ -3,7 +3,8 @@
 `snapshot.json` names the project, the server URL, the taxonomy version, the row counts and a SHA-256
 of every table file, and says `complete: true`. Every read checks a table against that hash while it
 streams (`iter_table`), so a table edited by hand or damaged is refused, naming the file, and no
-table is ever held in memory to be checked.
+table is ever held in memory to be checked. The document tables are written and read in document
+order (`iter_groups`: one document's rows at a time).
 
 All files are written into a new sibling folder which is then exchanged with the old one in a single
 `renameat2(RENAME_EXCHANGE)` call, so a reader sees either the previous snapshot or the new one, never
@@ -30,7 +31,10 @@ from corpuskit.errors import DataError, UsageError
 from corpuskit.files import atomic_write, fsync_dir
 from corpuskit.snapshot.format import (
     FORMAT,
+    GROUP_KEY,
+    GROUPED_TABLES,
     META_FILE,
+    ORDER_KEY,
     TABLES,
     Row,
     jsonl_line,
@@ -175,6 +179,39 @@ def iter_table(
         raise _mismatch(file)
 
 
+def iter_groups(
+    folder: str | os.PathLike[str], table: str, *, meta: Mapping[str, Any] | None = None
+) -> Iterator[tuple[str, list[tuple[int, Row]]]]:
+    """The rows of a document table one document at a time: `(document_id, [(line, row), ...])`.
+
+    Only one document's rows are ever held. The table must be sorted by `document_id`, which
+    `write_snapshot` guarantees; a row out of that order (a table sorted otherwise by hand or by
+    another tool) raises DataError naming file and line and how to rewrite it, as does a row
+    without a string `document_id`."""
+    if table not in GROUPED_TABLES:
+        raise ValueError(f"{table!r} is not grouped by document (one of {', '.join(GROUPED_TABLES)})")
+    file = Path(folder) / table_file(table)
+    current: str | None = None
+    rows: list[tuple[int, Row]] = []
+    for number, row in enumerate(iter_table(folder, table, meta=meta), start=1):
+        key = row.get(GROUP_KEY)
+        if not isinstance(key, str):
+            raise DataError(f"{file}:{number}: {GROUP_KEY}: missing or not a string")
+        if key != current:
+            if current is not None:
+                if key < current:
+                    raise DataError(
+                        f"{file}:{number}: {GROUP_KEY} {key!r} comes after {current!r}: the table is "
+                        f"not sorted by {GROUP_KEY} as the snapshot format requires (docs/snapshots.md); "
+                        "run `corpuskit pull` to write it again"
+                    )
+                yield current, rows
+            current, rows = key, []
+        rows.append((number, row))
+    if current is not None:
+        yield current, rows
+
+
 def read_snapshot(folder: str | os.PathLike[str], tables: Iterable[str] = TABLES) -> Snapshot:
     """Read a complete snapshot folder; every table read is checked against `snapshot.json`."""
     path = Path(folder)
@@ -247,14 +284,24 @@ def write_snapshot(
         counts: dict[str, int] = {}
         for table in TABLES:
             name = table_file(table)
-            hashes[name], counts[table] = _write_table(staging / name, tables.get(table, ()))
+            rows = tables.get(table, ())
+            if table in GROUPED_TABLES:
+                rows = _in_document_order(table, rows)
+            hashes[name], counts[table] = _write_table(staging / name, rows)
         previous = _previous_meta(folder)
         if previous is not None and previous.get("files") == hashes and _unchanged(folder):
             same_meta = {k: v for k, v in meta.items() if k != "exported_at"}
             old_meta = {k: previous.get(k) for k in same_meta}
             if old_meta == same_meta:
                 return False
-        full = {**meta, "format": FORMAT, "counts": counts, "files": hashes, "complete": True}
+        full = {
+            **meta,
+            "format": FORMAT,
+            "counts": counts,
+            "files": hashes,
+            ORDER_KEY: GROUP_KEY,
+            "complete": True,
+        }
         if folder.is_dir():
             _carry_over(folder, staging)
         # snapshot.json is written last: a folder without it is never taken for a snapshot.
@@ -275,6 +322,20 @@ def write_snapshot(
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return True
+
+
+def _in_document_order(table: str, rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """The rows, checked to come sorted by document as the format promises (`iter_groups`)."""
+    previous = ""
+    for number, row in enumerate(rows, start=1):
+        key = row.get(GROUP_KEY)
+        if not isinstance(key, str) or key < previous:
+            raise ValueError(
+                f"{table} row {number}: {GROUP_KEY} {key!r} after {previous!r}: a snapshot's "
+                f"{table} must be written sorted by {GROUP_KEY}"
+            )
+        previous = key
+        yield row
 
 
 def _write_table(path: Path, rows: Iterable[Mapping[str, Any]]) -> tuple[str, int]:
