@@ -356,6 +356,12 @@ class ExportsAPI:
                 },
             },
             what=f"project {project_id} export snapshot",
+            # Label Studio builds the snapshot inside this request: about 640 s for 100,000 tasks
+            # with 300,000 annotations on PostgreSQL (docs/performance.md), longer than the usual
+            # request timeout. A timed-out attempt goes on building on the server, and its retry
+            # would start another build of the whole project, and time out again: so this request
+            # waits as long as a build of a large project takes.
+            timeout=max(self.client.timeout, EXPORT_BUILD_TIMEOUT),
         ).json()
         export_id = created["id"]
         try:
@@ -391,6 +397,10 @@ class ExportsAPI:
         raise StudioError(
             f"project {project_id}: export snapshot {export_id} not ready after {timeout:.0f} s"
         )
+
+
+# Seconds to wait for the request that builds an export snapshot (at least the client's timeout).
+EXPORT_BUILD_TIMEOUT = 3600.0
 
 
 class UsersAPI:
