@@ -58,7 +58,16 @@ def test_pull_keeps_a_foreign_tasks_escaping_doc_id_as_data(
         url=studio_server.url,
         token=studio_server.token,
     )
-    assert {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")} == {
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")}
+    # Besides the snapshot, pull keeps only its record of what it saw (for an unchanged re-pull).
+    state = {p for p in written if p.startswith("work/.corpuskit")}
+    assert state - {"work/.corpuskit", "work/.corpuskit/pull-state"} == {
+        f"work/.corpuskit/pull-state/{name}" for name in os.listdir(work / ".corpuskit" / "pull-state")
+    }
+    assert all(
+        name.endswith(f"-{project_id}.json") for name in os.listdir(work / ".corpuskit" / "pull-state")
+    )
+    assert written - state == {
         "work",
         "work/annotations",
         *(f"work/annotations/{name}" for name in os.listdir(out)),
