@@ -439,13 +439,7 @@ def validate(
     if on_valid is not None and not write_record:
         # The documents the record leaves out are known before reading; a record being written
         # anew is only known at the end, so then the documents are handed over at the end.
-        members, _ = records.read_record(record_path)
-        left_out_now = frozenset(
-            (m.id, bytes.fromhex(m.content_sha256))
-            for m in members
-            if m.decision == records.LEFT_OUT and _is_sha256(m.content_sha256)
-        )
-        admission = Admission(on_valid, left_out_now)
+        admission = Admission(on_valid, records.left_out_keys(record_path))
     keep_documents = keep_documents or on_valid is not None
     cache_dir = settings.root / ".corpuskit" / "cache"
     options = _Options(
@@ -591,10 +585,6 @@ def validate(
         root=settings.root,
         kept=tuple(kept) if keep_documents else None,
     )
-
-
-def _is_sha256(value: str) -> bool:
-    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _staged_scope(

@@ -22,6 +22,7 @@ validation left in. Clusters the record settles are not reported again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -134,6 +135,18 @@ def read_record(path: Path) -> tuple[list[Member], list[Diagnostic]]:
         else:
             members.append(member)
     return members, problems
+
+
+def left_out_keys(path: Path) -> frozenset[tuple[str, bytes]]:
+    """(id, content hash) of every member the record leaves out, read before the corpus is (for
+    the documents handed over as they pass); lines that cannot be read are left to `check_record`."""
+    members, _ = read_record(path)
+    keys: set[tuple[str, bytes]] = set()
+    for member in members:
+        if member.decision == LEFT_OUT:
+            with contextlib.suppress(ValueError):  # not a hash: check_record reports the line
+                keys.add((member.id, bytes.fromhex(member.content_sha256)))
+    return frozenset(keys)
 
 
 def _member(raw: Any, number: int) -> Member | str:
