@@ -30,8 +30,9 @@ from corpuskit.quality.ratings import (
 )
 from corpuskit.quality.stats import (
     FloatArray,
+    IntArray,
     Interval,
-    Resampler,
+    Patterns,
     alpha_from_counts,
     cohen_kappa_from_table,
     delta_matrix,
@@ -40,6 +41,7 @@ from corpuskit.quality.stats import (
     masi_distance,
     nominal_delta,
     percentile_interval,
+    resample_patterns,
 )
 
 FORMAT = "corpuskit.agreement/1"
@@ -181,76 +183,59 @@ def _r(x: float | None) -> float | None:
 # --- building blocks --------------------------------------------------------------------------
 
 
-def _krippendorff_nominal(counts: FloatArray, values: Sequence[Any], seen: set[Any]) -> float | None:
-    """Point estimate from the `krippendorff` package, given the value counts of its pairable units:
-    the counts it would derive itself from a coders x units matrix whose values are numbered in
-    `repr` order of every value `seen` (so the same sums in the same order, the same float)."""
-    import krippendorff
-
-    pairable = counts[counts.sum(axis=1) >= 2]
-    present = [i for i in range(len(values)) if pairable[:, i].any()] if pairable.size else []
-    if len(present) < 2:
-        return None  # no variation among pairable items: alpha is 0/0
-    number = {v: float(i) for i, v in enumerate(sorted(seen, key=repr))}
-    present.sort(key=lambda i: number[values[i]])
-    return float(
-        krippendorff.alpha(
-            value_counts=pairable[:, present].astype(np.int64),
-            value_domain=np.array([number[values[i]] for i in present]),
-            level_of_measurement="nominal",
-        )
-    )
-
-
-def _pooled_confusion(counts: FloatArray, labels: list[str]) -> Confusion:
+def _pooled_confusion(table: FloatArray, frequencies: FloatArray, labels: list[str]) -> Confusion:
     """Every ordered pair of different annotators on an item adds one count (symmetric, total m(m-1)):
-    per item that is n n^T minus the diagonal n, summed over items."""
-    matrix = counts.T @ counts - np.diag(counts.sum(axis=0))
+    per item that is n n^T minus the diagonal n, summed over items (here over distinct count rows,
+    each weighted by how many items have it)."""
+    weighted = table * frequencies[0][:, None]
+    matrix = weighted.T @ table - np.diag(weighted.sum(axis=0))
     return Confusion(labels, _int_rows(np.rint(matrix)))
 
 
 def _coefficients(
     name: str,
-    counts: FloatArray,
+    table: FloatArray,
+    frequencies: FloatArray,
+    sampled: IntArray,
     values: Sequence[Any],
     distance: Callable[[Any, Any], float] | None,
-    resampler: Resampler,
     confidence: float,
     *,
-    package_point: float | None = None,
     with_fleiss: bool = True,
     pairs: list[PairKappa] | None = None,
     value_names: list[str] | None = None,
 ) -> Coefficients:
-    """The coefficients of one question from its item x value count matrix (one row per document
-    with two or more annotators, in document order)."""
+    """The coefficients of one question from its distinct count rows (`table`, patterns x values),
+    how many documents with two or more annotators have each (`frequencies`, 1 x patterns) and how
+    many times each was drawn in every bootstrap draw (`sampled`, draws x patterns)."""
     delta = nominal_delta(len(values)) if distance is None else delta_matrix(list(values), distance)
-    m = counts.sum(axis=1)
-    point = first(alpha_from_counts(counts, delta))
-    if distance is None and package_point is not None:
-        # The package is the reference implementation; the count form gives the same number and
-        # makes the bootstrap cheap (one matrix product for all draws).
-        point = package_point
+    weights = sampled.astype(np.float64)
     alpha = percentile_interval(
-        point, resampler.apply(lambda w: alpha_from_counts(counts, delta, w)), confidence
+        first(alpha_from_counts(table, delta, frequencies)),
+        alpha_from_counts(table, delta, weights),
+        confidence,
     )
     fleiss = None
     if with_fleiss:
         fleiss = percentile_interval(
-            first(fleiss_kappa_from_counts(counts)),
-            resampler.apply(lambda w: fleiss_kappa_from_counts(counts, w)),
+            first(fleiss_kappa_from_counts(table, frequencies)),
+            fleiss_kappa_from_counts(table, weights),
             confidence,
         )
+    m = table.sum(axis=1)
+    f = frequencies[0]
     pairable = m >= 2
-    agreeing = float(((counts * (counts - 1)).sum(axis=1))[pairable].sum())
-    possible = float((m * (m - 1))[pairable].sum())
+    agreeing = float((f * (table * (table - 1)).sum(axis=1))[pairable].sum())
+    possible = float((f * m * (m - 1))[pairable].sum())
     labels = value_names if value_names is not None else [str(v) for v in values]
-    confusion = _pooled_confusion(counts, labels) if distance is None and value_names is None else None
+    confusion = (
+        _pooled_confusion(table, frequencies, labels) if distance is None and value_names is None else None
+    )
     return Coefficients(
         name=name,
-        items=int((m >= 1).sum()),
-        pairable_items=int(pairable.sum()),
-        ratings=int(m.sum()),
+        items=int(f[m >= 1].sum()),
+        pairable_items=int(f[pairable].sum()),
+        ratings=int(f @ m),
         values=labels,
         alpha=alpha,
         fleiss_kappa=fleiss,
@@ -268,53 +253,24 @@ def _int_rows(matrix: Any) -> list[list[int]]:
     return [[int(x) for x in row] for row in matrix]
 
 
-class _Counts:
-    """An item x value count matrix built one item at a time, kept as 16-bit counts (2 bytes per
-    cell: the per-item state agreement cannot do without) and widened to floats only to compute."""
-
-    def __init__(self, width: int) -> None:
-        self.width = width
-        self.cells = array("H")
-
-    def add(self, row: Sequence[int]) -> None:
-        self.cells.extend(row)
-
-    def matrix(self) -> FloatArray:
-        data = np.frombuffer(self.cells, dtype=np.uint16) if self.cells else np.zeros(0, dtype=np.uint16)
-        return data.reshape(-1, self.width).astype(np.float64)
+def _table(patterns: Patterns, width: int) -> FloatArray:
+    """The distinct count rows of a question whose keys are the count tuples themselves."""
+    keys = patterns.keys()
+    return np.array(keys, dtype=np.float64).reshape(len(keys), width)
 
 
-class _Sparse:
-    """The topic-set count matrix, whose columns (distinct sets) are known only at the end: one
-    (item, set, count) triple per cell that is not zero."""
-
-    def __init__(self) -> None:
-        self.items = array("I")
-        self.columns = array("I")
-        self.counts = array("H")
-        self.ids: dict[frozenset[str], int] = {}
-
-    def add(self, item: int, sets: Mapping[str, frozenset[str]], keep: bool) -> None:
-        counted: dict[int, int] = {}
-        for s in sets.values():
-            column = self.ids.setdefault(s, len(self.ids))
-            counted[column] = counted.get(column, 0) + 1
-        if keep:
-            for column, n in counted.items():
-                self.items.append(item)
-                self.columns.append(column)
-                self.counts.append(n)
-
-    def matrix(self, n_items: int, order: Sequence[frozenset[str]]) -> FloatArray:
-        position = np.zeros(len(self.ids), dtype=np.int64)
-        for i, s in enumerate(order):
-            position[self.ids[s]] = i
-        counts = np.zeros((n_items, len(order)), dtype=np.float64)
-        if self.items:
-            rows = np.frombuffer(self.items, dtype=np.uint32).astype(np.int64)
-            columns = position[np.frombuffer(self.columns, dtype=np.uint32).astype(np.int64)]
-            counts[rows, columns] = np.frombuffer(self.counts, dtype=np.uint16)
-        return counts
+def _set_table(
+    patterns: Patterns, order: Sequence[frozenset[str]], ids: Mapping[frozenset[str], int]
+) -> FloatArray:
+    """The distinct rows of the topic-set counts, whose keys are (set number, count) pairs, with the
+    columns in `order`."""
+    position = {ids[s]: i for i, s in enumerate(order)}
+    keys = patterns.keys()
+    table = np.zeros((len(keys), len(order)), dtype=np.float64)
+    for row, key in enumerate(keys):
+        for column, n in key:  # type: ignore[attr-defined]
+            table[row, position[column]] = n
+    return table
 
 
 @dataclass
@@ -342,14 +298,15 @@ class AgreementAccumulator:
         self.cancelled_by: Counter[str] = Counter()
         self.people: dict[str, _Annotator] = {}
         self.languages: dict[str, dict[str, int]] = {}
-        self.stance = {t: _Counts(len(vocabulary.stance_values)) for t in vocabulary.targets}
-        self.stance_seen: dict[str, set[str]] = {t: set() for t in vocabulary.targets}
+        self.stance = {t: Patterns() for t in vocabulary.targets}
         self.pairs: dict[str, dict[tuple[str, str], Counter[tuple[str, str]]]] = {
             t: {} for t in vocabulary.targets
         }
-        self.topic_sets = _Sparse()
-        self.topic_bits = {t: _Counts(2) for t in vocabulary.topics}
-        self.topic_seen: dict[str, set[str]] = {t: set() for t in vocabulary.topics}
+        # Every distinct topic set answered (on any document: each is a value of the set question),
+        # and per document with two or more annotators, which sets how many times.
+        self.set_ids: dict[frozenset[str], int] = {}
+        self.topic_sets = Patterns()
+        self.topic_bits = {t: Patterns() for t in vocabulary.topics}
         self.topic_present: Counter[str] = Counter()
         self._labels = len(vocabulary.stance_values)
         self.gold: dict[str, dict[str, np.ndarray[Any, np.dtype[np.int64]]]] = {
@@ -384,22 +341,19 @@ class AgreementAccumulator:
         pairable = n >= 2
         for target in self.vocabulary.targets:
             given = answers.stance(target)
-            self.stance_seen[target].update(given.values())
             if pairable:
                 row = [0] * len(self.vocabulary.stance_values)
                 for value in given.values():
                     row[self.value_index[value]] += 1
-                self.stance[target].add(row)
+                self.stance[target].add(tuple(row))
             self._compare(target, given, gold.stance[target])
         sets = answers.topic_sets()
-        self.topic_sets.add(self.items, sets, pairable)
+        counted: Counter[int] = Counter(self.set_ids.setdefault(s, len(self.set_ids)) for s in sets.values())
+        if pairable:
+            self.topic_sets.add(tuple(sorted(counted.items())))
         for topic in self.vocabulary.topics:
             present = sum(1 for s in sets.values() if topic in s)
             self.topic_present[topic] += present
-            if present:
-                self.topic_seen[topic].add("present")
-            if len(sets) - present:
-                self.topic_seen[topic].add("absent")
             if pairable:
                 self.topic_bits[topic].add((present, len(sets) - present))
         self.items += pairable
@@ -485,46 +439,52 @@ class AgreementAccumulator:
         Only documents with two or more annotators enter the coefficients and the resampling: in an
         overlap design the single-annotated documents compare nothing."""
         vocabulary = self.vocabulary
-        resampler = Resampler(self.items, draws, seed)
+        targets, topics_of = vocabulary.targets, vocabulary.topics
+        questions = (
+            [self.stance[t] for t in targets] + [self.topic_sets] + [self.topic_bits[t] for t in topics_of]
+        )
+        # One pass over the draws for every question: the same resamples, grouped by count pattern.
+        sampled = dict(zip(map(id, questions), resample_patterns(questions, draws, seed), strict=True))
         values = vocabulary.stance_values
         stance = []
-        for target in vocabulary.targets:
-            counts = self.stance[target].matrix()
+        for target in targets:
+            patterns = self.stance[target]
             stance.append(
                 _coefficients(
                     target,
-                    counts,
+                    _table(patterns, len(values)),
+                    patterns.frequencies(),
+                    sampled[id(patterns)],
                     values,
                     None,
-                    resampler,
                     confidence,
-                    package_point=_krippendorff_nominal(counts, values, self.stance_seen[target]),
                     pairs=self._pairwise(target),
                 )
             )
-        distinct = sorted(self.topic_sets.ids, key=lambda s: sorted(s))
+        distinct = sorted(self.set_ids, key=lambda s: sorted(s))
         topic_set = _coefficients(
             "topics",
-            self.topic_sets.matrix(self.items, distinct),
+            _set_table(self.topic_sets, distinct, self.set_ids),
+            self.topic_sets.frequencies(),
+            sampled[id(self.topic_sets)],
             distinct,
             masi_distance,
-            resampler,
             confidence,
             with_fleiss=False,
             value_names=[_set_name(s) for s in distinct],
         )
         topics = []
         binary = ["present", "absent"]
-        for topic in vocabulary.topics:
-            counts = self.topic_bits[topic].matrix()
+        for topic in topics_of:
+            patterns = self.topic_bits[topic]
             c = _coefficients(
                 topic,
-                counts,
+                _table(patterns, 2),
+                patterns.frequencies(),
+                sampled[id(patterns)],
                 binary,
                 None,
-                resampler,
                 confidence,
-                package_point=_krippendorff_nominal(counts, binary, self.topic_seen[topic]),
             )
             present = self.topic_present[topic]
             topics.append(

@@ -9,6 +9,7 @@ nominal, binary and MASI-distance alpha.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,75 @@ class Resampler:
         """The statistic on every resample (one value per draw)."""
         parts = [statistic(weights) for weights in self.chunks()]
         return np.concatenate(parts) if parts else np.zeros(0)
+
+
+class Patterns:
+    """A count matrix kept as its distinct rows: one small number per item, naming its pattern.
+
+    Every coefficient here is a sum over items of something that depends only on the item's counts,
+    so items with the same counts can be summed together: the matrix of distinct rows weighted by
+    how often each occurs (`frequencies`), or, in a bootstrap, by how often each was drawn
+    (`resample_patterns`). An item costs 1 byte while there are at most 256 distinct rows, 2 up to
+    65,536, 4 beyond; the distinct rows themselves are few (for 3 annotators and 5 values, 35)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[Hashable, int] = {}
+        self.items: array[int] = array("B")
+
+    def add(self, key: Hashable) -> None:
+        """One item, whose counts `key` names (a tuple of counts, or any hashable that maps to them)."""
+        number = self.ids.get(key)
+        if number is None:
+            number = self.ids[key] = len(self.ids)
+            if number == 256 or number == 65_536:
+                self.items = array("H" if number == 256 else "I", self.items)
+        self.items.append(number)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def keys(self) -> list[Hashable]:
+        """The distinct keys, in the order of their pattern numbers."""
+        return list(self.ids)
+
+    def numbers(self) -> npt.NDArray[Any]:
+        """The pattern number of every item, in item order (a view, no copy)."""
+        dtype = {"B": np.uint8, "H": np.uint16, "I": np.uint32}[self.items.typecode]
+        return np.frombuffer(self.items, dtype=dtype) if self.items else np.zeros(0, dtype=dtype)
+
+    def frequencies(self) -> FloatArray:
+        """How many items have each pattern, as a (1 x patterns) weight row."""
+        found = np.bincount(self.numbers(), minlength=len(self.ids)).astype(np.float64)
+        return found[None, :]
+
+
+def resample_patterns(
+    patterns: Sequence[Patterns], draws: int, seed: int, piece: int = 1 << 18
+) -> list[IntArray]:
+    """The draws of `Resampler(n_items, draws, seed)` grouped by pattern, for several questions at once.
+
+    For each question a (draws x patterns) matrix: how many of a draw's picks fell on an item of each
+    pattern, which is the item multiplicities summed per pattern. The random numbers are the same,
+    in the same order, as `Resampler`'s (numpy's generator yields the same stream whether it is asked
+    for one block or for consecutive pieces), but they are taken `piece` at a time and never kept, so
+    memory does not grow with draws x items."""
+    n_items = len(patterns[0]) if patterns else 0
+    if any(len(p) != n_items for p in patterns):
+        raise ValueError("every question must have one pattern number per item")
+    found: list[IntArray] = [np.zeros((draws, len(p.ids)), dtype=np.int64) for p in patterns]
+    if n_items == 0:
+        return found
+    numbers = [p.numbers() for p in patterns]
+    rng = np.random.default_rng(seed)
+    for draw in range(draws):
+        left = n_items
+        while left:
+            size = min(left, piece)
+            picks = rng.integers(0, n_items, size=size, dtype=np.int64)
+            for question, ids in enumerate(numbers):
+                found[question][draw] += np.bincount(ids[picks], minlength=found[question].shape[1])
+            left -= size
+    return found
 
 
 def bootstrap_weights(n_items: int, draws: int, seed: int) -> FloatArray:
