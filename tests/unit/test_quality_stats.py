@@ -16,6 +16,7 @@ from nltk.metrics.distance import masi_distance as nltk_masi_distance
 from corpuskit.quality.agreement import compute_agreement
 from corpuskit.quality.ratings import build_ratings
 from corpuskit.quality.stats import (
+    Patterns,
     alpha_from_counts,
     bootstrap_weights,
     cohen_kappa,
@@ -28,6 +29,7 @@ from corpuskit.quality.stats import (
     masi_distance,
     nominal_delta,
     percentile_interval,
+    resample_patterns,
 )
 
 DATA = Path(__file__).parents[1] / "data" / "quality"
@@ -225,3 +227,88 @@ def test_bootstrap_weights_resample_items_with_replacement() -> None:
     assert weights.shape == (50, 30)
     assert (weights.sum(axis=1) == 30).all()
     assert (weights == 0).any()  # some items left out in some draws
+
+
+def test_resample_patterns_are_the_resampler_draws_summed_per_pattern() -> None:
+    """Pieces of any size give exactly the item multiplicities of `Resampler`, grouped by pattern."""
+    rng = np.random.default_rng(5)
+    n_items, draws = 701, 30
+    questions = []
+    for distinct in (3, 5000):  # the second one outgrows one byte per item
+        patterns = Patterns()
+        for key in rng.integers(0, distinct, size=n_items):
+            patterns.add(("key", int(key)))
+        questions.append(patterns)
+    weights = bootstrap_weights(n_items, draws, seed=9)
+    for piece in (1, 7, 700, 1 << 18):
+        found = resample_patterns(questions, draws, seed=9, piece=piece)
+        for patterns, per_pattern in zip(questions, found, strict=True):
+            onehot = np.zeros((n_items, len(patterns.ids)))
+            onehot[np.arange(n_items), patterns.numbers()] = 1
+            assert per_pattern.shape == (draws, len(patterns.ids))
+            assert (per_pattern == weights @ onehot).all()
+    assert questions[1].items.typecode == "H"
+    assert (questions[0].frequencies()[0] == np.bincount(questions[0].numbers())).all()
+
+
+def _package_alpha(units: list[list[str]]) -> float:
+    """`krippendorff.alpha` on the value counts of the units with two or more answers."""
+    import krippendorff
+
+    values = sorted({v for unit in units for v in unit})
+    counts, _ = count_matrix([u for u in units if len(u) >= 2], values)
+    return float(
+        krippendorff.alpha(
+            value_counts=counts.astype(np.int64),
+            value_domain=np.arange(len(values), dtype=float),
+            level_of_measurement="nominal",
+        )
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nominal_alpha_equals_the_krippendorff_package_on_varied_data(seed: int) -> None:
+    """The package is the reference for the point estimate: 2 to 7 coders, 2 to 6 values, missing
+    answers, on the count form agreement computes (one row per distinct count pattern)."""
+    rng = np.random.default_rng(seed)
+    coders = int(rng.integers(2, 8))
+    k = int(rng.integers(2, 7))
+    truth = rng.integers(0, k, size=400)
+    matrix: dict[str, list[Any]] = {}
+    for c in range(coders):
+        right = rng.random(400) < rng.uniform(0.4, 0.95)
+        given = np.where(right, truth, rng.integers(0, k, size=400))
+        matrix[f"c{c}"] = [None if rng.random() < 0.25 else int(v) for v in given]
+    result = compute_agreement(build_ratings(rows_from_matrix(matrix)), draws=10, seed=0)
+    expected = _package_alpha([[str(v) for v in unit] for unit in units_of(matrix)])
+    assert result.target("q").alpha.value == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    assert round(result.target("q").alpha.value or 0, 6) == round(expected, 6)
+
+
+def test_alpha_of_the_pinned_snapshot_equals_the_krippendorff_package() -> None:
+    """Every stance target and topic of the pinned corpus (tests/support/pinned_quality.py), against
+    the package given the same kept answers."""
+    from support.pinned_quality import snapshot_rows
+    from support.synthetic import TARGETS
+
+    rows, _, _ = snapshot_rows()
+    ratings = build_ratings(rows)
+    result = compute_agreement(ratings, draws=10, seed=0)
+    documents = ratings.by_document
+    for target in TARGETS:
+        units = [list(d.stance(target).values()) for d in documents if len(d.kept) >= 2]
+        expected = _package_alpha(units)
+        assert result.target(target).alpha.value == pytest.approx(expected, rel=1e-12)
+    checked = 0
+    for c in result.topics:
+        units = [
+            ["present" if c.name in s else "absent" for s in d.topic_sets().values()]
+            for d in documents
+            if len(d.kept) >= 2
+        ]
+        if len({v for u in units if len(u) >= 2 for v in u}) < 2:
+            assert c.alpha.value is None
+            continue
+        assert c.alpha.value == pytest.approx(_package_alpha(units), rel=1e-12)
+        checked += 1
+    assert checked >= 4
