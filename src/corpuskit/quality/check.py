@@ -66,10 +66,19 @@ class CheckResult:
     targets: list[Failure] = field(default_factory=list)
     items: list[Failure] = field(default_factory=list)
     checked_items: int = 0
+    # Every gold label that fell short is counted; `items` keeps the first `keep_items` of them
+    # (None: all), so that a caller that shows a few holds a few.
+    failed_items: int = 0
+    keep_items: int | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.targets and not self.items
+        return not self.targets and not self.failed_items
+
+    def add_item(self, failure: Failure) -> None:
+        self.failed_items += 1
+        if self.keep_items is None or len(self.items) < self.keep_items:
+            self.items.append(failure)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,16 +121,14 @@ def check_row(check: CheckResult, row: GoldRow, design: OverlapDesign | None = N
         if d.decided_by == "unresolved":
             why = ", ".join(d.flags) or "unresolved"
             votes = ", ".join(f"{k} {v}" for k, v in d.votes.items()) or "no votes"
-            check.items.append(Failure(where, f"unresolved ({why}; {votes})"))
+            check.add_item(Failure(where, f"unresolved ({why}; {votes})"))
         elif d.decided_by == "single" and (
             design is None or design.overlap_of(row.document_id, pilot=row.pilot) > 1
         ):
             k = "every member" if row.pilot else f"{design.k if design else min_annotators} annotators"
-            check.items.append(Failure(where, f"one annotator so far; the design asks for {k}"))
+            check.add_item(Failure(where, f"one annotator so far; the design asks for {k}"))
         elif d.decided_by == "majority" and d.n_annotators < min_annotators:
-            check.items.append(
-                Failure(where, f"{d.n_annotators} annotators < min_annotators {min_annotators}")
-            )
+            check.add_item(Failure(where, f"{d.n_annotators} annotators < min_annotators {min_annotators}"))
 
 
 def check_quality(
@@ -173,11 +180,14 @@ def check_gold(
     taxonomy: TaxonomyLike | None = None,
     min_annotators: int | None = None,
     min_alpha: float | None = None,
+    keep_items: int | None = None,
 ) -> CheckResult:
     """Check a snapshot against `min_annotators` / `min_alpha` (defaults: the `[tool.corpuskit]` settings).
 
     The same judgement as `assess`, taken one document at a time: the snapshot is read twice (its
-    vocabulary, then its documents) and never held; memory grows only with the failures found."""
+    vocabulary, then its documents) and never held. Every failing gold label is counted
+    (`failed_items`); `keep_items` bounds how many are kept in `items` (None: all, as
+    `--format json` prints them)."""
     from corpuskit.quality.context import recorded_design, resolve_inputs
 
     inputs = resolve_inputs(snapshot, rows=rows, adjudications=adjudications, taxonomy=taxonomy)
@@ -185,6 +195,7 @@ def check_gold(
     check = CheckResult(
         min_annotators=min_annotators,
         min_alpha=inputs.settings.min_alpha if min_alpha is None else min_alpha,
+        keep_items=keep_items,
     )
     design = recorded_design(inputs)
     vocabulary = scan_vocabulary(iter_groups_of(inputs.rows, inputs.source), inputs.taxonomy, inputs.source)

@@ -136,10 +136,10 @@ def assess_quality(
         "n_items": topic_set.pairable_items,
     }
     shortfalls = [str(failure) for failure in check.targets]
-    if check.items:
+    if check.failed_items:
         examples = "; ".join(str(failure) for failure in check.items[:3])
         shortfalls.append(
-            f"{len(check.items)} of {check.checked_items} gold decisions fall short (e.g. {examples})"
+            f"{check.failed_items} of {check.checked_items} gold decisions fall short (e.g. {examples})"
         )
     return QualityOutcome(
         gold=[row.to_json() for row in sorted(gold.rows, key=lambda r: r.document_id)],
