@@ -259,6 +259,16 @@ def _table(patterns: Patterns, width: int) -> FloatArray:
     return np.array(keys, dtype=np.float64).reshape(len(keys), width)
 
 
+def _topic_table(patterns: Patterns, topic: str, sets_of: Mapping[int, frozenset[str]]) -> FloatArray:
+    """One topic's (present, absent) counts for each topic-set pattern (rows may repeat: patterns
+    that differ elsewhere give the same counts, and add up the same)."""
+    table = np.zeros((len(patterns.ids), 2), dtype=np.float64)
+    for row, key in enumerate(patterns.keys()):
+        for number, n in key:  # type: ignore[attr-defined]
+            table[row, 0 if topic in sets_of[number] else 1] += n
+    return table
+
+
 def _set_table(
     patterns: Patterns, order: Sequence[frozenset[str]], ids: Mapping[frozenset[str], int]
 ) -> FloatArray:
@@ -305,8 +315,9 @@ class AgreementAccumulator:
         # Every distinct topic set answered (on any document: each is a value of the set question),
         # and per document with two or more annotators, which sets how many times.
         self.set_ids: dict[frozenset[str], int] = {}
+        # Each topic's present/absent counts follow from a document's topic sets, so the topics
+        # are computed from these patterns too and cost nothing more per document.
         self.topic_sets = Patterns()
-        self.topic_bits = {t: Patterns() for t in vocabulary.topics}
         self.topic_present: Counter[str] = Counter()
         self._labels = len(vocabulary.stance_values)
         self.gold: dict[str, dict[str, np.ndarray[Any, np.dtype[np.int64]]]] = {
@@ -352,10 +363,7 @@ class AgreementAccumulator:
         if pairable:
             self.topic_sets.add(tuple(sorted(counted.items())))
         for topic in self.vocabulary.topics:
-            present = sum(1 for s in sets.values() if topic in s)
-            self.topic_present[topic] += present
-            if pairable:
-                self.topic_bits[topic].add((present, len(sets) - present))
+            self.topic_present[topic] += sum(1 for s in sets.values() if topic in s)
         self.items += pairable
 
     def _compare(self, target: str, given: Mapping[str, str], decision: Decision) -> None:
@@ -440,9 +448,7 @@ class AgreementAccumulator:
         overlap design the single-annotated documents compare nothing."""
         vocabulary = self.vocabulary
         targets, topics_of = vocabulary.targets, vocabulary.topics
-        questions = (
-            [self.stance[t] for t in targets] + [self.topic_sets] + [self.topic_bits[t] for t in topics_of]
-        )
+        questions = [self.stance[t] for t in targets] + [self.topic_sets]
         # One pass over the draws for every question: the same resamples, grouped by count pattern.
         sampled = dict(zip(map(id, questions), resample_patterns(questions, draws, seed), strict=True))
         values = vocabulary.stance_values
@@ -475,13 +481,14 @@ class AgreementAccumulator:
         )
         topics = []
         binary = ["present", "absent"]
+        sets_of = {number: s for s, number in self.set_ids.items()}
+        set_frequencies, set_sampled = self.topic_sets.frequencies(), sampled[id(self.topic_sets)]
         for topic in topics_of:
-            patterns = self.topic_bits[topic]
             c = _coefficients(
                 topic,
-                _table(patterns, 2),
-                patterns.frequencies(),
-                sampled[id(patterns)],
+                _topic_table(self.topic_sets, topic, sets_of),
+                set_frequencies,
+                set_sampled,
                 binary,
                 None,
                 confidence,

@@ -217,6 +217,11 @@ class Resampler:
         return np.concatenate(parts) if parts else np.zeros(0)
 
 
+# Items handled at once where a whole column of items would be copied (bootstrap picks, counting):
+# 65,536 picks are 512 KB, whatever the number of documents.
+PIECE = 1 << 16
+
+
 class Patterns:
     """A count matrix kept as its distinct rows: one small number per item, naming its pattern.
 
@@ -253,12 +258,15 @@ class Patterns:
 
     def frequencies(self) -> FloatArray:
         """How many items have each pattern, as a (1 x patterns) weight row."""
-        found = np.bincount(self.numbers(), minlength=len(self.ids)).astype(np.float64)
-        return found[None, :]
+        found = np.zeros(len(self.ids), dtype=np.int64)
+        numbers = self.numbers()
+        for start in range(0, len(numbers), PIECE):  # bincount widens its input: a piece at a time
+            found += np.bincount(numbers[start : start + PIECE], minlength=len(self.ids))
+        return found.astype(np.float64)[None, :]
 
 
 def resample_patterns(
-    patterns: Sequence[Patterns], draws: int, seed: int, piece: int = 1 << 18
+    patterns: Sequence[Patterns], draws: int, seed: int, piece: int = PIECE
 ) -> list[IntArray]:
     """The draws of `Resampler(n_items, draws, seed)` grouped by pattern, for several questions at once.
 
