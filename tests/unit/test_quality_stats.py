@@ -17,6 +17,7 @@ from corpuskit.quality.agreement import compute_agreement
 from corpuskit.quality.ratings import build_ratings
 from corpuskit.quality.stats import (
     Patterns,
+    StreamedMedian,
     alpha_from_counts,
     bootstrap_weights,
     cohen_kappa,
@@ -312,3 +313,48 @@ def test_alpha_of_the_pinned_snapshot_equals_the_krippendorff_package() -> None:
         assert c.alpha.value == pytest.approx(_package_alpha(units), rel=1e-12)
         checked += 1
     assert checked >= 4
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_streamed_median_is_statistics_median_to_the_last_bit(seed: int) -> None:
+    """Lead times read twice: counted per bucket, then only the middle buckets' values kept."""
+    import statistics
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    kind = seed % 4
+    if kind == 0:
+        values = rng.lognormal(3, 1.5, size=n)  # seconds, spread over many doublings
+    elif kind == 1:
+        values = rng.integers(0, 4, size=n).astype(float) + 5.0  # few distinct values, many ties
+    elif kind == 2:
+        values = rng.normal(0, 1e-3, size=n)  # both signs, zero crossed
+    else:
+        values = np.round(rng.uniform(1, 1.01, size=n), 5)  # all in one bucket
+    data = [float(v) for v in values]
+    first = StreamedMedian()
+    for v in data:
+        first.count(v)
+    again = first.second_pass()
+    for v in data:
+        again.keep(v)
+    expected = statistics.median(data)
+    assert again.median() == expected
+    if kind == 0 and n > 100:
+        assert sum(again.kept.values()) < n  # the point: most values are not kept
+    alone = StreamedMedian()  # no first pass: every value kept
+    for v in data:
+        alone.keep(v)
+    assert alone.median() == expected
+    assert StreamedMedian().median() is None
+
+
+def test_streamed_median_refuses_values_that_changed_between_passes() -> None:
+    first = StreamedMedian()
+    for v in (1.0, 2.0, 3.0):
+        first.count(v)
+    again = first.second_pass()
+    for v in (1.0, 2.0):
+        again.keep(v)
+    with pytest.raises(ValueError, match="2 values met the second time, 3 the first"):
+        again.median()

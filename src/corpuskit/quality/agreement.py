@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from corpuskit.errors import DataError
 from corpuskit.quality.gold import Adjudication, Decision, Gold, GoldRow, compute_gold, decide_document
 from corpuskit.quality.modelgold import ModelVsGold, predicted_documents, snapshot_model_vs_gold
 from corpuskit.quality.ratings import (
@@ -33,6 +33,7 @@ from corpuskit.quality.stats import (
     IntArray,
     Interval,
     Patterns,
+    StreamedMedian,
     alpha_from_counts,
     cohen_kappa_from_table,
     delta_matrix,
@@ -286,7 +287,7 @@ def _set_table(
 @dataclass
 class _Annotator:
     annotations: int = 0
-    lead_times: array[float] = field(default_factory=lambda: array("d"))
+    lead_times: StreamedMedian = field(default_factory=StreamedMedian)
     compared: int = 0
     agreed: int = 0
     gold_compared: int = 0
@@ -327,7 +328,10 @@ class AgreementAccumulator:
     def _person(self, who: str) -> _Annotator:
         person = self.people.get(who)
         if person is None:
+            counted = self.vocabulary.lead_times.get(who)
             person = self.people[who] = _Annotator()
+            if counted is not None:
+                person.lead_times = counted.second_pass()
         return person
 
     def add(self, answers: DocumentAnswers, gold: GoldRow, language: str | None = None) -> None:
@@ -348,7 +352,7 @@ class AgreementAccumulator:
             person = self._person(a.annotator)
             person.annotations += 1
             if a.lead_time is not None:
-                person.lead_times.append(a.lead_time)
+                person.lead_times.keep(a.lead_time)
         pairable = n >= 2
         for target in self.vocabulary.targets:
             given = answers.stance(target)
@@ -508,7 +512,7 @@ class AgreementAccumulator:
             stance=stance,
             topic_set=topic_set,
             topics=topics,
-            annotators=self._annotator_figures(stance),
+            annotators=self._annotator_figures(stance, source),
             gold_confusion={
                 t: {who: Confusion(values, _int_rows(m)) for who, m in sorted(by.items())}
                 for t, by in self.gold.items()
@@ -517,7 +521,7 @@ class AgreementAccumulator:
             source=source,
         )
 
-    def _annotator_figures(self, stance: list[Coefficients]) -> list[AnnotatorFigures]:
+    def _annotator_figures(self, stance: list[Coefficients], source: str) -> list[AnnotatorFigures]:
         figures = []
         for who in sorted(self.people):
             p = self.people[who]
@@ -532,7 +536,7 @@ class AgreementAccumulator:
                     annotator=who,
                     annotations=p.annotations,
                     cancelled=self.cancelled_by.get(who, 0),
-                    median_lead_time=float(statistics.median(p.lead_times)) if p.lead_times else None,
+                    median_lead_time=_median_of(p.lead_times, source),
                     comparisons=p.compared,
                     agreement_with_others=p.agreed / p.compared if p.compared else None,
                     mean_kappa_with_others=statistics.fmean(kappas) if kappas else None,
@@ -541,6 +545,13 @@ class AgreementAccumulator:
                 )
             )
         return figures
+
+
+def _median_of(lead_times: StreamedMedian, source: str) -> float | None:
+    try:
+        return lead_times.median()
+    except ValueError as exc:  # the first and second reads of the snapshot differ
+        raise DataError(f"{source}: the lead times changed while it was read ({exc}); run again") from None
 
 
 def _median(histogram: Mapping[int, int]) -> float:

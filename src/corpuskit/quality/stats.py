@@ -9,7 +9,9 @@ nominal, binary and MASI-distance alpha.
 
 from __future__ import annotations
 
+import struct
 from array import array
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -292,6 +294,80 @@ def resample_patterns(
                 found[question][draw] += np.bincount(ids[picks], minlength=found[question].shape[1])
             left -= size
     return found
+
+
+def _order_key(x: float) -> int:
+    """An integer that sorts as the float does (its IEEE 754 bits, negative numbers reversed)."""
+    bits: int = struct.unpack("<Q", struct.pack("<d", x))[0]
+    return bits ^ 0xFFFF_FFFF_FFFF_FFFF if bits >> 63 else bits | 1 << 63
+
+
+class StreamedMedian:
+    """The exact median of values met twice (as `statistics.median` gives it), keeping only values
+    near the middle: the first pass counts them (`count`) per bucket of the first 16 bits of their
+    order (sign, exponent and 4 bits of mantissa: 1/16 of a doubling), the second keeps (`keep`),
+    with their multiplicity, only the values of the one or two buckets where the middle ranks fall.
+    Without a first pass every value is kept."""
+
+    SHIFT = 48
+
+    def __init__(self) -> None:
+        self.buckets: Counter[int] = Counter()
+        self.kept: Counter[float] = Counter()
+        self.seen = 0
+        self._below: dict[int, int] | None = None  # wanted bucket -> values in the buckets below it
+
+    def count(self, x: float) -> None:
+        self.buckets[_order_key(x) >> self.SHIFT] += 1
+
+    def second_pass(self) -> StreamedMedian:
+        """A fresh median to `keep` the values again, planned on this one's counts."""
+        again = StreamedMedian()
+        again.buckets = self.buckets
+        return again
+
+    def _plan(self) -> dict[int, int]:
+        total = sum(self.buckets.values())
+        ranks = {(total - 1) // 2, total // 2}
+        below, wanted = 0, {}
+        for bucket in sorted(self.buckets):
+            size = self.buckets[bucket]
+            if any(below <= r < below + size for r in ranks):
+                wanted[bucket] = below
+            below += size
+        return wanted
+
+    def keep(self, x: float) -> None:
+        self.seen += 1
+        if not self.buckets:
+            self.kept[x] += 1
+            return
+        if self._below is None:
+            self._below = self._plan()
+        if _order_key(x) >> self.SHIFT in self._below:
+            self.kept[x] += 1
+
+    def median(self) -> float | None:
+        if self.seen == 0:
+            return None
+        if self.buckets and self.seen != sum(self.buckets.values()):
+            raise ValueError(
+                f"{self.seen} values met the second time, {sum(self.buckets.values())} the first"
+            )
+        start = min(self._below.values()) if self._below else 0
+        n = self.seen
+
+        def at(rank: int) -> float:
+            position = start
+            for value in sorted(self.kept):
+                position += self.kept[value]
+                if rank < position:
+                    return value
+            raise ValueError("the values changed between the two passes")
+
+        if n % 2:
+            return at(n // 2)
+        return (at(n // 2 - 1) + at(n // 2)) / 2
 
 
 def bootstrap_weights(n_items: int, draws: int, seed: int) -> FloatArray:
