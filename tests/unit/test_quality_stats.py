@@ -81,7 +81,7 @@ def test_krippendorff_2011_interval_alpha_checks_the_custom_distance_path() -> N
     )
 
 
-def test_krippendorff_2011_through_agreement_uses_the_package_and_counts_agree() -> None:
+def test_krippendorff_2011_through_agreement_gives_the_published_alpha() -> None:
     example = load("krippendorff_2011.json")
     result = compute_agreement(build_ratings(rows_from_matrix(example["coders"])), draws=200, seed=1)
     target = result.target("q")
