@@ -231,7 +231,8 @@ def test_bootstrap_weights_resample_items_with_replacement() -> None:
 
 
 def test_resample_patterns_are_the_resampler_draws_summed_per_pattern() -> None:
-    """Pieces of any size give exactly the item multiplicities of `Resampler`, grouped by pattern."""
+    """Pieces and blocks of any size give exactly the item multiplicities of `Resampler`, grouped by
+    pattern."""
     rng = np.random.default_rng(5)
     n_items, draws = 701, 30
     questions = []
@@ -241,8 +242,9 @@ def test_resample_patterns_are_the_resampler_draws_summed_per_pattern() -> None:
             patterns.add(("key", int(key)))
         questions.append(patterns)
     weights = bootstrap_weights(n_items, draws, seed=9)
-    for piece in (1, 7, 700, 1 << 18):
-        found = resample_patterns(questions, draws, seed=9, piece=piece)
+    # Pieces of picks and blocks of draws of any size (`max_cells` 5: one draw per block).
+    for piece, max_cells in ((1, 5), (7, 1 << 19), (700, 3000), (1 << 18, 1 << 19)):
+        found = resample_patterns(questions, draws, seed=9, piece=piece, max_cells=max_cells)
         for patterns, per_pattern in zip(questions, found, strict=True):
             onehot = np.zeros((n_items, len(patterns.ids)))
             onehot[np.arange(n_items), patterns.numbers()] = 1

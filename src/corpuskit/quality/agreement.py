@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,6 @@ from corpuskit.quality.ratings import (
 )
 from corpuskit.quality.stats import (
     FloatArray,
-    IntArray,
     Interval,
     Patterns,
     StreamedMedian,
@@ -39,10 +38,10 @@ from corpuskit.quality.stats import (
     delta_matrix,
     first,
     fleiss_kappa_from_counts,
+    iter_resampled,
     masi_distance,
     nominal_delta,
     percentile_interval,
-    resample_patterns,
 )
 
 FORMAT = "corpuskit.agreement/1"
@@ -193,35 +192,58 @@ def _pooled_confusion(table: FloatArray, frequencies: FloatArray, labels: list[s
     return Confusion(labels, _int_rows(np.rint(matrix)))
 
 
+@dataclass(frozen=True)
+class _Question:
+    """One question ready to compute: its distinct count rows (`table`, patterns x values), how many
+    documents with two or more annotators have each (`frequencies`, 1 x patterns), its distances,
+    and which of the resampled pattern sets its draws are counted in (`drawn`)."""
+
+    name: str
+    table: FloatArray
+    frequencies: FloatArray
+    delta: FloatArray
+    drawn: int
+    with_fleiss: bool = True
+
+
+def _bootstrap(
+    questions: Sequence[_Question], patterns: Sequence[Patterns], draws: int, seed: int
+) -> list[tuple[FloatArray, FloatArray | None]]:
+    """Every question's alpha (and Fleiss' kappa) on every draw, a block of draws at a time."""
+    alphas: list[list[FloatArray]] = [[] for _ in questions]
+    kappas: list[list[FloatArray]] = [[] for _ in questions]
+    for block in iter_resampled(patterns, draws, seed):
+        weights = [b.astype(np.float64) for b in block]
+        for i, q in enumerate(questions):
+            alphas[i].append(alpha_from_counts(q.table, q.delta, weights[q.drawn]))
+            if q.with_fleiss:
+                kappas[i].append(fleiss_kappa_from_counts(q.table, weights[q.drawn]))
+    return [
+        (
+            np.concatenate(alphas[i]) if alphas[i] else np.zeros(0),
+            (np.concatenate(kappas[i]) if kappas[i] else np.zeros(0)) if q.with_fleiss else None,
+        )
+        for i, q in enumerate(questions)
+    ]
+
+
 def _coefficients(
-    name: str,
-    table: FloatArray,
-    frequencies: FloatArray,
-    sampled: IntArray,
+    q: _Question,
+    samples: tuple[FloatArray, FloatArray | None],
     values: Sequence[Any],
-    distance: Callable[[Any, Any], float] | None,
     confidence: float,
     *,
-    with_fleiss: bool = True,
+    confusion: bool = True,
     pairs: list[PairKappa] | None = None,
     value_names: list[str] | None = None,
 ) -> Coefficients:
-    """The coefficients of one question from its distinct count rows (`table`, patterns x values),
-    how many documents with two or more annotators have each (`frequencies`, 1 x patterns) and how
-    many times each was drawn in every bootstrap draw (`sampled`, draws x patterns)."""
-    delta = nominal_delta(len(values)) if distance is None else delta_matrix(list(values), distance)
-    weights = sampled.astype(np.float64)
-    alpha = percentile_interval(
-        first(alpha_from_counts(table, delta, frequencies)),
-        alpha_from_counts(table, delta, weights),
-        confidence,
-    )
+    """The coefficients of one question, with the bootstrap samples of its alpha and kappa."""
+    table, frequencies = q.table, q.frequencies
+    alpha = percentile_interval(first(alpha_from_counts(table, q.delta, frequencies)), samples[0], confidence)
     fleiss = None
-    if with_fleiss:
+    if samples[1] is not None:
         fleiss = percentile_interval(
-            first(fleiss_kappa_from_counts(table, frequencies)),
-            fleiss_kappa_from_counts(table, weights),
-            confidence,
+            first(fleiss_kappa_from_counts(table, frequencies)), samples[1], confidence
         )
     m = table.sum(axis=1)
     f = frequencies[0]
@@ -229,11 +251,8 @@ def _coefficients(
     agreeing = float((f * (table * (table - 1)).sum(axis=1))[pairable].sum())
     possible = float((f * m * (m - 1))[pairable].sum())
     labels = value_names if value_names is not None else [str(v) for v in values]
-    confusion = (
-        _pooled_confusion(table, frequencies, labels) if distance is None and value_names is None else None
-    )
     return Coefficients(
-        name=name,
+        name=q.name,
         items=int(f[m >= 1].sum()),
         pairable_items=int(f[pairable].sum()),
         ratings=int(f @ m),
@@ -242,7 +261,7 @@ def _coefficients(
         fleiss_kappa=fleiss,
         percent_agreement=agreeing / possible if possible else None,
         pairwise=pairs or [],
-        confusion=confusion,
+        confusion=_pooled_confusion(table, frequencies, labels) if confusion else None,
     )
 
 
@@ -452,52 +471,52 @@ class AgreementAccumulator:
         overlap design the single-annotated documents compare nothing."""
         vocabulary = self.vocabulary
         targets, topics_of = vocabulary.targets, vocabulary.topics
-        questions = [self.stance[t] for t in targets] + [self.topic_sets]
-        # One pass over the draws for every question: the same resamples, grouped by count pattern.
-        sampled = dict(zip(map(id, questions), resample_patterns(questions, draws, seed), strict=True))
         values = vocabulary.stance_values
-        stance = []
-        for target in targets:
-            patterns = self.stance[target]
-            stance.append(
-                _coefficients(
-                    target,
-                    _table(patterns, len(values)),
-                    patterns.frequencies(),
-                    sampled[id(patterns)],
-                    values,
-                    None,
-                    confidence,
-                    pairs=self._pairwise(target),
-                )
-            )
         distinct = sorted(self.set_ids, key=lambda s: sorted(s))
+        sets_of = {number: s for s, number in self.set_ids.items()}
+        # Each stance target is resampled by its own patterns; the topic sets and every topic by
+        # the topic-set patterns. One pass over the draws serves every question.
+        patterns = [self.stance[t] for t in targets] + [self.topic_sets]
+        by_sets = len(targets)
+        set_frequencies = self.topic_sets.frequencies()
+        questions = [
+            _Question(t, _table(p, len(values)), p.frequencies(), nominal_delta(len(values)), i)
+            for i, (t, p) in enumerate(zip(targets, patterns, strict=False))
+        ]
+        questions.append(
+            _Question(
+                "topics",
+                _set_table(self.topic_sets, distinct, self.set_ids),
+                set_frequencies,
+                delta_matrix(distinct, masi_distance),
+                by_sets,
+                with_fleiss=False,
+            )
+        )
+        binary = ["present", "absent"]
+        questions += [
+            _Question(
+                t, _topic_table(self.topic_sets, t, sets_of), set_frequencies, nominal_delta(2), by_sets
+            )
+            for t in topics_of
+        ]
+        samples = _bootstrap(questions, patterns, draws, seed)
+        stance = [
+            _coefficients(q, samples[i], values, confidence, pairs=self._pairwise(q.name))
+            for i, q in enumerate(questions[: len(targets)])
+        ]
         topic_set = _coefficients(
-            "topics",
-            _set_table(self.topic_sets, distinct, self.set_ids),
-            self.topic_sets.frequencies(),
-            sampled[id(self.topic_sets)],
+            questions[by_sets],
+            samples[by_sets],
             distinct,
-            masi_distance,
             confidence,
-            with_fleiss=False,
+            confusion=False,
             value_names=[_set_name(s) for s in distinct],
         )
         topics = []
-        binary = ["present", "absent"]
-        sets_of = {number: s for s, number in self.set_ids.items()}
-        set_frequencies, set_sampled = self.topic_sets.frequencies(), sampled[id(self.topic_sets)]
-        for topic in topics_of:
-            c = _coefficients(
-                topic,
-                _topic_table(self.topic_sets, topic, sets_of),
-                set_frequencies,
-                set_sampled,
-                binary,
-                None,
-                confidence,
-            )
-            present = self.topic_present[topic]
+        for i, q in enumerate(questions[by_sets + 1 :], start=by_sets + 1):
+            c = _coefficients(q, samples[i], binary, confidence)
+            present = self.topic_present[q.name]
             topics.append(
                 Coefficients(**{**c.__dict__, "prevalence": present / c.ratings if c.ratings else None})
             )

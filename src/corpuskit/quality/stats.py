@@ -267,33 +267,48 @@ class Patterns:
         return found.astype(np.float64)[None, :]
 
 
-def resample_patterns(
-    patterns: Sequence[Patterns], draws: int, seed: int, piece: int = PIECE
-) -> list[IntArray]:
-    """The draws of `Resampler(n_items, draws, seed)` grouped by pattern, for several questions at once.
+def iter_resampled(
+    patterns: Sequence[Patterns], draws: int, seed: int, piece: int = PIECE, max_cells: int = 1 << 19
+) -> Iterator[list[IntArray]]:
+    """The draws of `Resampler(n_items, draws, seed)` grouped by pattern, for several questions at
+    once, in blocks of consecutive draws.
 
-    For each question a (draws x patterns) matrix: how many of a draw's picks fell on an item of each
+    For each question a (block x patterns) matrix: how many of a draw's picks fell on an item of each
     pattern, which is the item multiplicities summed per pattern. The random numbers are the same,
     in the same order, as `Resampler`'s (numpy's generator yields the same stream whether it is asked
-    for one block or for consecutive pieces), but they are taken `piece` at a time and never kept, so
-    memory does not grow with draws x items."""
+    for one block or for consecutive pieces), but they are taken `piece` at a time and never kept,
+    and a block holds at most `max_cells` counts per question: memory grows neither with draws x
+    items nor with draws x patterns."""
     n_items = len(patterns[0]) if patterns else 0
     if any(len(p) != n_items for p in patterns):
         raise ValueError("every question must have one pattern number per item")
-    found: list[IntArray] = [np.zeros((draws, len(p.ids)), dtype=np.int64) for p in patterns]
-    if n_items == 0:
-        return found
+    widest = max((len(p.ids) for p in patterns), default=1)
+    block = max(1, max_cells // max(1, widest))
     numbers = [p.numbers() for p in patterns]
     rng = np.random.default_rng(seed)
-    for draw in range(draws):
-        left = n_items
-        while left:
-            size = min(left, piece)
-            picks = rng.integers(0, n_items, size=size, dtype=np.int64)
-            for question, ids in enumerate(numbers):
-                found[question][draw] += np.bincount(ids[picks], minlength=found[question].shape[1])
-            left -= size
-    return found
+    for first_draw in range(0, draws, block):
+        size_of_block = min(block, draws - first_draw)
+        found: list[IntArray] = [np.zeros((size_of_block, len(p.ids)), dtype=np.int64) for p in patterns]
+        for draw in range(size_of_block if n_items else 0):
+            left = n_items
+            while left:
+                size = min(left, piece)
+                picks = rng.integers(0, n_items, size=size, dtype=np.int64)
+                for question, ids in enumerate(numbers):
+                    found[question][draw] += np.bincount(ids[picks], minlength=found[question].shape[1])
+                left -= size
+        yield found
+
+
+def resample_patterns(
+    patterns: Sequence[Patterns], draws: int, seed: int, piece: int = PIECE, max_cells: int = 1 << 19
+) -> list[IntArray]:
+    """Every block of `iter_resampled` put together: per question, a (draws x patterns) matrix."""
+    blocks = list(iter_resampled(patterns, draws, seed, piece, max_cells))
+    return [
+        np.vstack([block[q] for block in blocks]) if blocks else np.zeros((0, len(p.ids)), dtype=np.int64)
+        for q, p in enumerate(patterns)
+    ]
 
 
 def _order_key(x: float) -> int:
