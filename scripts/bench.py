@@ -417,7 +417,8 @@ def bench_suggest(options: argparse.Namespace) -> Figures:
 
 @benchmark("memory")
 def bench_memory(options: argparse.Namespace) -> Figures:
-    """Peak memory of reading a snapshot's annotations, of gold and of agreement, each in a fresh
+    """Peak memory of reading a snapshot's annotations, of gold, gold --check, agreement and the
+    release's quality gate, each in a fresh
     process, at --memory-sizes annotations (default 100,000 and 1,000,000; see
     scripts/bench_memory.py): flat means the step streams."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))

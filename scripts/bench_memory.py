@@ -1,8 +1,10 @@
 """The memory part of `scripts/bench.py memory`: peak RSS of reading a snapshot's annotations one
-document at a time (`iter_groups`), of `corpuskit gold` (`write_gold_file`), of the gate's check
-(`check_gold`, 1,000 bootstrap draws) and of agreement (100 draws), each in a fresh process, for
-snapshots of several sizes (documents x 3 annotations), so that one can see whether memory stays
-flat as the corpus grows.
+document at a time (`iter_groups`), of `corpuskit gold` (`write_gold_file`), of `corpuskit gold
+--check` (`check_gold` keeping the 20 failures the text shows, 1,000 bootstrap draws), of agreement
+(100 draws) and of the release's quality gate (`assess_quality`, 1,000 draws, then every gold row
+it hands the build), each in a fresh process, for snapshots of several sizes (documents x 3
+annotations), so that one can see whether memory stays flat as the corpus grows.
+`corpuskit status` is not here: it reads the live project from Label Studio, not a snapshot.
 
 Run alone: `.venv/bin/python scripts/bench_memory.py 100000 1000000` (annotations).
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ("read", "gold", "check", "agreement")
+STEPS = ("read", "gold", "check", "agreement", "gate")
 
 
 def _rows(documents: int, taxonomy: Any) -> Iterator[dict[str, Any]]:
@@ -88,7 +90,15 @@ def _step(step: str, folder: Path) -> dict[str, Any]:
     elif step == "check":
         from corpuskit.quality.check import check_gold
 
-        count = check_gold(folder / "annotations").checked_items
+        count = check_gold(folder / "annotations", keep_items=20).checked_items
+    elif step == "gate":
+        from corpuskit.release.api import assess_quality
+        from corpuskit.release.inputs import load_taxonomy
+        from corpuskit.settings import load_settings
+
+        settings = load_settings(folder)
+        outcome = assess_quality(settings, folder / "annotations", load_taxonomy(settings))
+        count = sum(1 for _ in outcome.gold)
     else:
         from corpuskit.quality.agreement import agreement
 

@@ -216,6 +216,18 @@ def test_check_names_targets_below_min_alpha_and_unresolved_items() -> None:
     assert any("unresolved (tie" in f.message for f in result.items)
 
 
+def test_check_keeping_a_few_failures_counts_them_all_and_keeps_the_first() -> None:
+    synthetic = generate_rows(40, (0.9, 0.6, 0.5), seed=5)
+    every = check_gold(rows=synthetic.rows, min_alpha=0.8, min_annotators=3)
+    few = check_gold(rows=synthetic.rows, min_alpha=0.8, min_annotators=3, keep_items=3)
+    assert every.failed_items == len(every.items) > 3
+    assert few.failed_items == every.failed_items and few.checked_items == every.checked_items
+    assert few.items == every.items[:3] and few.targets == every.targets
+    assert not few.ok
+    passing = generate_rows(30, (1.0, 1.0), topic_noise=0.0, seed=6)
+    assert check_gold(rows=passing.rows, min_alpha=0.9, min_annotators=2, keep_items=0).ok
+
+
 def test_check_passes_on_perfect_agreement_and_fails_on_min_annotators() -> None:
     synthetic = generate_rows(30, (1.0, 1.0), topic_noise=0.0, seed=6)
     assert check_gold(rows=synthetic.rows, min_alpha=0.9, min_annotators=2).ok

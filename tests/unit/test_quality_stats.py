@@ -16,6 +16,8 @@ from nltk.metrics.distance import masi_distance as nltk_masi_distance
 from corpuskit.quality.agreement import compute_agreement
 from corpuskit.quality.ratings import build_ratings
 from corpuskit.quality.stats import (
+    Patterns,
+    StreamedMedian,
     alpha_from_counts,
     bootstrap_weights,
     cohen_kappa,
@@ -28,6 +30,7 @@ from corpuskit.quality.stats import (
     masi_distance,
     nominal_delta,
     percentile_interval,
+    resample_patterns,
 )
 
 DATA = Path(__file__).parents[1] / "data" / "quality"
@@ -78,7 +81,7 @@ def test_krippendorff_2011_interval_alpha_checks_the_custom_distance_path() -> N
     )
 
 
-def test_krippendorff_2011_through_agreement_uses_the_package_and_counts_agree() -> None:
+def test_krippendorff_2011_through_agreement_gives_the_published_alpha() -> None:
     example = load("krippendorff_2011.json")
     result = compute_agreement(build_ratings(rows_from_matrix(example["coders"])), draws=200, seed=1)
     target = result.target("q")
@@ -225,3 +228,135 @@ def test_bootstrap_weights_resample_items_with_replacement() -> None:
     assert weights.shape == (50, 30)
     assert (weights.sum(axis=1) == 30).all()
     assert (weights == 0).any()  # some items left out in some draws
+
+
+def test_resample_patterns_are_the_resampler_draws_summed_per_pattern() -> None:
+    """Pieces and blocks of any size give exactly the item multiplicities of `Resampler`, grouped by
+    pattern."""
+    rng = np.random.default_rng(5)
+    n_items, draws = 701, 30
+    questions = []
+    for distinct in (3, 5000):  # the second one outgrows one byte per item
+        patterns = Patterns()
+        for key in rng.integers(0, distinct, size=n_items):
+            patterns.add(("key", int(key)))
+        questions.append(patterns)
+    weights = bootstrap_weights(n_items, draws, seed=9)
+    # Pieces of picks and blocks of draws of any size (`max_cells` 5: one draw per block).
+    for piece, max_cells in ((1, 5), (7, 1 << 19), (700, 3000), (1 << 18, 1 << 19)):
+        found = resample_patterns(questions, draws, seed=9, piece=piece, max_cells=max_cells)
+        for patterns, per_pattern in zip(questions, found, strict=True):
+            onehot = np.zeros((n_items, len(patterns.ids)))
+            onehot[np.arange(n_items), patterns.numbers()] = 1
+            assert per_pattern.shape == (draws, len(patterns.ids))
+            assert (per_pattern == weights @ onehot).all()
+    assert questions[1].items.typecode == "H"
+    assert (questions[0].frequencies()[0] == np.bincount(questions[0].numbers())).all()
+
+
+def _package_alpha(units: list[list[str]]) -> float:
+    """`krippendorff.alpha` on the value counts of the units with two or more answers."""
+    import krippendorff
+
+    values = sorted({v for unit in units for v in unit})
+    counts, _ = count_matrix([u for u in units if len(u) >= 2], values)
+    return float(
+        krippendorff.alpha(
+            value_counts=counts.astype(np.int64),
+            value_domain=np.arange(len(values), dtype=float),
+            level_of_measurement="nominal",
+        )
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nominal_alpha_equals_the_krippendorff_package_on_varied_data(seed: int) -> None:
+    """The package is the reference for the point estimate: 2 to 7 coders, 2 to 6 values, missing
+    answers, on the count form agreement computes (one row per distinct count pattern)."""
+    rng = np.random.default_rng(seed)
+    coders = int(rng.integers(2, 8))
+    k = int(rng.integers(2, 7))
+    truth = rng.integers(0, k, size=400)
+    matrix: dict[str, list[Any]] = {}
+    for c in range(coders):
+        right = rng.random(400) < rng.uniform(0.4, 0.95)
+        given = np.where(right, truth, rng.integers(0, k, size=400))
+        matrix[f"c{c}"] = [None if rng.random() < 0.25 else int(v) for v in given]
+    result = compute_agreement(build_ratings(rows_from_matrix(matrix)), draws=10, seed=0)
+    expected = _package_alpha([[str(v) for v in unit] for unit in units_of(matrix)])
+    assert result.target("q").alpha.value == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    assert round(result.target("q").alpha.value or 0, 6) == round(expected, 6)
+
+
+def test_alpha_of_the_pinned_snapshot_equals_the_krippendorff_package() -> None:
+    """Every stance target and topic of the pinned corpus (tests/support/pinned_quality.py), against
+    the package given the same kept answers."""
+    from support.pinned_quality import snapshot_rows
+    from support.synthetic import TARGETS
+
+    rows, _, _ = snapshot_rows()
+    ratings = build_ratings(rows)
+    result = compute_agreement(ratings, draws=10, seed=0)
+    documents = ratings.by_document
+    for target in TARGETS:
+        units = [list(d.stance(target).values()) for d in documents if len(d.kept) >= 2]
+        expected = _package_alpha(units)
+        assert result.target(target).alpha.value == pytest.approx(expected, rel=1e-12)
+    checked = 0
+    for c in result.topics:
+        units = [
+            ["present" if c.name in s else "absent" for s in d.topic_sets().values()]
+            for d in documents
+            if len(d.kept) >= 2
+        ]
+        if len({v for u in units if len(u) >= 2 for v in u}) < 2:
+            assert c.alpha.value is None
+            continue
+        assert c.alpha.value == pytest.approx(_package_alpha(units), rel=1e-12)
+        checked += 1
+    assert checked >= 4
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_streamed_median_is_statistics_median_to_the_last_bit(seed: int) -> None:
+    """Lead times read twice: counted per bucket, then only the middle buckets' values kept."""
+    import statistics
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    kind = seed % 4
+    if kind == 0:
+        values = rng.lognormal(3, 1.5, size=n)  # seconds, spread over many doublings
+    elif kind == 1:
+        values = rng.integers(0, 4, size=n).astype(float) + 5.0  # few distinct values, many ties
+    elif kind == 2:
+        values = rng.normal(0, 1e-3, size=n)  # both signs, zero crossed
+    else:
+        values = np.round(rng.uniform(1, 1.01, size=n), 5)  # all in one bucket
+    data = [float(v) for v in values]
+    first = StreamedMedian()
+    for v in data:
+        first.count(v)
+    again = first.second_pass()
+    for v in data:
+        again.keep(v)
+    expected = statistics.median(data)
+    assert again.median() == expected
+    if kind == 0 and n > 100:
+        assert sum(again.kept.values()) < n  # the point: most values are not kept
+    alone = StreamedMedian()  # no first pass: every value kept
+    for v in data:
+        alone.keep(v)
+    assert alone.median() == expected
+    assert StreamedMedian().median() is None
+
+
+def test_streamed_median_refuses_values_that_changed_between_passes() -> None:
+    first = StreamedMedian()
+    for v in (1.0, 2.0, 3.0):
+        first.count(v)
+    again = first.second_pass()
+    for v in (1.0, 2.0):
+        again.keep(v)
+    with pytest.raises(ValueError, match="2 values met the second time, 3 the first"):
+        again.median()

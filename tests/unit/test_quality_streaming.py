@@ -106,3 +106,47 @@ def test_corpuskit_gold_streams_the_file_gold_returns_with_its_summary(
     with pytest.raises(ValueError, match="out of document order"):
         write_gold(reversed(whole.rows), tmp_path / "reversed.jsonl")
     assert not (tmp_path / "reversed.jsonl").exists()
+
+
+def test_the_release_gate_reads_one_document_at_a_time_and_judges_as_the_in_memory_assessment(
+    tmp_path: Path,
+) -> None:
+    """`assess_quality` (the release's gate) against `assess` on ratings built in memory from the
+    same rows less the left-out documents: the same gold rows, agreement, failures and shortfalls."""
+    import dataclasses
+
+    from corpuskit.quality.check import assess
+    from corpuskit.quality.context import recorded_design, resolve_inputs
+    from corpuskit.quality.ratings import build_ratings
+    from corpuskit.release.api import assess_quality
+    from corpuskit.settings import load_settings
+    from corpuskit.snapshot import iter_table
+    from support.synthetic import SyntheticTaxonomy
+
+    folder = write_corpus(tmp_path)
+    settings = dataclasses.replace(load_settings(tmp_path), min_alpha=0.667)
+    taxonomy = SyntheticTaxonomy()
+    left_out = {"doc_0003", "doc_0050", "doc_0101"}
+    outcome = assess_quality(settings, folder, taxonomy, left_out=left_out)
+
+    inputs = resolve_inputs(folder, taxonomy=taxonomy, settings=settings)
+    source = "annotations/annotations.jsonl"
+    kept = [row for row in iter_table(folder, "annotations") if row["document_id"] not in left_out]
+    expected = assess(
+        build_ratings(kept, taxonomy, source=source),
+        min_annotators=settings.min_annotators,
+        min_alpha=settings.min_alpha,
+        adjudications=inputs.adjudications,
+        design=recorded_design(inputs),
+        source=source,
+    )
+    gold = list(outcome.gold)
+    assert gold == [row.to_json() for row in sorted(expected.gold.rows, key=lambda r: r.document_id)]
+    assert not left_out & {row["document_id"] for row in gold} and len(gold) > 100
+    assert outcome.result.to_json() == expected.agreement.to_json()
+    check = expected.check
+    assert check.items and check.targets  # the comparison below covers both kinds of failure
+    examples = "; ".join(str(f) for f in check.items[:3])
+    assert outcome.shortfalls == [str(f) for f in check.targets] + [
+        f"{len(check.items)} of {check.checked_items} gold decisions fall short (e.g. {examples})"
+    ]

@@ -96,6 +96,8 @@ def _check(args: argparse.Namespace) -> int:
         adjudications=args.adjudications,
         min_annotators=args.min_annotators,
         min_alpha=args.min_alpha,
+        # The text shows the first few failing labels; JSON lists every one.
+        keep_items=None if args.format == "json" else SHOWN_ITEMS,
     )
     if args.format == "json":
         print(json.dumps(result.to_json(), ensure_ascii=False, sort_keys=True))
@@ -104,12 +106,12 @@ def _check(args: argparse.Namespace) -> int:
             print(f"gold --check: {failure}", file=sys.stderr)
         for failure in result.items[:SHOWN_ITEMS]:
             print(f"gold --check: {failure}", file=sys.stderr)
-        if len(result.items) > SHOWN_ITEMS:
-            print(f"gold --check: ... and {len(result.items) - SHOWN_ITEMS} more items", file=sys.stderr)
+        if result.failed_items > SHOWN_ITEMS:
+            print(f"gold --check: ... and {result.failed_items - SHOWN_ITEMS} more items", file=sys.stderr)
         verdict = "passed" if result.ok else "FAILED"
         print(
             f"gold --check {verdict}: {len(result.targets)} targets below min_alpha {result.min_alpha:g}, "
-            f"{len(result.items)} of {result.checked_items} labels unresolved, below min_annotators "
+            f"{result.failed_items} of {result.checked_items} labels unresolved, below min_annotators "
             f"{result.min_annotators} or missing the annotators the design asks for",
             file=sys.stderr,
         )

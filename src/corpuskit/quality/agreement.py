@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from corpuskit.errors import DataError
 from corpuskit.quality.gold import Adjudication, Decision, Gold, GoldRow, compute_gold, decide_document
 from corpuskit.quality.modelgold import ModelVsGold, predicted_documents, snapshot_model_vs_gold
 from corpuskit.quality.ratings import (
@@ -31,12 +31,14 @@ from corpuskit.quality.ratings import (
 from corpuskit.quality.stats import (
     FloatArray,
     Interval,
-    Resampler,
+    Patterns,
+    StreamedMedian,
     alpha_from_counts,
     cohen_kappa_from_table,
     delta_matrix,
     first,
     fleiss_kappa_from_counts,
+    iter_resampled,
     masi_distance,
     nominal_delta,
     percentile_interval,
@@ -181,82 +183,85 @@ def _r(x: float | None) -> float | None:
 # --- building blocks --------------------------------------------------------------------------
 
 
-def _krippendorff_nominal(counts: FloatArray, values: Sequence[Any], seen: set[Any]) -> float | None:
-    """Point estimate from the `krippendorff` package, given the value counts of its pairable units:
-    the counts it would derive itself from a coders x units matrix whose values are numbered in
-    `repr` order of every value `seen` (so the same sums in the same order, the same float)."""
-    import krippendorff
-
-    pairable = counts[counts.sum(axis=1) >= 2]
-    present = [i for i in range(len(values)) if pairable[:, i].any()] if pairable.size else []
-    if len(present) < 2:
-        return None  # no variation among pairable items: alpha is 0/0
-    number = {v: float(i) for i, v in enumerate(sorted(seen, key=repr))}
-    present.sort(key=lambda i: number[values[i]])
-    return float(
-        krippendorff.alpha(
-            value_counts=pairable[:, present].astype(np.int64),
-            value_domain=np.array([number[values[i]] for i in present]),
-            level_of_measurement="nominal",
-        )
-    )
-
-
-def _pooled_confusion(counts: FloatArray, labels: list[str]) -> Confusion:
+def _pooled_confusion(table: FloatArray, frequencies: FloatArray, labels: list[str]) -> Confusion:
     """Every ordered pair of different annotators on an item adds one count (symmetric, total m(m-1)):
-    per item that is n n^T minus the diagonal n, summed over items."""
-    matrix = counts.T @ counts - np.diag(counts.sum(axis=0))
+    per item that is n n^T minus the diagonal n, summed over items (here over distinct count rows,
+    each weighted by how many items have it)."""
+    weighted = table * frequencies[0][:, None]
+    matrix = weighted.T @ table - np.diag(weighted.sum(axis=0))
     return Confusion(labels, _int_rows(np.rint(matrix)))
 
 
+@dataclass(frozen=True)
+class _Question:
+    """One question ready to compute: its distinct count rows (`table`, patterns x values), how many
+    documents with two or more annotators have each (`frequencies`, 1 x patterns), its distances,
+    and which of the resampled pattern sets its draws are counted in (`drawn`)."""
+
+    name: str
+    table: FloatArray
+    frequencies: FloatArray
+    delta: FloatArray
+    drawn: int
+    with_fleiss: bool = True
+
+
+def _bootstrap(
+    questions: Sequence[_Question], patterns: Sequence[Patterns], draws: int, seed: int
+) -> list[tuple[FloatArray, FloatArray | None]]:
+    """Every question's alpha (and Fleiss' kappa) on every draw, a block of draws at a time."""
+    alphas: list[list[FloatArray]] = [[] for _ in questions]
+    kappas: list[list[FloatArray]] = [[] for _ in questions]
+    for block in iter_resampled(patterns, draws, seed):
+        weights = [b.astype(np.float64) for b in block]
+        for i, q in enumerate(questions):
+            alphas[i].append(alpha_from_counts(q.table, q.delta, weights[q.drawn]))
+            if q.with_fleiss:
+                kappas[i].append(fleiss_kappa_from_counts(q.table, weights[q.drawn]))
+    return [
+        (
+            np.concatenate(alphas[i]) if alphas[i] else np.zeros(0),
+            (np.concatenate(kappas[i]) if kappas[i] else np.zeros(0)) if q.with_fleiss else None,
+        )
+        for i, q in enumerate(questions)
+    ]
+
+
 def _coefficients(
-    name: str,
-    counts: FloatArray,
+    q: _Question,
+    samples: tuple[FloatArray, FloatArray | None],
     values: Sequence[Any],
-    distance: Callable[[Any, Any], float] | None,
-    resampler: Resampler,
     confidence: float,
     *,
-    package_point: float | None = None,
-    with_fleiss: bool = True,
+    confusion: bool = True,
     pairs: list[PairKappa] | None = None,
     value_names: list[str] | None = None,
 ) -> Coefficients:
-    """The coefficients of one question from its item x value count matrix (one row per document
-    with two or more annotators, in document order)."""
-    delta = nominal_delta(len(values)) if distance is None else delta_matrix(list(values), distance)
-    m = counts.sum(axis=1)
-    point = first(alpha_from_counts(counts, delta))
-    if distance is None and package_point is not None:
-        # The package is the reference implementation; the count form gives the same number and
-        # makes the bootstrap cheap (one matrix product for all draws).
-        point = package_point
-    alpha = percentile_interval(
-        point, resampler.apply(lambda w: alpha_from_counts(counts, delta, w)), confidence
-    )
+    """The coefficients of one question, with the bootstrap samples of its alpha and kappa."""
+    table, frequencies = q.table, q.frequencies
+    alpha = percentile_interval(first(alpha_from_counts(table, q.delta, frequencies)), samples[0], confidence)
     fleiss = None
-    if with_fleiss:
+    if samples[1] is not None:
         fleiss = percentile_interval(
-            first(fleiss_kappa_from_counts(counts)),
-            resampler.apply(lambda w: fleiss_kappa_from_counts(counts, w)),
-            confidence,
+            first(fleiss_kappa_from_counts(table, frequencies)), samples[1], confidence
         )
+    m = table.sum(axis=1)
+    f = frequencies[0]
     pairable = m >= 2
-    agreeing = float(((counts * (counts - 1)).sum(axis=1))[pairable].sum())
-    possible = float((m * (m - 1))[pairable].sum())
+    agreeing = float((f * (table * (table - 1)).sum(axis=1))[pairable].sum())
+    possible = float((f * m * (m - 1))[pairable].sum())
     labels = value_names if value_names is not None else [str(v) for v in values]
-    confusion = _pooled_confusion(counts, labels) if distance is None and value_names is None else None
     return Coefficients(
-        name=name,
-        items=int((m >= 1).sum()),
-        pairable_items=int(pairable.sum()),
-        ratings=int(m.sum()),
+        name=q.name,
+        items=int(f[m >= 1].sum()),
+        pairable_items=int(f[pairable].sum()),
+        ratings=int(f @ m),
         values=labels,
         alpha=alpha,
         fleiss_kappa=fleiss,
         percent_agreement=agreeing / possible if possible else None,
         pairwise=pairs or [],
-        confusion=confusion,
+        confusion=_pooled_confusion(table, frequencies, labels) if confusion else None,
     )
 
 
@@ -268,59 +273,40 @@ def _int_rows(matrix: Any) -> list[list[int]]:
     return [[int(x) for x in row] for row in matrix]
 
 
-class _Counts:
-    """An item x value count matrix built one item at a time, kept as 16-bit counts (2 bytes per
-    cell: the per-item state agreement cannot do without) and widened to floats only to compute."""
-
-    def __init__(self, width: int) -> None:
-        self.width = width
-        self.cells = array("H")
-
-    def add(self, row: Sequence[int]) -> None:
-        self.cells.extend(row)
-
-    def matrix(self) -> FloatArray:
-        data = np.frombuffer(self.cells, dtype=np.uint16) if self.cells else np.zeros(0, dtype=np.uint16)
-        return data.reshape(-1, self.width).astype(np.float64)
+def _table(patterns: Patterns, width: int) -> FloatArray:
+    """The distinct count rows of a question whose keys are the count tuples themselves."""
+    keys = patterns.keys()
+    return np.array(keys, dtype=np.float64).reshape(len(keys), width)
 
 
-class _Sparse:
-    """The topic-set count matrix, whose columns (distinct sets) are known only at the end: one
-    (item, set, count) triple per cell that is not zero."""
+def _topic_table(patterns: Patterns, topic: str, sets_of: Mapping[int, frozenset[str]]) -> FloatArray:
+    """One topic's (present, absent) counts for each topic-set pattern (rows may repeat: patterns
+    that differ elsewhere give the same counts, and add up the same)."""
+    table = np.zeros((len(patterns.ids), 2), dtype=np.float64)
+    for row, key in enumerate(patterns.keys()):
+        for number, n in key:  # type: ignore[attr-defined]
+            table[row, 0 if topic in sets_of[number] else 1] += n
+    return table
 
-    def __init__(self) -> None:
-        self.items = array("I")
-        self.columns = array("I")
-        self.counts = array("H")
-        self.ids: dict[frozenset[str], int] = {}
 
-    def add(self, item: int, sets: Mapping[str, frozenset[str]], keep: bool) -> None:
-        counted: dict[int, int] = {}
-        for s in sets.values():
-            column = self.ids.setdefault(s, len(self.ids))
-            counted[column] = counted.get(column, 0) + 1
-        if keep:
-            for column, n in counted.items():
-                self.items.append(item)
-                self.columns.append(column)
-                self.counts.append(n)
-
-    def matrix(self, n_items: int, order: Sequence[frozenset[str]]) -> FloatArray:
-        position = np.zeros(len(self.ids), dtype=np.int64)
-        for i, s in enumerate(order):
-            position[self.ids[s]] = i
-        counts = np.zeros((n_items, len(order)), dtype=np.float64)
-        if self.items:
-            rows = np.frombuffer(self.items, dtype=np.uint32).astype(np.int64)
-            columns = position[np.frombuffer(self.columns, dtype=np.uint32).astype(np.int64)]
-            counts[rows, columns] = np.frombuffer(self.counts, dtype=np.uint16)
-        return counts
+def _set_table(
+    patterns: Patterns, order: Sequence[frozenset[str]], ids: Mapping[frozenset[str], int]
+) -> FloatArray:
+    """The distinct rows of the topic-set counts, whose keys are (set number, count) pairs, with the
+    columns in `order`."""
+    position = {ids[s]: i for i, s in enumerate(order)}
+    keys = patterns.keys()
+    table = np.zeros((len(keys), len(order)), dtype=np.float64)
+    for row, key in enumerate(keys):
+        for column, n in key:  # type: ignore[attr-defined]
+            table[row, position[column]] = n
+    return table
 
 
 @dataclass
 class _Annotator:
     annotations: int = 0
-    lead_times: array[float] = field(default_factory=lambda: array("d"))
+    lead_times: StreamedMedian = field(default_factory=StreamedMedian)
     compared: int = 0
     agreed: int = 0
     gold_compared: int = 0
@@ -342,14 +328,16 @@ class AgreementAccumulator:
         self.cancelled_by: Counter[str] = Counter()
         self.people: dict[str, _Annotator] = {}
         self.languages: dict[str, dict[str, int]] = {}
-        self.stance = {t: _Counts(len(vocabulary.stance_values)) for t in vocabulary.targets}
-        self.stance_seen: dict[str, set[str]] = {t: set() for t in vocabulary.targets}
+        self.stance = {t: Patterns() for t in vocabulary.targets}
         self.pairs: dict[str, dict[tuple[str, str], Counter[tuple[str, str]]]] = {
             t: {} for t in vocabulary.targets
         }
-        self.topic_sets = _Sparse()
-        self.topic_bits = {t: _Counts(2) for t in vocabulary.topics}
-        self.topic_seen: dict[str, set[str]] = {t: set() for t in vocabulary.topics}
+        # Every distinct topic set answered (on any document: each is a value of the set question),
+        # and per document with two or more annotators, which sets how many times.
+        self.set_ids: dict[frozenset[str], int] = {}
+        # Each topic's present/absent counts follow from a document's topic sets, so the topics
+        # are computed from these patterns too and cost nothing more per document.
+        self.topic_sets = Patterns()
         self.topic_present: Counter[str] = Counter()
         self._labels = len(vocabulary.stance_values)
         self.gold: dict[str, dict[str, np.ndarray[Any, np.dtype[np.int64]]]] = {
@@ -359,7 +347,10 @@ class AgreementAccumulator:
     def _person(self, who: str) -> _Annotator:
         person = self.people.get(who)
         if person is None:
+            counted = self.vocabulary.lead_times.get(who)
             person = self.people[who] = _Annotator()
+            if counted is not None:
+                person.lead_times = counted.second_pass()
         return person
 
     def add(self, answers: DocumentAnswers, gold: GoldRow, language: str | None = None) -> None:
@@ -380,28 +371,22 @@ class AgreementAccumulator:
             person = self._person(a.annotator)
             person.annotations += 1
             if a.lead_time is not None:
-                person.lead_times.append(a.lead_time)
+                person.lead_times.keep(a.lead_time)
         pairable = n >= 2
         for target in self.vocabulary.targets:
             given = answers.stance(target)
-            self.stance_seen[target].update(given.values())
             if pairable:
                 row = [0] * len(self.vocabulary.stance_values)
                 for value in given.values():
                     row[self.value_index[value]] += 1
-                self.stance[target].add(row)
+                self.stance[target].add(tuple(row))
             self._compare(target, given, gold.stance[target])
         sets = answers.topic_sets()
-        self.topic_sets.add(self.items, sets, pairable)
+        counted: Counter[int] = Counter(self.set_ids.setdefault(s, len(self.set_ids)) for s in sets.values())
+        if pairable:
+            self.topic_sets.add(tuple(sorted(counted.items())))
         for topic in self.vocabulary.topics:
-            present = sum(1 for s in sets.values() if topic in s)
-            self.topic_present[topic] += present
-            if present:
-                self.topic_seen[topic].add("present")
-            if len(sets) - present:
-                self.topic_seen[topic].add("absent")
-            if pairable:
-                self.topic_bits[topic].add((present, len(sets) - present))
+            self.topic_present[topic] += sum(1 for s in sets.values() if topic in s)
         self.items += pairable
 
     def _compare(self, target: str, given: Mapping[str, str], decision: Decision) -> None:
@@ -485,48 +470,53 @@ class AgreementAccumulator:
         Only documents with two or more annotators enter the coefficients and the resampling: in an
         overlap design the single-annotated documents compare nothing."""
         vocabulary = self.vocabulary
-        resampler = Resampler(self.items, draws, seed)
+        targets, topics_of = vocabulary.targets, vocabulary.topics
         values = vocabulary.stance_values
-        stance = []
-        for target in vocabulary.targets:
-            counts = self.stance[target].matrix()
-            stance.append(
-                _coefficients(
-                    target,
-                    counts,
-                    values,
-                    None,
-                    resampler,
-                    confidence,
-                    package_point=_krippendorff_nominal(counts, values, self.stance_seen[target]),
-                    pairs=self._pairwise(target),
-                )
+        distinct = sorted(self.set_ids, key=lambda s: sorted(s))
+        sets_of = {number: s for s, number in self.set_ids.items()}
+        # Each stance target is resampled by its own patterns; the topic sets and every topic by
+        # the topic-set patterns. One pass over the draws serves every question.
+        patterns = [self.stance[t] for t in targets] + [self.topic_sets]
+        by_sets = len(targets)
+        set_frequencies = self.topic_sets.frequencies()
+        questions = [
+            _Question(t, _table(p, len(values)), p.frequencies(), nominal_delta(len(values)), i)
+            for i, (t, p) in enumerate(zip(targets, patterns, strict=False))
+        ]
+        questions.append(
+            _Question(
+                "topics",
+                _set_table(self.topic_sets, distinct, self.set_ids),
+                set_frequencies,
+                delta_matrix(distinct, masi_distance),
+                by_sets,
+                with_fleiss=False,
             )
-        distinct = sorted(self.topic_sets.ids, key=lambda s: sorted(s))
+        )
+        binary = ["present", "absent"]
+        questions += [
+            _Question(
+                t, _topic_table(self.topic_sets, t, sets_of), set_frequencies, nominal_delta(2), by_sets
+            )
+            for t in topics_of
+        ]
+        samples = _bootstrap(questions, patterns, draws, seed)
+        stance = [
+            _coefficients(q, samples[i], values, confidence, pairs=self._pairwise(q.name))
+            for i, q in enumerate(questions[: len(targets)])
+        ]
         topic_set = _coefficients(
-            "topics",
-            self.topic_sets.matrix(self.items, distinct),
+            questions[by_sets],
+            samples[by_sets],
             distinct,
-            masi_distance,
-            resampler,
             confidence,
-            with_fleiss=False,
+            confusion=False,
             value_names=[_set_name(s) for s in distinct],
         )
         topics = []
-        binary = ["present", "absent"]
-        for topic in vocabulary.topics:
-            counts = self.topic_bits[topic].matrix()
-            c = _coefficients(
-                topic,
-                counts,
-                binary,
-                None,
-                resampler,
-                confidence,
-                package_point=_krippendorff_nominal(counts, binary, self.topic_seen[topic]),
-            )
-            present = self.topic_present[topic]
+        for i, q in enumerate(questions[by_sets + 1 :], start=by_sets + 1):
+            c = _coefficients(q, samples[i], binary, confidence)
+            present = self.topic_present[q.name]
             topics.append(
                 Coefficients(**{**c.__dict__, "prevalence": present / c.ratings if c.ratings else None})
             )
@@ -541,7 +531,7 @@ class AgreementAccumulator:
             stance=stance,
             topic_set=topic_set,
             topics=topics,
-            annotators=self._annotator_figures(stance),
+            annotators=self._annotator_figures(stance, source),
             gold_confusion={
                 t: {who: Confusion(values, _int_rows(m)) for who, m in sorted(by.items())}
                 for t, by in self.gold.items()
@@ -550,7 +540,7 @@ class AgreementAccumulator:
             source=source,
         )
 
-    def _annotator_figures(self, stance: list[Coefficients]) -> list[AnnotatorFigures]:
+    def _annotator_figures(self, stance: list[Coefficients], source: str) -> list[AnnotatorFigures]:
         figures = []
         for who in sorted(self.people):
             p = self.people[who]
@@ -565,7 +555,7 @@ class AgreementAccumulator:
                     annotator=who,
                     annotations=p.annotations,
                     cancelled=self.cancelled_by.get(who, 0),
-                    median_lead_time=float(statistics.median(p.lead_times)) if p.lead_times else None,
+                    median_lead_time=_median_of(p.lead_times, source),
                     comparisons=p.compared,
                     agreement_with_others=p.agreed / p.compared if p.compared else None,
                     mean_kappa_with_others=statistics.fmean(kappas) if kappas else None,
@@ -574,6 +564,13 @@ class AgreementAccumulator:
                 )
             )
         return figures
+
+
+def _median_of(lead_times: StreamedMedian, source: str) -> float | None:
+    try:
+        return lead_times.median()
+    except ValueError as exc:  # the first and second reads of the snapshot differ
+        raise DataError(f"{source}: the lead times changed while it was read ({exc}); run again") from None
 
 
 def _median(histogram: Mapping[int, int]) -> float:

@@ -17,7 +17,7 @@ intervals (`DRAWS` draws, seed `SEED`) wherever it is judged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from corpuskit.quality.gold import Adjudication, Gold, GoldRow, compute_gold, de
 from corpuskit.quality.ratings import (
     Ratings,
     TaxonomyLike,
+    Vocabulary,
     document_answers,
     iter_groups_of,
     scan_vocabulary,
@@ -66,10 +67,19 @@ class CheckResult:
     targets: list[Failure] = field(default_factory=list)
     items: list[Failure] = field(default_factory=list)
     checked_items: int = 0
+    # Every gold label that fell short is counted; `items` keeps the first `keep_items` of them
+    # (None: all), so that a caller that shows a few holds a few.
+    failed_items: int = 0
+    keep_items: int | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.targets and not self.items
+        return not self.targets and not self.failed_items
+
+    def add_item(self, failure: Failure) -> None:
+        self.failed_items += 1
+        if self.keep_items is None or len(self.items) < self.keep_items:
+            self.items.append(failure)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,16 +122,14 @@ def check_row(check: CheckResult, row: GoldRow, design: OverlapDesign | None = N
         if d.decided_by == "unresolved":
             why = ", ".join(d.flags) or "unresolved"
             votes = ", ".join(f"{k} {v}" for k, v in d.votes.items()) or "no votes"
-            check.items.append(Failure(where, f"unresolved ({why}; {votes})"))
+            check.add_item(Failure(where, f"unresolved ({why}; {votes})"))
         elif d.decided_by == "single" and (
             design is None or design.overlap_of(row.document_id, pilot=row.pilot) > 1
         ):
             k = "every member" if row.pilot else f"{design.k if design else min_annotators} annotators"
-            check.items.append(Failure(where, f"one annotator so far; the design asks for {k}"))
+            check.add_item(Failure(where, f"one annotator so far; the design asks for {k}"))
         elif d.decided_by == "majority" and d.n_annotators < min_annotators:
-            check.items.append(
-                Failure(where, f"{d.n_annotators} annotators < min_annotators {min_annotators}")
-            )
+            check.add_item(Failure(where, f"{d.n_annotators} annotators < min_annotators {min_annotators}"))
 
 
 def check_quality(
@@ -165,6 +173,59 @@ def assess(
     return Assessment(gold, result, check_quality(result, gold, min_annotators, min_alpha, design))
 
 
+Groups = Iterator[tuple[str, Sequence[tuple[int, Mapping[str, Any]]]]]
+
+
+@dataclass(frozen=True)
+class StreamedAssessment:
+    """`assess` taken one document at a time: the agreement and the check, and what is needed to
+    decide the gold rows again (`gold_rows`) without having kept them."""
+
+    agreement: AgreementResult
+    check: CheckResult
+    vocabulary: Vocabulary
+    groups: Callable[[], Groups]
+    adjudications: Mapping[str, Adjudication]
+    source: str
+
+    def gold_rows(self) -> Iterator[GoldRow]:
+        """The gold rows, in document order, decided afresh from another read of the documents."""
+        min_annotators = self.check.min_annotators
+        for document_id, numbered in self.groups():
+            answers = document_answers(document_id, numbered, self.source)
+            yield decide_document(
+                answers, self.vocabulary, self.adjudications.get(document_id), min_annotators
+            )
+
+
+def assess_streaming(
+    groups: Callable[[], Groups],
+    *,
+    taxonomy: TaxonomyLike | None,
+    adjudications: Mapping[str, Adjudication],
+    min_annotators: int,
+    min_alpha: float,
+    design: OverlapDesign | None = None,
+    source: str = "<rows>",
+    keep_items: int | None = None,
+) -> StreamedAssessment:
+    """The same judgement as `assess` (the same figures, the same failures), from documents given one
+    at a time: `groups()` yields (document id, numbered rows) in document order, and is called twice
+    (the vocabulary, then the documents). Nothing per document is kept but what agreement needs
+    (docs/quality.md, "Memory"); `keep_items`: see `CheckResult`."""
+    check = CheckResult(min_annotators=min_annotators, min_alpha=min_alpha, keep_items=keep_items)
+    vocabulary = scan_vocabulary(groups(), taxonomy, source)
+    accumulator = AgreementAccumulator(vocabulary)
+    for document_id, numbered in groups():
+        answers = document_answers(document_id, numbered, source)
+        row = decide_document(answers, vocabulary, adjudications.get(document_id), min_annotators)
+        accumulator.add(answers, row)
+        check_row(check, row, design)
+    result = accumulator.result(draws=DRAWS, seed=SEED, source=source)
+    check_targets(check, result)
+    return StreamedAssessment(result, check, vocabulary, groups, adjudications, source)
+
+
 def check_gold(
     snapshot: str | Path | None = None,
     *,
@@ -173,26 +234,25 @@ def check_gold(
     taxonomy: TaxonomyLike | None = None,
     min_annotators: int | None = None,
     min_alpha: float | None = None,
+    keep_items: int | None = None,
 ) -> CheckResult:
     """Check a snapshot against `min_annotators` / `min_alpha` (defaults: the `[tool.corpuskit]` settings).
 
     The same judgement as `assess`, taken one document at a time: the snapshot is read twice (its
-    vocabulary, then its documents) and never held; memory grows only with the failures found."""
+    vocabulary, then its documents) and never held. Every failing gold label is counted
+    (`failed_items`); `keep_items` bounds how many are kept in `items` (None: all, as
+    `--format json` prints them)."""
     from corpuskit.quality.context import recorded_design, resolve_inputs
 
     inputs = resolve_inputs(snapshot, rows=rows, adjudications=adjudications, taxonomy=taxonomy)
-    min_annotators = inputs.settings.min_annotators if min_annotators is None else min_annotators
-    check = CheckResult(
-        min_annotators=min_annotators,
+    assessment = assess_streaming(
+        lambda: iter_groups_of(inputs.rows, inputs.source),
+        taxonomy=inputs.taxonomy,
+        adjudications=inputs.adjudications,
+        min_annotators=inputs.settings.min_annotators if min_annotators is None else min_annotators,
         min_alpha=inputs.settings.min_alpha if min_alpha is None else min_alpha,
+        design=recorded_design(inputs),
+        source=inputs.source,
+        keep_items=keep_items,
     )
-    design = recorded_design(inputs)
-    vocabulary = scan_vocabulary(iter_groups_of(inputs.rows, inputs.source), inputs.taxonomy, inputs.source)
-    accumulator = AgreementAccumulator(vocabulary)
-    for document_id, numbered in iter_groups_of(inputs.rows, inputs.source):
-        answers = document_answers(document_id, numbered, inputs.source)
-        row = decide_document(answers, vocabulary, inputs.adjudications.get(document_id), min_annotators)
-        accumulator.add(answers, row)
-        check_row(check, row, design)
-    check_targets(check, accumulator.result(draws=DRAWS, seed=SEED, source=inputs.source))
-    return check
+    return assessment.check

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from corpuskit.errors import DataError, UsageError
 from corpuskit.jsonl import iter_jsonl
+from corpuskit.quality.stats import StreamedMedian
 from corpuskit.snapshot import ANNOTATIONS_FILE, is_snapshot, iter_groups, iter_table, pseudonym
 
 Row = Mapping[str, Any]
@@ -122,6 +123,9 @@ class Vocabulary:
     stance_values: list[str]
     topics: list[str]
     taxonomy_version: str | None
+    # Each annotator's lead times as the first pass counted them, so that the second keeps only
+    # those near the median (none: the second keeps them all).
+    lead_times: Mapping[str, StreamedMedian] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass
@@ -132,11 +136,17 @@ class VocabularyScan:
     values: set[str] = field(default_factory=set)
     topics: set[str] = field(default_factory=set)
     versions: set[str] = field(default_factory=set)
+    lead_times: dict[str, StreamedMedian] = field(default_factory=dict)
 
     def add(self, answers: DocumentAnswers) -> None:
         self.versions |= answers.versions
         self.targets |= answers.targets
         for a in answers.kept:
+            if a.lead_time is not None:
+                median = self.lead_times.get(a.annotator)
+                if median is None:
+                    median = self.lead_times[a.annotator] = StreamedMedian()
+                median.count(a.lead_time)
             self.values.update(v for v in a.stance.values() if v is not None)
             if a.topics:
                 self.topics.update(a.topics)
@@ -152,7 +162,7 @@ class VocabularyScan:
             version: str | None = taxonomy.version
         else:
             version = next(iter(self.versions)) if len(self.versions) == 1 else None
-        return Vocabulary(targets, stance_values, topics, version)
+        return Vocabulary(targets, stance_values, topics, version, self.lead_times)
 
 
 def scan_vocabulary(

@@ -9,6 +9,9 @@ nominal, binary and MASI-distance alpha.
 
 from __future__ import annotations
 
+import struct
+from array import array
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,172 @@ class Resampler:
         """The statistic on every resample (one value per draw)."""
         parts = [statistic(weights) for weights in self.chunks()]
         return np.concatenate(parts) if parts else np.zeros(0)
+
+
+# Items handled at once where a whole column of items would be copied (bootstrap picks, counting):
+# 65,536 picks are 512 KB, whatever the number of documents.
+PIECE = 1 << 16
+
+
+class Patterns:
+    """A count matrix kept as its distinct rows: one small number per item, naming its pattern.
+
+    Every coefficient here is a sum over items of something that depends only on the item's counts,
+    so items with the same counts can be summed together: the matrix of distinct rows weighted by
+    how often each occurs (`frequencies`), or, in a bootstrap, by how often each was drawn
+    (`resample_patterns`). An item costs 1 byte while there are at most 256 distinct rows, 2 up to
+    65,536, 4 beyond; the distinct rows themselves are few (for 3 annotators and 5 values, 35)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[Hashable, int] = {}
+        self.items: array[int] = array("B")
+
+    def add(self, key: Hashable) -> None:
+        """One item, whose counts `key` names (a tuple of counts, or any hashable that maps to them)."""
+        number = self.ids.get(key)
+        if number is None:
+            number = self.ids[key] = len(self.ids)
+            if number == 256 or number == 65_536:
+                self.items = array("H" if number == 256 else "I", self.items)
+        self.items.append(number)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def keys(self) -> list[Hashable]:
+        """The distinct keys, in the order of their pattern numbers."""
+        return list(self.ids)
+
+    def numbers(self) -> npt.NDArray[Any]:
+        """The pattern number of every item, in item order (a view, no copy)."""
+        dtype = {"B": np.uint8, "H": np.uint16, "I": np.uint32}[self.items.typecode]
+        return np.frombuffer(self.items, dtype=dtype) if self.items else np.zeros(0, dtype=dtype)
+
+    def frequencies(self) -> FloatArray:
+        """How many items have each pattern, as a (1 x patterns) weight row."""
+        found = np.zeros(len(self.ids), dtype=np.int64)
+        numbers = self.numbers()
+        for start in range(0, len(numbers), PIECE):  # bincount widens its input: a piece at a time
+            found += np.bincount(numbers[start : start + PIECE], minlength=len(self.ids))
+        return found.astype(np.float64)[None, :]
+
+
+def iter_resampled(
+    patterns: Sequence[Patterns], draws: int, seed: int, piece: int = PIECE, max_cells: int = 1 << 19
+) -> Iterator[list[IntArray]]:
+    """The draws of `Resampler(n_items, draws, seed)` grouped by pattern, for several questions at
+    once, in blocks of consecutive draws.
+
+    For each question a (block x patterns) matrix: how many of a draw's picks fell on an item of each
+    pattern, which is the item multiplicities summed per pattern. The random numbers are the same,
+    in the same order, as `Resampler`'s (numpy's generator yields the same stream whether it is asked
+    for one block or for consecutive pieces), but they are taken `piece` at a time and never kept,
+    and a block holds at most `max_cells` counts per question: memory grows neither with draws x
+    items nor with draws x patterns."""
+    n_items = len(patterns[0]) if patterns else 0
+    if any(len(p) != n_items for p in patterns):
+        raise ValueError("every question must have one pattern number per item")
+    widest = max((len(p.ids) for p in patterns), default=1)
+    block = max(1, max_cells // max(1, widest))
+    numbers = [p.numbers() for p in patterns]
+    rng = np.random.default_rng(seed)
+    for first_draw in range(0, draws, block):
+        size_of_block = min(block, draws - first_draw)
+        found: list[IntArray] = [np.zeros((size_of_block, len(p.ids)), dtype=np.int64) for p in patterns]
+        for draw in range(size_of_block if n_items else 0):
+            left = n_items
+            while left:
+                size = min(left, piece)
+                picks = rng.integers(0, n_items, size=size, dtype=np.int64)
+                for question, ids in enumerate(numbers):
+                    found[question][draw] += np.bincount(ids[picks], minlength=found[question].shape[1])
+                left -= size
+        yield found
+
+
+def resample_patterns(
+    patterns: Sequence[Patterns], draws: int, seed: int, piece: int = PIECE, max_cells: int = 1 << 19
+) -> list[IntArray]:
+    """Every block of `iter_resampled` put together: per question, a (draws x patterns) matrix."""
+    blocks = list(iter_resampled(patterns, draws, seed, piece, max_cells))
+    return [
+        np.vstack([block[q] for block in blocks]) if blocks else np.zeros((0, len(p.ids)), dtype=np.int64)
+        for q, p in enumerate(patterns)
+    ]
+
+
+def _order_key(x: float) -> int:
+    """An integer that sorts as the float does (its IEEE 754 bits, negative numbers reversed)."""
+    bits: int = struct.unpack("<Q", struct.pack("<d", x))[0]
+    return bits ^ 0xFFFF_FFFF_FFFF_FFFF if bits >> 63 else bits | 1 << 63
+
+
+class StreamedMedian:
+    """The exact median of values met twice (as `statistics.median` gives it), keeping only values
+    near the middle: the first pass counts them (`count`) per bucket of the first 16 bits of their
+    order (sign, exponent and 4 bits of mantissa: 1/16 of a doubling), the second keeps (`keep`),
+    with their multiplicity, only the values of the one or two buckets where the middle ranks fall.
+    Without a first pass every value is kept."""
+
+    SHIFT = 48
+
+    def __init__(self) -> None:
+        self.buckets: Counter[int] = Counter()
+        self.kept: Counter[float] = Counter()
+        self.seen = 0
+        self._below: dict[int, int] | None = None  # wanted bucket -> values in the buckets below it
+
+    def count(self, x: float) -> None:
+        self.buckets[_order_key(x) >> self.SHIFT] += 1
+
+    def second_pass(self) -> StreamedMedian:
+        """A fresh median to `keep` the values again, planned on this one's counts."""
+        again = StreamedMedian()
+        again.buckets = self.buckets
+        return again
+
+    def _plan(self) -> dict[int, int]:
+        total = sum(self.buckets.values())
+        ranks = {(total - 1) // 2, total // 2}
+        below, wanted = 0, {}
+        for bucket in sorted(self.buckets):
+            size = self.buckets[bucket]
+            if any(below <= r < below + size for r in ranks):
+                wanted[bucket] = below
+            below += size
+        return wanted
+
+    def keep(self, x: float) -> None:
+        self.seen += 1
+        if not self.buckets:
+            self.kept[x] += 1
+            return
+        if self._below is None:
+            self._below = self._plan()
+        if _order_key(x) >> self.SHIFT in self._below:
+            self.kept[x] += 1
+
+    def median(self) -> float | None:
+        if self.seen == 0:
+            return None
+        if self.buckets and self.seen != sum(self.buckets.values()):
+            raise ValueError(
+                f"{self.seen} values met the second time, {sum(self.buckets.values())} the first"
+            )
+        start = min(self._below.values()) if self._below else 0
+        n = self.seen
+
+        def at(rank: int) -> float:
+            position = start
+            for value in sorted(self.kept):
+                position += self.kept[value]
+                if rank < position:
+                    return value
+            raise ValueError("the values changed between the two passes")
+
+        if n % 2:
+            return at(n // 2)
+        return (at(n // 2 - 1) + at(n // 2)) / 2
 
 
 def bootstrap_weights(n_items: int, draws: int, seed: int) -> FloatArray:

@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,7 @@ def snapshot_meta(folder: Path) -> dict[str, Any]:
 
 @dataclass
 class QualityOutcome:
-    gold: list[dict[str, Any]]
+    gold: Iterable[dict[str, Any]]
     agreement: dict[str, Any]
     shortfalls: list[str]
     result: Any
@@ -94,10 +94,12 @@ def assess_quality(
     """Gold rows and agreement from the quality module, and every shortfall against the thresholds.
 
     The annotations of `left_out` documents (the dedupe record's) are left out of both: the gates
-    and the card judge the documents the release holds."""
-    from corpuskit.quality.check import assess
+    and the card judge the documents the release holds. The snapshot is read one document at a
+    time and never held; the gold rows are decided again, one document at a time, as the build
+    reads them."""
+    from corpuskit.quality.check import assess_streaming
     from corpuskit.quality.context import recorded_design, resolve_inputs
-    from corpuskit.quality.ratings import build_ratings
+    from corpuskit.quality.ratings import iter_groups_of
 
     inputs = resolve_inputs(folder, taxonomy=taxonomy, settings=settings)
     # Named relative to the corpus: the report goes into the release, whose bytes must not depend
@@ -105,20 +107,24 @@ def assess_quality(
     source = inputs.source
     with contextlib.suppress(ValueError):
         source = Path(source).relative_to(settings.root).as_posix()
-    rows = inputs.rows
-    if left_out:
-        excluded = frozenset(left_out)
-        rows = (row for row in rows if row.get("document_id") not in excluded)
-    ratings = build_ratings(rows, inputs.taxonomy, source=source)
-    assessment = assess(
-        ratings,
+    excluded = frozenset(left_out)
+
+    def groups() -> Iterator[tuple[str, Sequence[tuple[int, Mapping[str, Any]]]]]:
+        for document_id, numbered in iter_groups_of(inputs.rows, source):
+            if document_id not in excluded:
+                yield document_id, numbered
+
+    assessment = assess_streaming(
+        groups,
+        taxonomy=inputs.taxonomy,
+        adjudications=inputs.adjudications,
         min_annotators=settings.min_annotators,
         min_alpha=settings.min_alpha,
-        adjudications=inputs.adjudications,
         design=recorded_design(inputs),
         source=source,
+        keep_items=3,  # the shortfall names three examples and counts the rest
     )
-    gold, result, check = assessment.gold, assessment.agreement, assessment.check
+    result, check = assessment.agreement, assessment.check
     agreement = {
         f"stance.{c.name}": {
             "alpha": c.alpha.value,
@@ -136,13 +142,13 @@ def assess_quality(
         "n_items": topic_set.pairable_items,
     }
     shortfalls = [str(failure) for failure in check.targets]
-    if check.items:
+    if check.failed_items:
         examples = "; ".join(str(failure) for failure in check.items[:3])
         shortfalls.append(
-            f"{len(check.items)} of {check.checked_items} gold decisions fall short (e.g. {examples})"
+            f"{check.failed_items} of {check.checked_items} gold decisions fall short (e.g. {examples})"
         )
     return QualityOutcome(
-        gold=[row.to_json() for row in sorted(gold.rows, key=lambda r: r.document_id)],
+        gold=(row.to_json() for row in assessment.gold_rows()),
         agreement=agreement,
         shortfalls=shortfalls,
         result=result,
