@@ -7,6 +7,8 @@ truncated or invalid body is an error and the previous snapshot is left as it wa
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ import orjson
 from corpuskit.errors import DataError, StudioError, UsageError
 from corpuskit.snapshot import TABLES, Row, iter_table, read_meta, verify_tables, write_snapshot
 from corpuskit.studio import loop, pull_state
+from corpuskit.studio.export_items import iter_tasks
 from corpuskit.studio.export_rows import Mapper, Tables, convert_export, convert_tasks
 from corpuskit.taxonomy.annotation_schema import HIDDEN, PRELABELS
 
@@ -100,6 +103,23 @@ def _path(parts: Any) -> str:
     return text or "(row)"
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a pull builds its rows.
+
+    A pull makes millions of small objects, none in a cycle, and keeps most of them until the
+    snapshot is written; each full collection walks every one kept so far, which took about as
+    long as the conversion itself (docs/performance.md). Reference counting frees everything as
+    usual; the collector runs again afterwards."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def convert_export_file(path: Path, mapper: Mapper) -> Tables:
     """Parse a Label Studio JSON export file (list of tasks or one task) and convert it."""
     try:
@@ -116,56 +136,22 @@ def convert_export_file(path: Path, mapper: Mapper) -> Tables:
     return convert_export(export, mapper)
 
 
-class _Body:
-    """The export's chunks as the file-like object that ijson reads."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self.chunks = chunks
-        self.left = b""
-        self.at = 0
-
-    def read(self, size: int = -1) -> bytes:
-        """At most `size` bytes (ijson's C reader copies no more than it asked for)."""
-        if self.at >= len(self.left):
-            self.left, self.at = b"", 0
-            for chunk in self.chunks:
-                if chunk:
-                    self.left = chunk
-                    break
-            else:
-                return b""
-        end = len(self.left) if size < 0 else self.at + size
-        piece = self.left[self.at : end]
-        self.at += len(piece)
-        return piece
-
-
+@_collector_paused()
 def convert_stream(chunks: Iterator[bytes], mapper: Mapper) -> Tables:
-    """Convert a JSON export while it downloads: each task is parsed (ijson, the C yajl2 backend)
-    and converted as soon as its bytes have arrived, so the export is never held or written whole.
-    An export that is one task object rather than a list is read whole (Label Studio's export
-    endpoints always send a list)."""
-    import ijson
-
-    body = _Body(chunks)
+    """Convert a JSON export while it downloads: each task is parsed (`export_items`) and converted
+    as soon as its bytes have arrived, so the export is never held or written whole. An export that
+    is one task object rather than a list is read whole (Label Studio's export endpoints always
+    send a list)."""
     head = b""
-    while not head.strip():
-        chunk = body.read()
-        if not chunk:
-            raise DataError("the export is empty")
+    for chunk in chunks:
         head += chunk
+        if head.strip():
+            break
+    if not head.strip():
+        raise DataError("the export is empty")
     if not head.lstrip().startswith(b"["):
         return convert_export(_loads(head + b"".join(chunks)), mapper)
-    pending = [head]
-
-    def replay() -> Iterator[bytes]:
-        yield pending.pop()
-        yield from chunks
-
-    try:
-        return convert_tasks(ijson.items(_Body(replay()), "item", use_float=True), mapper)
-    except ijson.JSONError as exc:
-        raise DataError(f"not a valid JSON export (truncated?): {exc}") from None
+    return convert_tasks(iter_tasks(head, chunks), mapper)
 
 
 def _loads(data: bytes) -> Any:
@@ -247,6 +233,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@_collector_paused()
 def pull(
     *,
     project: int | None = None,
