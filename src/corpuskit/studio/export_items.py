@@ -26,6 +26,9 @@ from corpuskit.errors import DataError
 # Where a task of Label Studio's one-line export can begin; the match starts at the `}` that closes
 # the task before.
 _NEXT_TASK = re.compile(rb'\}, \{"id": -?[0-9]+, "annotations": ')
+# An integer of 19 digits or more, where orjson and ijson may disagree (beyond 64 bits orjson
+# gives a float, ijson an error); in a string it only sends the task the slower way.
+_LONG_INTEGER = re.compile(rb"[\[:,] ?-?[0-9]{19}")
 # The longest match: a boundary split by the end of a chunk is looked for again with the next one.
 _OVERLAP = 64
 # A task piece that failed to parse this many times (false boundaries), or grew this large without
@@ -77,10 +80,9 @@ def iter_tasks(head: bytes, chunks: Iterator[bytes]) -> Iterator[Any]:
         for match in _NEXT_TASK.finditer(buffer, search):
             end = match.start() + 1
             search = end
-            try:
-                task = orjson.loads(memoryview(buffer)[start:end])
-            except orjson.JSONDecodeError:
-                retries += 1  # a false boundary (or a value orjson cannot read): join the next piece
+            found, task = _one_task(memoryview(buffer)[start:end])
+            if not found:
+                retries += 1  # a false boundary: join the next piece
                 if retries > _MAX_RETRIES:
                     yield from _incremental(b"[" + buffer[start:], chunks)
                     return
@@ -99,14 +101,30 @@ def iter_tasks(head: bytes, chunks: Iterator[bytes]) -> Iterator[Any]:
         buffer += chunk
     last = bytes(buffer[start:]).rstrip()
     if last.endswith(b"]"):
-        try:
-            task = orjson.loads(memoryview(last)[:-1])
-        except orjson.JSONDecodeError:
-            pass
-        else:
+        found, task = _one_task(memoryview(last)[:-1])
+        if found:
             yield task
             return
     yield from _incremental(b"[" + last, iter(()))
+
+
+def _one_task(piece: memoryview) -> tuple[bool, Any]:
+    """(True, the value) when `piece` is one whole JSON value, read as the incremental parser reads
+    it; (False, None) when it is not (cut at a false boundary, or damaged)."""
+    if _LONG_INTEGER.search(piece) is None:
+        try:
+            return True, orjson.loads(piece)
+        except orjson.JSONDecodeError:
+            pass
+    # What orjson refuses or reads otherwise (a lone surrogate, an integer beyond 64 bits, which
+    # orjson turns into a float) is read as ijson reads it, so that both paths give one answer.
+    import ijson
+
+    try:
+        values = list(ijson.items(b"[" + bytes(piece) + b"]", "item", use_float=True))
+    except ijson.JSONError:
+        return False, None
+    return (True, values[0]) if len(values) == 1 else (False, None)
 
 
 def _incremental(head: bytes, chunks: Iterator[bytes]) -> Iterator[Any]:
