@@ -11,6 +11,7 @@ import contextlib
 import gc
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,15 +180,21 @@ def _summarise(folder: Path, tables: Tables, changed: bool, meta: dict[str, Any]
     )
 
 
-def add_emails(client: StudioClient, tables: Tables) -> None:
-    """The export endpoint names annotators by id only; the server's user list gives their emails."""
+def add_emails(client: StudioClient, tables: Tables, users: list[dict[str, Any]] | None = None) -> None:
+    """The export endpoint names annotators by id only; the server's user list gives their emails.
+
+    `users`: the list as read before the export (by the project summary); it is read again only
+    when it lacks an annotator (a user added during the export)."""
     rows = [*tables.annotations, *tables.drafts]
     rows += [p["value"] for p in tables.problems if p["code"] == "invalid-annotation"]
-    if all(r["annotator"]["email"] is not None or r["annotator"]["id"] is None for r in rows):
+    wanted = {r["annotator"]["id"] for r in rows if r["annotator"]["email"] is None} - {None}
+    if not wanted:
         return
-    from corpuskit.studio.gateway import Gateway
+    if users is None or not wanted <= {u.get("id") for u in users}:
+        from corpuskit.studio.gateway import Gateway
 
-    emails = {u["id"]: u.get("email") for u in Gateway(client).users.list() if "id" in u}
+        users = Gateway(client).users.list()
+    emails = {u["id"]: u.get("email") for u in users if "id" in u}
     for row in rows:
         if row["annotator"]["email"] is None and row["annotator"]["id"] in emails:
             row["annotator"] = {"id": row["annotator"]["id"], "email": emails[row["annotator"]["id"]]}
@@ -279,19 +286,23 @@ def pull(
             studio = Gateway(client)
             if project is None:
                 project = int(studio.projects.require(project_title(settings, taxonomy))["id"])
-            info = studio.projects.get(project, fields=loop.FIELDS)  # no counts computed
-            project_id = int(info["id"])
-            design = OverlapDesign.from_settings(settings).to_json()
-            record = pull_state.state_path(settings.root, conn.url, project_id)
-            history = loop.history(settings.root, studio.url, info)
-            # The snapshot's `loop` section and each annotation's `prelabels` follow the project's
-            # queue settings and their recorded history: a change there is a change of the snapshot.
-            in_force = {key: info.get(key) for key in sorted(loop.STATE_FIELDS)}
-            inputs = pull_state.inputs_digest(
-                taxonomy, {**design, "loop": repr((in_force, info.get("description"), history))}
-            )
-            # Taken before the export begins: a change during the export shows at the next pull.
-            server_summary = pull_state.project_summary(studio, project_id)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                # Taken before the export begins (a change during the export shows at the next
+                # pull), while the project's settings are read.
+                summary_of = pool.submit(pull_state.project_summary, studio, project)
+                info = studio.projects.get(project, fields=loop.FIELDS)  # no counts computed
+                project_id = int(info["id"])
+                design = OverlapDesign.from_settings(settings).to_json()
+                record = pull_state.state_path(settings.root, conn.url, project_id)
+                history = loop.history(settings.root, studio.url, info)
+                # The snapshot's `loop` section and each annotation's `prelabels` follow the
+                # project's queue settings and their recorded history: a change there is a change
+                # of the snapshot.
+                in_force = {key: info.get(key) for key in sorted(loop.STATE_FIELDS)}
+                inputs = pull_state.inputs_digest(
+                    taxonomy, {**design, "loop": repr((in_force, info.get("description"), history))}
+                )
+                server_summary, users = summary_of.result()
             same = _same_as_last(record, conn.url, project_id, folder, inputs, server_summary)
             if same is not None:
                 return same
@@ -303,7 +314,7 @@ def pull(
                 )
             except DataError as exc:
                 raise StudioError(f"project {project_id}: the export is truncated or not valid JSON") from exc
-            add_emails(client, tables)
+            add_emails(client, tables, users)
         meta = {
             "project_id": project_id,
             "project_title": info.get("title"),
