@@ -7,8 +7,11 @@ truncated or invalid body is an error and the previous snapshot is left as it wa
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +22,7 @@ import orjson
 from corpuskit.errors import DataError, StudioError, UsageError
 from corpuskit.snapshot import TABLES, Row, iter_table, read_meta, verify_tables, write_snapshot
 from corpuskit.studio import loop, pull_state
+from corpuskit.studio.export_items import iter_tasks
 from corpuskit.studio.export_rows import Mapper, Tables, convert_export, convert_tasks
 from corpuskit.taxonomy.annotation_schema import HIDDEN, PRELABELS
 
@@ -100,6 +104,23 @@ def _path(parts: Any) -> str:
     return text or "(row)"
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a pull builds its rows.
+
+    A pull makes millions of small objects, none in a cycle, and keeps most of them until the
+    snapshot is written; each full collection walks every one kept so far, which took about as
+    long as the conversion itself (docs/performance.md). Reference counting frees everything as
+    usual; the collector runs again afterwards."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def convert_export_file(path: Path, mapper: Mapper) -> Tables:
     """Parse a Label Studio JSON export file (list of tasks or one task) and convert it."""
     try:
@@ -116,56 +137,22 @@ def convert_export_file(path: Path, mapper: Mapper) -> Tables:
     return convert_export(export, mapper)
 
 
-class _Body:
-    """The export's chunks as the file-like object that ijson reads."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self.chunks = chunks
-        self.left = b""
-        self.at = 0
-
-    def read(self, size: int = -1) -> bytes:
-        """At most `size` bytes (ijson's C reader copies no more than it asked for)."""
-        if self.at >= len(self.left):
-            self.left, self.at = b"", 0
-            for chunk in self.chunks:
-                if chunk:
-                    self.left = chunk
-                    break
-            else:
-                return b""
-        end = len(self.left) if size < 0 else self.at + size
-        piece = self.left[self.at : end]
-        self.at += len(piece)
-        return piece
-
-
+@_collector_paused()
 def convert_stream(chunks: Iterator[bytes], mapper: Mapper) -> Tables:
-    """Convert a JSON export while it downloads: each task is parsed (ijson, the C yajl2 backend)
-    and converted as soon as its bytes have arrived, so the export is never held or written whole.
-    An export that is one task object rather than a list is read whole (Label Studio's export
-    endpoints always send a list)."""
-    import ijson
-
-    body = _Body(chunks)
+    """Convert a JSON export while it downloads: each task is parsed (`export_items`) and converted
+    as soon as its bytes have arrived, so the export is never held or written whole. An export that
+    is one task object rather than a list is read whole (Label Studio's export endpoints always
+    send a list)."""
     head = b""
-    while not head.strip():
-        chunk = body.read()
-        if not chunk:
-            raise DataError("the export is empty")
+    for chunk in chunks:
         head += chunk
+        if head.strip():
+            break
+    if not head.strip():
+        raise DataError("the export is empty")
     if not head.lstrip().startswith(b"["):
         return convert_export(_loads(head + b"".join(chunks)), mapper)
-    pending = [head]
-
-    def replay() -> Iterator[bytes]:
-        yield pending.pop()
-        yield from chunks
-
-    try:
-        return convert_tasks(ijson.items(_Body(replay()), "item", use_float=True), mapper)
-    except ijson.JSONError as exc:
-        raise DataError(f"not a valid JSON export (truncated?): {exc}") from None
+    return convert_tasks(iter_tasks(head, chunks), mapper)
 
 
 def _loads(data: bytes) -> Any:
@@ -193,15 +180,21 @@ def _summarise(folder: Path, tables: Tables, changed: bool, meta: dict[str, Any]
     )
 
 
-def add_emails(client: StudioClient, tables: Tables) -> None:
-    """The export endpoint names annotators by id only; the server's user list gives their emails."""
+def add_emails(client: StudioClient, tables: Tables, users: list[dict[str, Any]] | None = None) -> None:
+    """The export endpoint names annotators by id only; the server's user list gives their emails.
+
+    `users`: the list as read before the export (by the project summary); it is read again only
+    when it lacks an annotator (a user added during the export)."""
     rows = [*tables.annotations, *tables.drafts]
     rows += [p["value"] for p in tables.problems if p["code"] == "invalid-annotation"]
-    if all(r["annotator"]["email"] is not None or r["annotator"]["id"] is None for r in rows):
+    wanted = {r["annotator"]["id"] for r in rows if r["annotator"]["email"] is None} - {None}
+    if not wanted:
         return
-    from corpuskit.studio.gateway import Gateway
+    if users is None or not wanted <= {u.get("id") for u in users}:
+        from corpuskit.studio.gateway import Gateway
 
-    emails = {u["id"]: u.get("email") for u in Gateway(client).users.list() if "id" in u}
+        users = Gateway(client).users.list()
+    emails = {u["id"]: u.get("email") for u in users if "id" in u}
     for row in rows:
         if row["annotator"]["email"] is None and row["annotator"]["id"] in emails:
             row["annotator"] = {"id": row["annotator"]["id"], "email": emails[row["annotator"]["id"]]}
@@ -247,6 +240,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@_collector_paused()
 def pull(
     *,
     project: int | None = None,
@@ -292,19 +286,23 @@ def pull(
             studio = Gateway(client)
             if project is None:
                 project = int(studio.projects.require(project_title(settings, taxonomy))["id"])
-            info = studio.projects.get(project, fields=loop.FIELDS)  # no counts computed
-            project_id = int(info["id"])
-            design = OverlapDesign.from_settings(settings).to_json()
-            record = pull_state.state_path(settings.root, conn.url, project_id)
-            history = loop.history(settings.root, studio.url, info)
-            # The snapshot's `loop` section and each annotation's `prelabels` follow the project's
-            # queue settings and their recorded history: a change there is a change of the snapshot.
-            in_force = {key: info.get(key) for key in sorted(loop.STATE_FIELDS)}
-            inputs = pull_state.inputs_digest(
-                taxonomy, {**design, "loop": repr((in_force, info.get("description"), history))}
-            )
-            # Taken before the export begins: a change during the export shows at the next pull.
-            server_summary = pull_state.project_summary(studio, project_id)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                # Taken before the export begins (a change during the export shows at the next
+                # pull), while the project's settings are read.
+                summary_of = pool.submit(pull_state.project_summary, studio, project)
+                info = studio.projects.get(project, fields=loop.FIELDS)  # no counts computed
+                project_id = int(info["id"])
+                design = OverlapDesign.from_settings(settings).to_json()
+                record = pull_state.state_path(settings.root, conn.url, project_id)
+                history = loop.history(settings.root, studio.url, info)
+                # The snapshot's `loop` section and each annotation's `prelabels` follow the
+                # project's queue settings and their recorded history: a change there is a change
+                # of the snapshot.
+                in_force = {key: info.get(key) for key in sorted(loop.STATE_FIELDS)}
+                inputs = pull_state.inputs_digest(
+                    taxonomy, {**design, "loop": repr((in_force, info.get("description"), history))}
+                )
+                server_summary, users = summary_of.result()
             same = _same_as_last(record, conn.url, project_id, folder, inputs, server_summary)
             if same is not None:
                 return same
@@ -316,7 +314,7 @@ def pull(
                 )
             except DataError as exc:
                 raise StudioError(f"project {project_id}: the export is truncated or not valid JSON") from exc
-            add_emails(client, tables)
+            add_emails(client, tables, users)
         meta = {
             "project_id": project_id,
             "project_title": info.get("title"),

@@ -62,16 +62,17 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(repr(value).encode("utf-8")).hexdigest()
 
 
-def project_summary(studio: Gateway, project_id: int) -> dict[str, Any] | None:
+def project_summary(studio: Gateway, project_id: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The project's counts, its latest task change, a digest of its users and of its drafts (a
-    few small requests, in flight together); None when too many tasks hold drafts to ask cheaply."""
+    few small requests, in flight together), or None when too many tasks hold drafts to ask
+    cheaply; and the user list read for it (a pull takes the annotators' emails from it)."""
     with ThreadPoolExecutor(max_workers=4) as pool:
         counts = pool.submit(studio.projects.get, project_id, fields=COUNT_FIELDS)
         latest = pool.submit(studio.tasks.latest, project_id)
         users = pool.submit(studio.users.list)
         drafted = studio.tasks.with_drafts(project_id)
         if len(drafted) > DRAFT_LOOKUPS:
-            return None
+            return None, users.result()
         # A draft moves no task's `updated_at`: each task's drafts are read (drafts are few).
         drafts = sorted(
             (task_id, str(d.get("id")), str(d.get("updated_at")))
@@ -79,14 +80,15 @@ def project_summary(studio: Gateway, project_id: int) -> dict[str, Any] | None:
             for d in found
         )
         total, updated_at = latest.result()
-        people = sorted((str(u.get("id")), str(u.get("email"))) for u in users.result())
+        user_list = users.result()
+        people = sorted((str(u.get("id")), str(u.get("email"))) for u in user_list)
         summary = {key: value for key, value in counts.result().items() if key != "id"}
     return summary | {
         "tasks": total,
         "latest_update": updated_at,
         "users": _digest(people),
         "drafts": _digest(drafts),
-    }
+    }, user_list
 
 
 def inputs_digest(taxonomy: Taxonomy, design: dict[str, Any]) -> str:
