@@ -212,9 +212,9 @@ def _stream_corpus(
     taxonomy_version: str,
     project_id: int,
     project_created: bool,
-) -> tuple[_Corpus, dict[str, dict[str, Any]], tuple[int, dict[str, int] | None]]:
+) -> tuple[_Corpus, dict[str, dict[str, Any]], dict[str, str], tuple[int, dict[str, int] | None]]:
     """Validate the corpus and import each valid document meanwhile (`streaming`); the corpus, each
-    document's task data and what the import made. On a failure on this side the imported tasks
+    document's task data and its hash, and what the import made. On a failure on this side the imported tasks
     are taken back; a failure of the server is raised as it is (a rerun finishes the push)."""
     from corpuskit.validation.api import validate
 
@@ -226,11 +226,14 @@ def _stream_corpus(
         on_batch=options.on_batch,
     )
     wanted: dict[str, dict[str, Any]] = {}
+    hashes: dict[str, str] = {}
     documents: list[Document] = []
 
     def hand_over(document: dict[str, Any]) -> None:
         data = task_data(document, taxonomy_version)
         wanted[document["id"]] = data
+        # Hashed here, while the server imports, rather than after the last batch.
+        hashes[document["id"]] = data_hash(data)
         documents.append(document)
         importer.add({"data": data, "meta": {STALE: False, REMOVED: False}})
 
@@ -248,7 +251,7 @@ def _stream_corpus(
     time_dependent = any(d.code == "future-date" for d in result.diagnostics)
     left_out = sorted({str(item["id"]) for item in result.left_out})
     corpus = _Corpus(documents, len(documents), result.invalid, time_dependent, left_out=left_out)
-    return corpus, wanted, imported
+    return corpus, wanted, hashes, imported
 
 
 def _push_locked(
@@ -289,16 +292,16 @@ def _push_locked(
     if streamed:
         place = _settle_project(studio, settings.root, info, wanted_settings, title, options)
         assert place.project_id is not None  # not a dry run: the project exists now
-        corpus, wanted, imported = _stream_corpus(
+        corpus, wanted, hashes, imported = _stream_corpus(
             studio, settings, options, taxonomy.version, place.project_id, place.created
         )
     else:
         corpus = _read_corpus(settings, options, state, replay, design.seed)
         place = _settle_project(studio, settings.root, info, wanted_settings, title, options)
         wanted = {doc["id"]: task_data(doc, taxonomy.version) for doc in corpus.documents}
+        hashes = {doc_id: data_hash(data) for doc_id, data in wanted.items()}
     project_id, title = place.project_id, place.title
     created_project, config_updated, design_repaired = place.created, place.config_updated, place.repaired
-    hashes = {doc_id: data_hash(data) for doc_id, data in wanted.items()}
     plan_source = PLAN_SERVER
     view: dict[int, TaskView] | None = None
     tasks: list[ServerTask] = []
