@@ -39,14 +39,17 @@ class StreamedImport:
     def __init__(
         self,
         studio: Gateway,
-        project_id: int,
+        project: Callable[[], int],
         *,
         batch_size: int,
         progress: bool,
         on_batch: Callable[[int], None] | None,
     ) -> None:
         self.studio = studio
-        self.project_id = project_id
+        # The worker settles the project (creates it, or sets its settings) before its first
+        # batch, while validation reads the first documents: its id is known from then on.
+        self._project = project
+        self.project_id: int | None = None
         self.batch_size = batch_size
         self.on_batch = on_batch
         self.created = 0
@@ -108,12 +111,17 @@ class StreamedImport:
             raise self.failure
 
     def _work(self) -> None:
+        try:
+            self.project_id = project_id = self._project()
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            self.failure = exc
+            return
         while not self._stop.is_set():
             batch = self._queue.get()
             if batch is _DONE or self._stop.is_set():
                 return
             try:
-                made, ids = import_batch(self.studio, self.project_id, batch)
+                made, ids = import_batch(self.studio, project_id, batch)
             except BaseException as exc:  # handed to the caller's thread, raised there
                 self.failure = exc
                 return
