@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from corpuskit.errors import StudioError
-from corpuskit.studio.push.apply import import_batch, import_progress
+from corpuskit.studio.push.apply import BATCH_CHARS, import_batch, import_progress, payload_chars
 from corpuskit.studio.push.tasks import read_tasks
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class StreamedImport:
         self.sent: list[str] = []  # document ids handed to the worker, in order
         self.failure: BaseException | None = None
         self._pending: list[dict[str, Any]] = []
+        self._pending_chars = 0
         # The first batches are small, so the server starts while validation has read only a few
         # documents (and a small corpus overlaps at all); each next one doubles, up to batch_size.
         self._next_size = min(batch_size, FIRST_BATCH)
@@ -70,12 +71,19 @@ class StreamedImport:
     def add(self, payload: dict[str, Any]) -> None:
         """Queue one task; raises the worker's failure, so that the caller stops reading."""
         self._raise_failure()
+        size = payload_chars(payload)
+        if self._pending and self._pending_chars + size > BATCH_CHARS:
+            self._send_pending()  # sized by text as `apply.batches` sizes them
         self._pending.append(payload)
+        self._pending_chars += size
         self.sent.append(payload["data"]["doc_id"])
         if len(self._pending) >= self._next_size:
-            self._put(self._pending)
-            self._pending = []
-            self._next_size = min(self.batch_size, 2 * self._next_size)
+            self._send_pending()
+
+    def _send_pending(self) -> None:
+        self._put(self._pending)
+        self._pending, self._pending_chars = [], 0
+        self._next_size = min(self.batch_size, 2 * self._next_size)
 
     def finish(self) -> tuple[int, dict[str, int] | None]:
         """Import what is left, wait for the worker; how many tasks were created and their ids."""
