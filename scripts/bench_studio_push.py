@@ -7,6 +7,7 @@ Run alone: `.venv/bin/python scripts/bench_studio_push.py [N]` (starts and stops
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import sys
@@ -57,6 +58,12 @@ def bench_push(server: Any, documents: list[dict[str, Any]], batch_size: int = 1
             {"data": task_data(doc, taxonomy.version), "meta": {STALE: False, REMOVED: False}}
             for doc in valid
         ]
+        # The benchmark's own objects (the generated documents, the plain import's payloads) are
+        # moved out of the garbage collector's sight: otherwise every full collection during the
+        # timed calls walks them too, a cost a `corpuskit push` process does not have (it timed
+        # the unchanged re-push at 0.66 s instead of 0.20 s, all of the difference in collections).
+        gc.collect()
+        gc.freeze()
         with StudioClient(Connection(server.url, server.token)) as client:
             ls = client.sdk
             project = ls.projects.create(title="bench plain import", label_config=label_config(taxonomy))
@@ -80,6 +87,7 @@ def bench_push(server: Any, documents: list[dict[str, Any]], batch_size: int = 1
             again_requests = len(sent)
             if again.created or again.plan.counts()["unchanged"] != n:
                 raise SystemExit(f"bench: the re-push was not a no-op: {again.summary()['plan']}")
+    gc.unfreeze()
     return {
         "documents_generated": generated,
         "documents_valid": n,

@@ -243,6 +243,50 @@ def test_function_words_confirm_only_the_true_language() -> None:
     assert confirm("en", arabic + " the of and that was the of and") is None
 
 
+# Letters, digits, marks and spaces of Latin-1 and around it: accented letters, the ordinals and
+# superscripts that count as letters or word characters, the typographic marks set aside, Cyrillic.
+_MIXED = "aeiou AEIOU tsn_09 ²¹¼ªºµ ßàéïñøÿÀÉÑ\u00a0\u0085 .,;'\"-«» " + "".join(
+    mark for mark, _ in langid.TYPOGRAPHY
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=_MIXED + "théthe of and la les der und ди ё\u0131\u0130", max_size=300),
+    st.sampled_from(["en", "fr", "de", "ru", "tr"]),
+)
+def test_the_latin1_counts_are_the_counts_of_the_regular_expressions(text: str, language: str) -> None:
+    fast = langid._count_latin1(language, text)
+    if fast is None:  # a letter outside Latin-1: only the regular expressions count it
+        assert any(ord(char) > 255 for char in text)
+        return
+    letters, foreign, hits = langid._count(language, text)
+    assert fast[:2] == (letters, foreign)
+    assert {k: v for k, v in fast[2].items() if k} == {k: v for k, v in hits.items() if k}
+
+
+def test_the_latin1_counts_agree_on_every_sample_and_confirm_the_same() -> None:
+    for texts in SAMPLES.values():
+        if not isinstance(texts, dict):
+            continue
+        for text in texts["short"] + texts["long"]:
+            for language in ("en", "es", "de", "tr", "uk"):
+                fast = langid._count_latin1(language, text[: langid.CONFIRM_CHARS])
+                if fast is not None:
+                    slow = langid._count(language, text[: langid.CONFIRM_CHARS])
+                    assert fast[:2] == slow[:2]
+                    assert {k: v for k, v in fast[2].items() if k} == {k: v for k, v in slow[2].items() if k}
+    # The marks set aside are neither letters nor parts of words, so swapping them changes nothing.
+    assert not any(
+        char.isalnum() or char == "_" for mark, plain in langid.TYPOGRAPHY for char in mark + plain
+    )
+    quoted = (
+        "\u201cThe minister said that the plan was \u2018final\u2019 \u2014 and that it would stand.\u201d"
+    )
+    assert langid._count_latin1("en", quoted) is not None
+    assert confirm("en", quoted) == langid.Detection("en", 1.0, "words")
+
+
 def _english(number: int, language: str | None) -> dict[str, object]:
     text = SAMPLES["en"]["long"][0]
     record: dict[str, object] = {"id": f"en-{number}", "title": f"Council vote number {number}"}

@@ -209,3 +209,21 @@ def test_left_out_tasks_are_remembered_and_replayed_as_left_out() -> None:
     assert after.docs["copy"].outcome == "left-out"
     replay = incremental.replay(after, [])
     assert replay is not None and replay.left_out == [(2, "copy")] and replay.unchanged == ["a"]
+
+
+def test_import_batches_hold_at_most_batch_size_tasks_and_about_batch_chars_of_text() -> None:
+    from corpuskit.studio.push import apply
+
+    short = [{"data": task_data(doc(f"s{n}", "word " * 20), VERSION)} for n in range(25)]
+    assert [len(b) for b in apply.batches(short, 10)] == [10, 10, 5]
+    assert [p["data"]["doc_id"] for b in apply.batches(short, 10) for p in b] == [f"s{n}" for n in range(25)]
+    # Long documents close a batch by their text before it holds batch_size tasks.
+    third = apply.BATCH_CHARS // 3
+    long = [{"data": task_data(doc(f"l{n}", "x" * third), VERSION)} for n in range(7)]
+    sizes = [len(b) for b in apply.batches(long, 1000)]
+    assert sizes == [2, 2, 2, 1]
+    assert all(sum(map(apply.payload_chars, b)) <= apply.BATCH_CHARS for b in apply.batches(long, 1000))
+    # A document longer than a whole batch goes alone, never dropped.
+    huge = [{"data": task_data(doc("h", "x" * (apply.BATCH_CHARS + 1)), VERSION)}, *long[:1]]
+    assert [len(b) for b in apply.batches(huge, 1000)] == [1, 1]
+    assert list(apply.batches([], 10)) == []

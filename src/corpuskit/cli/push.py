@@ -92,7 +92,12 @@ def register(subparsers: Any) -> None:
         help="push only a seeded, stratified sample of N documents that every member labels",
     )
     parser.add_argument(
-        "--batch-size", type=int, default=1000, metavar="N", help="tasks per import request (default: 1000)"
+        "--batch-size",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="at most N tasks per import request, fewer when their text passes about 8 million characters "
+        "(default: 1000)",
     )
     add_strip(parser)
     add_format(parser)

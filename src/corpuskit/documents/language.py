@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -241,20 +242,72 @@ def confirm(stated: str, text: str) -> Detection | None:
     language = primary(stated)
     if language not in _DISTINCTIVE:
         return None
-    text = text[:CONFIRM_CHARS]
-    letters = sum(map(len, _LETTERS.findall(text)))
-    foreign = len((_NOT_CYRILLIC if language in _CYRILLIC else _NOT_LATIN).findall(text))
+    counted = _count_latin1(language, text[:CONFIRM_CHARS])
+    letters, foreign, hits = counted if counted is not None else _count(language, text[:CONFIRM_CHARS])
     if letters < MIN_LETTERS or foreign > letters * 0.05:
         return None
-    hits = dict.fromkeys(_DISTINCTIVE, 0)
-    for word in _WORD.findall(text.lower()):
-        owner = _LANGUAGE_OF_WORD.get(word)
-        if owner is not None:
-            hits[owner] += 1
-    others = max(count for key, count in hits.items() if key != language)
-    if hits[language] >= MIN_FUNCTION_WORDS and hits[language] >= FUNCTION_WORD_MARGIN * max(others, 1):
+    own = hits.get(language, 0)
+    others = max((count for key, count in hits.items() if key not in (language, None)), default=0)
+    if own >= MIN_FUNCTION_WORDS and own >= FUNCTION_WORD_MARGIN * max(others, 1):
         return Detection(language, 1.0, "words")
     return None
+
+
+# What `confirm` counts in a sample: its letters, the letters outside the stated language's script,
+# and the distinctive function words of each language found in it.
+_Counts = tuple[int, int, Mapping[str | None, int]]
+
+
+def _count(language: str, text: str) -> _Counts:
+    letters = sum(map(len, _LETTERS.findall(text)))
+    foreign = len((_NOT_CYRILLIC if language in _CYRILLIC else _NOT_LATIN).findall(text))
+    return letters, foreign, Counter(map(_LANGUAGE_OF_WORD.get, _WORD.findall(text.lower())))
+
+
+# The same counts for a sample in Latin-1 (English and most western European news, once a few
+# typographic marks are set aside), on bytes: a table lookup per byte in C instead of three regular
+# expressions over the text, about ten times less. The tables come from those expressions, so both
+# ways count alike (tests/unit/test_languages.py compares them).
+_LATIN1 = [chr(code) for code in range(256)]
+_LATIN1_NOT_LETTERS = bytes(code for code, char in enumerate(_LATIN1) if not _LETTERS.fullmatch(char))
+_LATIN1_WORDS = bytes(code if _WORD.fullmatch(char) else 0x20 for code, char in enumerate(_LATIN1))
+_LATIN1_LANGUAGE_OF_WORD = {
+    word.encode("latin-1"): language
+    for word, language in _LANGUAGE_OF_WORD.items()
+    if all(ord(char) < 256 for char in word)
+}
+# Marks outside Latin-1 that are frequent in news (quotes, dashes, the ellipsis), each swapped for
+# a Latin-1 mark: none of them is a letter or part of a word, so the counts stay the same.
+TYPOGRAPHY: tuple[tuple[str, str], ...] = (
+    ("\u2019", "'"),
+    ("\u2018", "'"),
+    ("\u201c", '"'),
+    ("\u201d", '"'),
+    ("\u2014", "-"),
+    ("\u2013", "-"),
+    ("\u2026", "."),
+    ("\u20ac", "$"),
+    ("\u2022", "*"),
+)
+
+
+def _count_latin1(language: str, text: str) -> _Counts | None:
+    """`_count` of a sample in Latin-1; None for any other sample."""
+    lowered = text.lower()  # lower-casing keeps a Latin-1 letter a Latin-1 letter
+    try:
+        data = lowered.encode("latin-1")
+    except UnicodeEncodeError:
+        for mark, plain in TYPOGRAPHY:
+            lowered = lowered.replace(mark, plain)
+        try:
+            data = lowered.encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+    letters = len(data.translate(None, _LATIN1_NOT_LETTERS))
+    # Every Latin-1 letter is Latin script: none is foreign to a Latin language, all to Cyrillic.
+    foreign = letters if language in _CYRILLIC else 0
+    words = data.translate(_LATIN1_WORDS).split()
+    return letters, foreign, Counter(map(_LATIN1_LANGUAGE_OF_WORD.get, words))
 
 
 DetectFn = Callable[[Mapping[str, Any]], Detection]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from corpuskit.errors import StudioError, UsageError
@@ -19,6 +20,7 @@ from corpuskit.studio.push.tasks import latest_update, read_tasks
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+    from pathlib import Path
 
     from corpuskit.settings import Settings
     from corpuskit.studio.gateway import Gateway
@@ -117,39 +119,76 @@ def remember(
     Only a push that got this far writes it: an interrupted one leaves the previous record, whose
     watermark makes the next push read every task changed since, its own imports included."""
     path = push_state.state_path(settings.root, studio.url, record.project_id)
-    try:
-        if record.project_created_at is None:  # a project this push created
-            created_at = studio.projects.get(record.project_id, fields="id,created_at").get("created_at")
-            record = dataclasses.replace(record, project_created_at=created_at)
-        if view is None:
-            # The plan was the last one's and nothing was written; the watermark moves past the
-            # tasks changed since (annotators at work) so that the next push reads fewer.
-            latest = max(
-                (mark for task in changed if (mark := push_state.watermark(task.updated_at))),
-                default=record.watermark,
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # A project this push created: its creation time is asked for while the rest is worked out.
+        created = (
+            pool.submit(studio.projects.get, record.project_id, fields="id,created_at")
+            if record.project_created_at is None
+            else None
+        )
+        try:
+            _remember(
+                studio,
+                path,
+                record,
+                created,
+                plan,
+                view,
+                new_ids,
+                hashes,
+                deleted,
+                changed,
+                previous_watermark,
             )
-            if latest != previous_watermark:
-                push_state.save_state(path, dataclasses.replace(record, watermark=latest))
-            return
-        if new_ids is None:
+        except (StudioError, OSError, KeyError):
+            # The push itself is complete; without a record the next one reads the whole project.
             push_state.forget_state(path)
-            return
-        view = dict(view)
-        for payload in plan.new:
-            doc_id = payload["data"]["doc_id"]
-            view[new_ids[doc_id]] = (doc_id, hashes[doc_id], True)
-        for task_id, data in plan.changed:
-            view[task_id] = (view[task_id][0], data_hash(data), view[task_id][2])
-        for task_id, meta in plan.marks.items():
-            view[task_id] = (view[task_id][0], view[task_id][1], clean(meta))
-        for task_id in deleted:
-            view.pop(task_id, None)
-        state = state_after(record, plan, view, hashes)
-        total, latest = latest_update(studio, record.project_id)
-        if total != len(view):
-            push_state.forget_state(path)  # someone else changed the project meanwhile
-            return
-        push_state.save_state(path, dataclasses.replace(state, watermark=latest, task_count=total))
-    except (StudioError, OSError, KeyError):
-        # The push itself is complete; without a record the next one reads the whole project.
+
+
+def _remember(
+    studio: Gateway,
+    path: Path,
+    record: PushState,
+    created: Future[dict[str, Any]] | None,
+    plan: Plan,
+    view: dict[int, TaskView] | None,
+    new_ids: dict[str, int] | None,
+    hashes: dict[str, str],
+    deleted: Sequence[int],
+    changed: Sequence[ServerTask],
+    previous_watermark: str | None,
+) -> None:
+    def dated(state: PushState) -> PushState:
+        if created is None:
+            return state
+        return dataclasses.replace(state, project_created_at=created.result().get("created_at"))
+
+    if view is None:
+        # The plan was the last one's and nothing was written; the watermark moves past the
+        # tasks changed since (annotators at work) so that the next push reads fewer.
+        latest = max(
+            (mark for task in changed if (mark := push_state.watermark(task.updated_at))),
+            default=record.watermark,
+        )
+        if latest != previous_watermark:
+            push_state.save_state(path, dated(dataclasses.replace(record, watermark=latest)))
+        return
+    if new_ids is None:
         push_state.forget_state(path)
+        return
+    view = dict(view)
+    for payload in plan.new:
+        doc_id = payload["data"]["doc_id"]
+        view[new_ids[doc_id]] = (doc_id, hashes[doc_id], True)
+    for task_id, data in plan.changed:
+        view[task_id] = (view[task_id][0], data_hash(data), view[task_id][2])
+    for task_id, meta in plan.marks.items():
+        view[task_id] = (view[task_id][0], view[task_id][1], clean(meta))
+    for task_id in deleted:
+        view.pop(task_id, None)
+    state = state_after(record, plan, view, hashes)
+    total, latest = latest_update(studio, record.project_id)
+    if total != len(view):
+        push_state.forget_state(path)  # someone else changed the project meanwhile
+        return
+    push_state.save_state(path, dated(dataclasses.replace(state, watermark=latest, task_count=total)))

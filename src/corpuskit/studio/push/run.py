@@ -210,27 +210,39 @@ def _stream_corpus(
     settings: Settings,
     options: PushOptions,
     taxonomy_version: str,
-    project_id: int,
-    project_created: bool,
-) -> tuple[_Corpus, dict[str, dict[str, Any]], tuple[int, dict[str, int] | None]]:
-    """Validate the corpus and import each valid document meanwhile (`streaming`); the corpus, each
-    document's task data and what the import made. On a failure on this side the imported tasks
-    are taken back; a failure of the server is raised as it is (a rerun finishes the push)."""
+    settle: Callable[[], _Place],
+) -> tuple[_Corpus, dict[str, dict[str, Any]], dict[str, str], tuple[int, dict[str, int] | None], _Place]:
+    """Validate the corpus and import each valid document meanwhile (`streaming`), the project
+    settled by `settle` on the import's thread while validation starts; the corpus, each document's
+    task data and its hash, what the import made and the project. On a failure on this side the
+    imported tasks are taken back; a failure of the server is raised as it is (a rerun finishes the
+    push)."""
     from corpuskit.validation.api import validate
+
+    settled: list[_Place] = []
+
+    def project() -> int:
+        place = settle()
+        settled.append(place)
+        assert place.project_id is not None  # not a dry run: the project exists now
+        return place.project_id
 
     importer = StreamedImport(
         studio,
-        project_id,
+        project,
         batch_size=options.batch_size,
         progress=options.progress,
         on_batch=options.on_batch,
     )
     wanted: dict[str, dict[str, Any]] = {}
+    hashes: dict[str, str] = {}
     documents: list[Document] = []
 
     def hand_over(document: dict[str, Any]) -> None:
         data = task_data(document, taxonomy_version)
         wanted[document["id"]] = data
+        # Hashed here, while the server imports, rather than after the last batch.
+        hashes[document["id"]] = data_hash(data)
         documents.append(document)
         importer.add({"data": data, "meta": {STALE: False, REMOVED: False}})
 
@@ -239,16 +251,18 @@ def _stream_corpus(
         imported = importer.finish()
     except BaseException as exc:
         importer.stop()
-        if importer.failure is None:
+        if importer.failure is None and settled:
+            place = settled[0]
+            assert place.project_id is not None
             try:
-                take_back(studio, project_id, importer.sent, project_created=project_created)
+                take_back(studio, place.project_id, importer.sent, project_created=place.created)
             except Exception as error:
                 raise rollback_failed(exc, error) from exc
         raise
     time_dependent = any(d.code == "future-date" for d in result.diagnostics)
     left_out = sorted({str(item["id"]) for item in result.left_out})
     corpus = _Corpus(documents, len(documents), result.invalid, time_dependent, left_out=left_out)
-    return corpus, wanted, imported
+    return corpus, wanted, hashes, imported, settled[0]
 
 
 def _push_locked(
@@ -281,24 +295,27 @@ def _push_locked(
         if replay is not None and options.delete_removed and replay.removed:
             replay = None  # deleting needs each removed task's annotations: plan from the tasks
     # Into a project without tasks every valid document is new: it is imported while validation
-    # still reads the rest of the corpus (`streaming`), the project settled first.
+    # still reads the rest of the corpus (`streaming`), the project settled first on the import's
+    # thread while validation reads the first documents.
     streamed = (
         plain and replay is None and not options.dry_run and (info is None or info.get("task_number") == 0)
     )
     imported: tuple[int, dict[str, int] | None] | None = None
     if streamed:
-        place = _settle_project(studio, settings.root, info, wanted_settings, title, options)
-        assert place.project_id is not None  # not a dry run: the project exists now
-        corpus, wanted, imported = _stream_corpus(
-            studio, settings, options, taxonomy.version, place.project_id, place.created
+        corpus, wanted, hashes, imported, place = _stream_corpus(
+            studio,
+            settings,
+            options,
+            taxonomy.version,
+            lambda: _settle_project(studio, settings.root, info, wanted_settings, title, options),
         )
     else:
         corpus = _read_corpus(settings, options, state, replay, design.seed)
         place = _settle_project(studio, settings.root, info, wanted_settings, title, options)
         wanted = {doc["id"]: task_data(doc, taxonomy.version) for doc in corpus.documents}
+        hashes = {doc_id: data_hash(data) for doc_id, data in wanted.items()}
     project_id, title = place.project_id, place.title
     created_project, config_updated, design_repaired = place.created, place.config_updated, place.repaired
-    hashes = {doc_id: data_hash(data) for doc_id, data in wanted.items()}
     plan_source = PLAN_SERVER
     view: dict[int, TaskView] | None = None
     tasks: list[ServerTask] = []

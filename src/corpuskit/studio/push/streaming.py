@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from corpuskit.errors import StudioError
-from corpuskit.studio.push.apply import import_batch, import_progress
+from corpuskit.studio.push.apply import BATCH_CHARS, import_batch, import_progress, payload_chars
 from corpuskit.studio.push.tasks import read_tasks
 
 if TYPE_CHECKING:
@@ -39,14 +39,17 @@ class StreamedImport:
     def __init__(
         self,
         studio: Gateway,
-        project_id: int,
+        project: Callable[[], int],
         *,
         batch_size: int,
         progress: bool,
         on_batch: Callable[[int], None] | None,
     ) -> None:
         self.studio = studio
-        self.project_id = project_id
+        # The worker settles the project (creates it, or sets its settings) before its first
+        # batch, while validation reads the first documents: its id is known from then on.
+        self._project = project
+        self.project_id: int | None = None
         self.batch_size = batch_size
         self.on_batch = on_batch
         self.created = 0
@@ -54,6 +57,7 @@ class StreamedImport:
         self.sent: list[str] = []  # document ids handed to the worker, in order
         self.failure: BaseException | None = None
         self._pending: list[dict[str, Any]] = []
+        self._pending_chars = 0
         # The first batches are small, so the server starts while validation has read only a few
         # documents (and a small corpus overlaps at all); each next one doubles, up to batch_size.
         self._next_size = min(batch_size, FIRST_BATCH)
@@ -67,12 +71,19 @@ class StreamedImport:
     def add(self, payload: dict[str, Any]) -> None:
         """Queue one task; raises the worker's failure, so that the caller stops reading."""
         self._raise_failure()
+        size = payload_chars(payload)
+        if self._pending and self._pending_chars + size > BATCH_CHARS:
+            self._send_pending()  # sized by text as `apply.batches` sizes them
         self._pending.append(payload)
+        self._pending_chars += size
         self.sent.append(payload["data"]["doc_id"])
         if len(self._pending) >= self._next_size:
-            self._put(self._pending)
-            self._pending = []
-            self._next_size = min(self.batch_size, 2 * self._next_size)
+            self._send_pending()
+
+    def _send_pending(self) -> None:
+        self._put(self._pending)
+        self._pending, self._pending_chars = [], 0
+        self._next_size = min(self.batch_size, 2 * self._next_size)
 
     def finish(self) -> tuple[int, dict[str, int] | None]:
         """Import what is left, wait for the worker; how many tasks were created and their ids."""
@@ -108,12 +119,34 @@ class StreamedImport:
             raise self.failure
 
     def _work(self) -> None:
+        try:
+            self.project_id = project_id = self._project()
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            self.failure = exc
+            return
+        held: list[list[dict[str, Any]] | None] = []  # taken from the queue, not sent yet
         while not self._stop.is_set():
-            batch = self._queue.get()
+            batch = held.pop() if held else self._queue.get()
             if batch is _DONE or self._stop.is_set():
                 return
+            # The batches queued while the server took the last one (or while the project was
+            # created) go in one request, up to batch_size: each import has a fixed cost on the
+            # server (about 0.1 s), and validation hands over the first batches faster than that.
+            while len(batch) < self.batch_size:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if (
+                    more is _DONE
+                    or len(batch) + len(more) > self.batch_size
+                    or sum(map(payload_chars, batch)) + sum(map(payload_chars, more)) > BATCH_CHARS
+                ):
+                    held.append(more)
+                    break
+                batch = batch + more
             try:
-                made, ids = import_batch(self.studio, self.project_id, batch)
+                made, ids = import_batch(self.studio, project_id, batch)
             except BaseException as exc:  # handed to the caller's thread, raised there
                 self.failure = exc
                 return
