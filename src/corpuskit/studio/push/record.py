@@ -57,7 +57,8 @@ def likely_record(settings: Settings, server: str, project: int | None) -> tuple
     for `project`, or the only record for this server. `usable_state` checks it against the
     project found."""
     if project is not None:
-        return push_state.state_path(settings.root, server, project), project
+        path = push_state.state_path(settings.root, server, project)
+        return (path, project) if path.is_file() else None
     prefix = push_state.state_path(settings.root, server, 0).name[: -len("0.json")]
     try:
         paths = list((settings.root / push_state.STATE_DIR).glob(f"{prefix}*.json"))
