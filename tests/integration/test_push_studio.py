@@ -476,6 +476,41 @@ def test_tasks_changed_behind_corpuskit_are_seen(
     assert (again.plan_source, again.corpus_unchanged, again.created) == ("local", True, 0)
 
 
+def test_a_task_deleted_and_another_added_by_hand_is_seen(
+    corpus: Path, studio_server: StudioServer, client: StudioClient
+) -> None:
+    settings = settings_of(corpus)
+    project_id = push(settings=settings).project_id
+    assert project_id is not None
+    tasks = tasks_by_doc(client, project_id)
+    gone = sorted(tasks)[0]
+    # As many tasks as the record counts, but not the same ones: the latest change moved.
+    client.request("DELETE", f"/api/tasks/{tasks[gone].id}", what="delete a task")
+    client.request(
+        "POST", f"/api/projects/{project_id}/import", json=[{"data": {"text": "by hand"}}], what="add a task"
+    )
+    refilled = push(settings=settings)
+    assert refilled.plan_source == "server" and refilled.created == 1
+    assert sorted(str(t.doc_id) for t in read_tasks(client, project_id) if t.doc_id) == sorted(tasks)
+    again = push(settings=settings)
+    assert (again.plan_source, again.corpus_unchanged, again.created) == ("local", True, 0)
+
+    # An annotation on a settled task changes nothing the plan depends on; the push after it
+    # reads no task at all.
+    kept = tasks[sorted(tasks)[1]]
+    annotate(client, kept.id, kept.data["text"])
+    annotated = push(settings=settings)
+    assert (annotated.plan_source, annotated.corpus_unchanged, annotated.created) == ("local", True, 0)
+    sent: list[str] = []
+    client.http.event_hooks["request"].append(lambda request: sent.append(request.url.path))
+    try:
+        quiet = push(settings=settings, client=client)
+    finally:
+        client.http.event_hooks["request"].pop()
+    assert (quiet.plan_source, quiet.corpus_unchanged, quiet.created) == ("local", True, 0)
+    assert sent == ["/api/projects", "/api/tasks"]
+
+
 def test_annotation_since_the_last_push_makes_a_changed_document_stale(
     corpus: Path, studio_server: StudioServer, client: StudioClient
 ) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from corpuskit.studio.push import incremental
+from corpuskit.studio.push import incremental, record
 from corpuskit.studio.push.plan import REMOVED, STALE, ServerTask, make_plan, task_data, view_of
 from corpuskit.studio.push.state import SETTLED, DocState, PushState, data_hash, inputs_digest
 
@@ -118,6 +118,21 @@ def test_the_last_plan_is_replayed_while_nothing_it_depends_on_changed() -> None
     assert sorted(replay.unchanged) == ["a", "b"]
     edited = task(1, task_data(doc("a", "Edited on the server."), VERSION))
     assert incremental.replay(state, [edited]) is None
+
+
+def test_no_task_is_read_only_while_count_and_latest_change_are_the_records() -> None:
+    state = _state([doc("a"), doc("b")])
+    mark = state.watermark
+    info = {"id": 1, "task_number": 2}
+    assert record.unchanged_since(state, info, 2, mark)
+    # A task edited or annotated (or one deleted and another added) moves the latest change.
+    assert not record.unchanged_since(state, info, 2, "2024-01-02T00:00:00.000000Z")
+    # A task deleted lowers the count, in the task list as in the project's own count.
+    assert not record.unchanged_since(state, info, 1, mark)
+    assert not record.unchanged_since(state, {"id": 1, "task_number": 1}, 2, mark)
+    # A record of an empty project has no watermark: nothing to compare with.
+    empty = _state([])
+    assert not record.unchanged_since(empty, {"id": 1, "task_number": 0}, 0, None)
 
 
 def test_the_local_plan_reads_only_the_tasks_of_changed_documents() -> None:

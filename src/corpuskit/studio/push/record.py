@@ -51,12 +51,14 @@ def inputs_digest(settings: Settings) -> str | None:
     return push_state.inputs_digest(files, config, settings_repr, fingerprints)
 
 
-def likely_state(settings: Settings, server: str, project: int | None) -> PushState | None:
-    """The record a push will most likely use, read before its project is found (so that the
-    tasks changed since can be asked for at the same time): the one for `project`, or the only
-    record for this server. `usable_state` checks it against the project found."""
+def likely_record(settings: Settings, server: str, project: int | None) -> tuple[Path, int] | None:
+    """Where the record a push will most likely use lies, and its project, from the file names
+    alone (so that the project's latest change can be asked for before anything is read): the one
+    for `project`, or the only record for this server. `usable_state` checks it against the
+    project found."""
     if project is not None:
-        return push_state.load_state(push_state.state_path(settings.root, server, project), server, project)
+        path = push_state.state_path(settings.root, server, project)
+        return (path, project) if path.is_file() else None
     prefix = push_state.state_path(settings.root, server, 0).name[: -len("0.json")]
     try:
         paths = list((settings.root / push_state.STATE_DIR).glob(f"{prefix}*.json"))
@@ -65,22 +67,38 @@ def likely_state(settings: Settings, server: str, project: int | None) -> PushSt
     if len(paths) != 1:
         return None
     try:
-        project_id = int(paths[0].name[len(prefix) : -len(".json")])
+        return paths[0], int(paths[0].name[len(prefix) : -len(".json")])
     except ValueError:
         return None
-    return push_state.load_state(paths[0], server, project_id)
+
+
+def likely_state(settings: Settings, server: str, likely: tuple[Path, int] | None) -> PushState | None:
+    """The record `likely_record` found, if it can be read."""
+    if likely is None:
+        return None
+    return push_state.load_state(likely[0], server, likely[1])
+
+
+def unchanged_since(state: PushState, info: dict[str, Any], total: int | None, latest: str | None) -> bool:
+    """Whether the project's tasks are exactly the ones the record left: as many as it counts and
+    none updated after its watermark (`total` and `latest` from `latest_update`). A task edited
+    or annotated moves the latest `updated_at`; a task deleted lowers the count; one deleted and
+    another added moves the latest `updated_at` too."""
+    if state.watermark is None or latest != state.watermark:
+        return False
+    return total == info.get("task_number") == state.task_count == len(state.task_ids())
 
 
 def usable_state(
     studio: Gateway,
     settings: Settings,
     info: dict[str, Any] | None,
-    early: tuple[PushState, Future[list[ServerTask]]] | None = None,
+    early: tuple[PushState, Future[tuple[int | None, str | None]]] | None = None,
 ) -> tuple[PushState | None, list[ServerTask]]:
     """The record of the last push to this project and the tasks changed since, if the record
     still describes the project (same project, and a task count that adds up). `early` is a
-    record from `likely_state` and the pending read of the tasks changed since its watermark,
-    used when it is this project's."""
+    record from `likely_state` and the pending `latest_update` of its project: when it is this
+    project's and nothing changed since the record, no task is read."""
     if info is None:
         return None, []
     project_id = int(info["id"])
@@ -92,9 +110,9 @@ def usable_state(
         state = push_state.load_state(path, studio.url, project_id)
     if state is None or state.project_created_at != info.get("created_at"):
         return None, []
-    changed = (
-        early[1].result() if early is not None else read_tasks(studio, project_id, since=state.watermark)
-    )
+    if early is not None and unchanged_since(state, info, *early[1].result()):
+        return state, []
+    changed = read_tasks(studio, project_id, since=state.watermark)
     # Deleted tasks leave nothing to query: the count shows them (tasks added since are in `changed`).
     if info.get("task_number") != len(state.task_ids() | {task.id for task in changed}):
         return None, []

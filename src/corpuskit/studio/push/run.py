@@ -39,7 +39,7 @@ from corpuskit.studio.push.predictions import attach_predictions, read_predictio
 from corpuskit.studio.push.result import PLAN_LOCAL, PLAN_SERVER, PushResult
 from corpuskit.studio.push.state import PushState, data_hash
 from corpuskit.studio.push.streaming import StreamedImport, rollback_failed, take_back
-from corpuskit.studio.push.tasks import fetch, read_tasks
+from corpuskit.studio.push.tasks import fetch, latest_update, read_tasks
 from corpuskit.studio.team import pilot_sample
 
 if TYPE_CHECKING:
@@ -270,14 +270,15 @@ def _push_locked(
 ) -> PushResult:
     plain = not options.prediction_rows and options.pilot is None
     # The project lookup is the first request (an unreachable server or a refused token fails
-    # there, before anything changes); the tasks changed since the last push are asked for at the
-    # same time when the record of that push is plain to see, and the local work runs meanwhile.
+    # there, before anything changes); the count and latest change of the tasks are asked for at
+    # the same time when the record of the last push is plain to see (its file name gives the
+    # project), and the local work, reading that record first, runs meanwhile.
     with ThreadPoolExecutor(max_workers=2) as pool:
         found = pool.submit(_find_project, studio, title, options.project)
-        guess = record.likely_state(settings, studio.url, options.project) if plain else None
-        early = None
-        if guess is not None:
-            early = (guess, pool.submit(read_tasks, studio, guess.project_id, since=guess.watermark))
+        likely = record.likely_record(settings, studio.url, options.project) if plain else None
+        probe = pool.submit(latest_update, studio, likely[1]) if likely is not None else None
+        guess = record.likely_state(settings, studio.url, likely)
+        early = (guess, probe) if guess is not None and probe is not None else None
         design = OverlapDesign.from_settings(settings)
         # Hashed before validation reads the files: a file edited during the push then differs
         # from the record, never the other way round.

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,8 +108,27 @@ def state_path(root: Path, server: str, project_id: int) -> Path:
     return root / STATE_DIR / f"{host}-{port}-{project_id}.json"
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage collection while a record is built: tens of thousands of small objects without
+    a cycle among them would otherwise set off collections that walk every object the process
+    holds (a collection of the whole heap took about 15 ms of an unchanged re-push)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_state(path: Path, server: str, project_id: int) -> PushState | None:
     """The record, or None if it is missing, unreadable, or for another server or project."""
+    with _collector_paused():
+        return _load_state(path, server, project_id)
+
+
+def _load_state(path: Path, server: str, project_id: int) -> PushState | None:
     import orjson
 
     try:
