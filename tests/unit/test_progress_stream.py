@@ -253,7 +253,7 @@ def _generated_export(
     rng = random.Random(seed)
     targets = list(taxonomy.target_ids)
     values = list(taxonomy.stance_value_ids)
-    topics = list(taxonomy.topic_ids())
+    topics = list(taxonomy.topic_ids)
     text = "Russia and North Korea signed a defence pact. " * 3
     export: list[dict[str, Any]] = []
     tasks: dict[int, tuple[int, dict[str, Any]]] = {}
