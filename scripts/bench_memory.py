@@ -4,7 +4,9 @@ document at a time (`iter_groups`), of `corpuskit gold` (`write_gold_file`), of 
 (100 draws) and of the release's quality gate (`assess_quality`, 1,000 draws, then every gold row
 it hands the build), each in a fresh process, for snapshots of several sizes (documents x 3
 annotations), so that one can see whether memory stays flat as the corpus grows.
-`corpuskit status` is not here: it reads the live project from Label Studio, not a snapshot.
+`corpuskit status` reads the live project from Label Studio; its step here is what it does with
+what it reads: the task list (as `read_overlaps` returns it) and the one-line JSON export of the
+same documents x 3 annotations, folded task by task (`progress.Tally`) as it is read from a file.
 
 Run alone: `.venv/bin/python scripts/bench_memory.py 100000 1000000` (annotations).
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ("read", "gold", "check", "agreement", "gate")
+STEPS = ("read", "gold", "check", "agreement", "gate", "status")
 
 
 def _rows(documents: int, taxonomy: Any) -> Iterator[dict[str, Any]]:
@@ -60,6 +62,46 @@ def _rows(documents: int, taxonomy: Any) -> Iterator[dict[str, Any]]:
             }
 
 
+def write_export(path: Path, documents: int, taxonomy: Any) -> None:
+    """The one-line JSON export Label Studio sends for the same annotations (`_rows`), written one
+    task at a time; annotators as bare ids, as the export endpoint names them."""
+    text = "Russia and North Korea signed a defence pact. " * 3
+    with path.open("w", encoding="utf-8") as out:
+        out.write("[")
+        task: dict[str, Any] | None = None
+        for row in _rows(documents, taxonomy):
+            if task is None or task["id"] != row["task_id"]:
+                if task is not None:
+                    out.write(json.dumps(task) + ", ")
+                task = {
+                    "id": row["task_id"],
+                    "annotations": [],
+                    "drafts": [],
+                    "predictions": [],
+                    "data": {
+                        "doc_id": row["document_id"],
+                        "text": text,
+                        "language": "en",
+                        "content_sha256": row["content_sha256"],
+                        "taxonomy_version": row["taxonomy_version"],
+                    },
+                    "meta": {},
+                }
+            task["annotations"].append(
+                {
+                    "id": row["annotation_id"],
+                    "completed_by": row["annotator"]["id"],
+                    "result": row["result"],
+                    "was_cancelled": False,
+                    "ground_truth": False,
+                    "created_at": row["created_at"],
+                    "updated_at": row["updated_at"],
+                    "lead_time": row["lead_time"],
+                }
+            )
+        out.write(json.dumps(task) + "]")
+
+
 def make_corpus(folder: Path, documents: int) -> Path:
     """A corpus folder (settings, schema) with a pulled snapshot of `documents` x 3 annotations."""
     from corpuskit.snapshot import write_snapshot
@@ -70,6 +112,8 @@ def make_corpus(folder: Path, documents: int) -> Path:
     taxonomy = load_taxonomy(folder / "schema" / "taxonomy.yaml")
     meta = {"project_id": None, "source": "bench", "taxonomy_version": taxonomy.version}
     write_snapshot(folder / "annotations", {"annotations": _rows(documents, taxonomy)}, meta)
+    write_export(folder / "export.json", documents, taxonomy)
+    (folder / "export.tasks").write_text(str(documents), encoding="utf-8")
     return folder
 
 
@@ -99,6 +143,33 @@ def _step(step: str, folder: Path) -> dict[str, Any]:
         settings = load_settings(folder)
         outcome = assess_quality(settings, folder / "annotations", load_taxonomy(settings))
         count = sum(1 for _ in outcome.gold)
+    elif step == "status":
+        from corpuskit.settings import load_settings
+        from corpuskit.studio.progress import Tally
+        from corpuskit.studio.pull import convert_stream_by_task, taxonomy_mapper
+        from corpuskit.taxonomy import load_taxonomy
+
+        settings = load_settings(folder)
+        taxonomy = load_taxonomy(folder / "schema" / "taxonomy.yaml")
+        documents = int((folder / "export.tasks").read_text(encoding="utf-8"))
+        # What `read_overlaps` returns (overlap 3, no marks) and the languages it reads.
+        tasks: dict[int, tuple[int, dict[str, Any]]] = {n + 1: (3, {}) for n in range(documents)}
+        languages = {task_id: "en" for task_id in tasks}
+        emails = {n + 1: f"a{n}@example.org" for n in range(3)}
+
+        def fill(annotator: dict[str, Any]) -> dict[str, Any]:
+            return {"id": annotator["id"], "email": emails.get(annotator["id"])}
+
+        tally = Tally(tasks, languages, fill)
+        try:
+            with (folder / "export.json").open("rb") as body:
+                for tables in convert_stream_by_task(
+                    iter(lambda: body.read(1 << 20), b""), taxonomy_mapper(taxonomy)
+                ):
+                    tally.add_task(tables.annotations)
+            count = tally.figures(taxonomy, settings)["complete"]
+        finally:
+            tally.close()
     else:
         from corpuskit.quality.agreement import agreement
 

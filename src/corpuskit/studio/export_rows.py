@@ -8,7 +8,7 @@ that fail the annotation schema are reported in `problems` (with the whole row),
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -466,6 +466,18 @@ def convert_tasks(tasks: Iterable[Any], mapper: Mapper) -> Tables:
         for row in converter.out.table(name):
             row.pop("position", None)
     return converter.out
+
+
+def iter_task_tables(tasks: Iterable[Any], mapper: Mapper) -> Iterator[Tables]:
+    """Convert an export's tasks one at a time: the rows of each task as their own `Tables`, in the
+    order the converter makes them (not sorted), each row still carrying its `position` in the
+    task's list, which the snapshot's sort order uses to break ties. Nothing is kept between tasks,
+    so a caller that folds the rows as they come holds one task at a time."""
+    converter = _Converter(mapper)
+    for index, task in enumerate(tasks):
+        converter.out = Tables()
+        converter.task(index, task)
+        yield converter.out
 
 
 def source_of(row: Row, columns: Mapping[str, str]) -> Row:

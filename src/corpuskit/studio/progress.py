@@ -8,9 +8,8 @@ exactly as pull reads them.
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +107,124 @@ def _who(annotator: Any) -> str:
     return "anonymous"
 
 
+class Tally:
+    """The progress figures folded one task at a time (what `measure` computes, in flat memory).
+
+    Held in memory: the task list as read (`tasks`, `languages`), one small integer per worked-on
+    task (how many annotators submitted for it), the document id of each stale task, and one counter
+    pair per annotator. Every annotation row (the fields agreement reads) and every lead time go to
+    a temporary file (`progress_spill.Spill`, removed by `close`), from which the complete
+    documents' agreement and the exact medians are taken afterwards.
+
+    `emails`: fills an annotator's email (`pull.UserEmails.fill`), as `pull.add_emails` does for
+    a whole export, so annotators are named as they were when status held the export."""
+
+    def __init__(
+        self,
+        tasks: Mapping[int, tuple[int, Mapping[str, Any]]],
+        languages: Mapping[int, str] | None = None,
+        emails: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        from corpuskit.studio.progress_spill import Spill
+
+        self.tasks = tasks
+        self.languages = languages or {}
+        self.emails = emails
+        self.pilot = {task_id for task_id, (_, meta) in tasks.items() if meta.get(PILOT)}
+        self.stale_tasks = {task_id for task_id, (_, meta) in tasks.items() if meta.get(STALE)}
+        self.stale_documents: dict[int, str] = {}
+        self.people: dict[int, int] = {}  # task id -> annotators who submitted for it
+        self.submitted: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
+        self.spill = Spill()
+
+    def add_task(self, annotations: Iterable[dict[str, Any]]) -> None:
+        """The annotation rows of one task (every row of a task in one call; rows without a task
+        id may come together)."""
+        people: dict[int, set[str]] = defaultdict(set)
+        for row in annotations:
+            if self.emails is not None and isinstance(row.get("annotator"), dict):
+                row["annotator"] = self.emails(row["annotator"])
+            who = _who(row.get("annotator"))
+            task_id = None if row.get("task_id") is None else int(row["task_id"])
+            if task_id in self.stale_tasks:
+                self.stale_documents[task_id] = str(row["document_id"])
+            self.spill.add_row(row)
+            if row.get("was_cancelled"):
+                self.skipped[who] += 1
+                continue
+            self.submitted[who] += 1
+            if task_id is not None:
+                people[task_id].add(who)
+            if isinstance(row.get("lead_time"), int | float):
+                self.spill.add_lead(who, float(row["lead_time"]))
+        for task_id, who_set in people.items():
+            self.people[task_id] = self.people.get(task_id, 0) + len(who_set)
+
+    def figures(self, taxonomy: Any, settings: Settings) -> dict[str, Any]:
+        """The figures of `measure`, once every task was added."""
+        from corpuskit.quality.check import assess_streaming
+        from corpuskit.quality.ratings import document_answers
+
+        members = len(self.submitted)
+        by_annotators: Counter[int] = Counter()
+        complete: list[int] = []
+        remaining = 0
+        by_language: dict[str, dict[str, int]] = {}
+        for task_id, (overlap, _) in self.tasks.items():
+            n = self.people.get(task_id, 0)
+            need = max(members, 1) if task_id in self.pilot else overlap
+            if task_id not in self.pilot:
+                by_annotators[n] += 1
+            if n >= need:
+                complete.append(task_id)
+            remaining += max(0, need - n)
+            entry = by_language.setdefault(
+                self.languages.get(task_id, "unknown"), {"documents": 0, "annotated": 0, "complete": 0}
+            )
+            entry["documents"] += 1
+            entry["annotated"] += task_id in self.people
+            entry["complete"] += n >= need
+        self.spill.mark_complete(complete)
+        groups = self.spill.complete_groups
+        agreement: dict[str, dict[str, Any]] = {}
+        overlapped = 0
+        if any(document_answers(doc, numbered).kept for doc, numbered in groups()):
+            # The same assessment as `gold --check` and the release gate (only alpha is shown here).
+            result = assess_streaming(
+                groups,
+                taxonomy=taxonomy,
+                adjudications={},
+                min_annotators=settings.min_annotators,
+                min_alpha=settings.min_alpha,
+                design=OverlapDesign.from_settings(settings),
+            ).agreement
+            overlapped = int(result.counts["overlapped_documents"])
+            for c in [*result.stance, result.topic_set]:
+                name = c.name if c is result.topic_set else f"stance.{c.name}"
+                agreement[name] = {"alpha": c.alpha.value, "items": c.pairable_items}
+        stale = sorted(self.stale_documents.get(task_id, f"task {task_id}") for task_id in self.stale_tasks)
+        return {
+            "documents": len(self.tasks),
+            "pilot_documents": len(self.pilot),
+            "annotators": [
+                AnnotatorProgress(who, self.submitted[who], self.skipped[who], self.spill.median(who))
+                for who in sorted(set(self.submitted) | set(self.skipped))
+            ],
+            "by_annotators": dict(by_annotators),
+            "complete": len(complete),
+            "remaining": remaining,
+            "median_lead_time": self.spill.median(),
+            "agreement": agreement,
+            "agreement_documents": overlapped,
+            "stale": stale,
+            "languages": dict(sorted(by_language.items(), key=lambda item: (-item[1]["documents"], item[0]))),
+        }
+
+    def close(self) -> None:
+        self.spill.close()
+
+
 def measure(
     tasks: dict[int, tuple[int, dict[str, Any]]],
     annotations: list[dict[str, Any]],
@@ -117,88 +234,18 @@ def measure(
 ) -> dict[str, Any]:
     """The progress figures from every task's (overlap, meta) and the snapshot-shaped annotation
     rows (pure: no server). `languages`: task id -> the language in its data (the export carries
-    every task's data); a task without one counts as "unknown"."""
-    from corpuskit.quality.check import assess
-    from corpuskit.quality.ratings import build_ratings
-
-    pilot = {task_id for task_id, (_, meta) in tasks.items() if meta.get(PILOT)}
-    stale_tasks = {task_id for task_id, (_, meta) in tasks.items() if meta.get(STALE)}
-    people: dict[int, set[str]] = defaultdict(set)
-    submitted: Counter[str] = Counter()
-    skipped: Counter[str] = Counter()
-    lead: dict[str, list[float]] = defaultdict(list)
-    document_of: dict[int, str] = {}
+    every task's data); a task without one counts as "unknown". The rows are given in the
+    snapshot's order; `status` folds the export task by task instead (`Tally`)."""
+    by_task: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for row in annotations:
-        who = _who(row.get("annotator"))
-        if row.get("task_id") is not None:
-            document_of[int(row["task_id"])] = str(row["document_id"])
-        if row.get("was_cancelled"):
-            skipped[who] += 1
-            continue
-        submitted[who] += 1
-        if row.get("task_id") is not None:
-            people[int(row["task_id"])].add(who)
-        if isinstance(row.get("lead_time"), int | float):
-            lead[who].append(float(row["lead_time"]))
-    members = len(submitted)
-    by_annotators: Counter[int] = Counter()
-    complete: set[int] = set()
-    remaining = 0
-    for task_id, (overlap, _) in tasks.items():
-        n = len(people.get(task_id, ()))
-        need = max(members, 1) if task_id in pilot else overlap
-        if task_id not in pilot:
-            by_annotators[n] += 1
-        if n >= need:
-            complete.add(task_id)
-        remaining += max(0, need - n)
-    every = [t for times in lead.values() for t in times]
-    complete_docs = {document_of[task_id] for task_id in complete if task_id in document_of}
-    ratings = build_ratings([r for r in annotations if r["document_id"] in complete_docs], taxonomy)
-    agreement: dict[str, dict[str, Any]] = {}
-    overlapped = 0
-    if ratings.annotations:
-        # The same assessment as `gold --check` and the release gate (only alpha is shown here).
-        result = assess(
-            ratings,
-            min_annotators=settings.min_annotators,
-            min_alpha=settings.min_alpha,
-            design=OverlapDesign.from_settings(settings),
-        ).agreement
-        overlapped = int(result.counts["overlapped_documents"])
-        for c in [*result.stance, result.topic_set]:
-            name = c.name if c is result.topic_set else f"stance.{c.name}"
-            agreement[name] = {"alpha": c.alpha.value, "items": c.pairable_items}
-    stale = sorted(document_of.get(task_id, f"task {task_id}") for task_id in stale_tasks)
-    by_language: dict[str, dict[str, int]] = {}
-    for task_id in tasks:
-        entry = by_language.setdefault(
-            (languages or {}).get(task_id, "unknown"), {"documents": 0, "annotated": 0, "complete": 0}
-        )
-        entry["documents"] += 1
-        entry["annotated"] += task_id in people
-        entry["complete"] += task_id in complete
-    return {
-        "documents": len(tasks),
-        "pilot_documents": len(pilot),
-        "annotators": [
-            AnnotatorProgress(
-                who,
-                submitted[who],
-                skipped[who],
-                float(statistics.median(lead[who])) if lead[who] else None,
-            )
-            for who in sorted(set(submitted) | set(skipped))
-        ],
-        "by_annotators": dict(by_annotators),
-        "complete": len(complete),
-        "remaining": remaining,
-        "median_lead_time": float(statistics.median(every)) if every else None,
-        "agreement": agreement,
-        "agreement_documents": overlapped,
-        "stale": stale,
-        "languages": dict(sorted(by_language.items(), key=lambda item: (-item[1]["documents"], item[0]))),
-    }
+        by_task[row.get("task_id")].append(row)
+    tally = Tally(tasks, languages)
+    try:
+        for rows in by_task.values():
+            tally.add_task(rows)
+        return tally.figures(taxonomy, settings)
+    finally:
+        tally.close()
 
 
 def status(
@@ -212,7 +259,7 @@ def status(
     from corpuskit.studio.client import StudioClient, connection
     from corpuskit.studio.gateway import Gateway
     from corpuskit.studio.project import project_title
-    from corpuskit.studio.pull import add_emails, convert_stream, taxonomy_mapper
+    from corpuskit.studio.pull import UserEmails, convert_stream_by_task, taxonomy_mapper
     from corpuskit.studio.team import read_overlaps
     from corpuskit.taxonomy import load_taxonomy
 
@@ -227,15 +274,27 @@ def status(
         info = studio.projects.get(project, fields=loop.FIELDS)
         project_id = int(info["id"])
         mapper = taxonomy_mapper(taxonomy)
-        # Only the tasks someone worked on (an untouched task is all in the task list read),
-        # converted while they download: the export is never written or held whole.
-        tables = studio.exports.read(
-            project_id, lambda chunks: convert_stream(chunks, mapper), method="export", all_tasks=False
-        )
-        add_emails(client, tables)
         languages: dict[int, str] = {}
         overlaps = read_overlaps(client, project_id, languages=languages)
-        figures = measure(overlaps, tables.annotations, taxonomy, settings, languages)
+        emails = UserEmails(client)
+        tallies: list[Tally] = []
+
+        def fold(chunks: Iterator[bytes]) -> Tally:
+            tally = Tally(overlaps, languages, emails.fill)
+            tallies.append(tally)  # a retried download starts a fresh one; all are closed below
+            for tables in convert_stream_by_task(chunks, mapper):
+                tally.add_task(tables.annotations)
+            return tally
+
+        try:
+            # Only the tasks someone worked on (an untouched task is all in the task list read),
+            # converted and counted one task at a time while they download: neither the export
+            # nor its rows are held whole.
+            tally = studio.exports.read(project_id, fold, method="export", all_tasks=False)
+            figures = tally.figures(taxonomy, settings)
+        finally:
+            for tally in tallies:
+                tally.close()
         design = OverlapDesign.from_settings(settings)
         events = loop.history(settings.root, studio.url, info)
         in_force = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +23,14 @@ from corpuskit.errors import DataError, StudioError, UsageError
 from corpuskit.snapshot import TABLES, Row, iter_table, read_meta, verify_tables, write_snapshot
 from corpuskit.studio import loop, pull_state
 from corpuskit.studio.export_items import iter_tasks
-from corpuskit.studio.export_rows import Mapper, Tables, convert_export, convert_tasks
+from corpuskit.studio.export_rows import (
+    Mapper,
+    Tables,
+    convert_export,
+    convert_tasks,
+    iter_task_tables,
+    tasks_of,
+)
 from corpuskit.taxonomy.annotation_schema import HIDDEN, PRELABELS
 
 if TYPE_CHECKING:
@@ -143,6 +150,19 @@ def convert_stream(chunks: Iterator[bytes], mapper: Mapper) -> Tables:
     as soon as its bytes have arrived, so the export is never held or written whole. An export that
     is one task object rather than a list is read whole (Label Studio's export endpoints always
     send a list)."""
+    return convert_tasks(_export_tasks(chunks), mapper)
+
+
+def convert_stream_by_task(chunks: Iterator[bytes], mapper: Mapper) -> Iterator[Tables]:
+    """`convert_stream` one task at a time: the rows of each task (`iter_task_tables`: unsorted,
+    with their positions) as soon as its bytes have arrived, for a caller that folds them and keeps
+    none (`corpuskit status`)."""
+    return iter_task_tables(_export_tasks(chunks), mapper)
+
+
+def _export_tasks(chunks: Iterator[bytes]) -> Iterable[Any]:
+    """The tasks of a JSON export's body, parsed one at a time when it is a list (always, from
+    Label Studio), else the one task object read whole."""
     head = b""
     for chunk in chunks:
         head += chunk
@@ -151,8 +171,8 @@ def convert_stream(chunks: Iterator[bytes], mapper: Mapper) -> Tables:
     if not head.strip():
         raise DataError("the export is empty")
     if not head.lstrip().startswith(b"["):
-        return convert_export(_loads(head + b"".join(chunks)), mapper)
-    return convert_tasks(iter_tasks(head, chunks), mapper)
+        return tasks_of(_loads(head + b"".join(chunks)))
+    return iter_tasks(head, chunks)
 
 
 def _loads(data: bytes) -> Any:
@@ -191,13 +211,41 @@ def add_emails(client: StudioClient, tables: Tables, users: list[dict[str, Any]]
     if not wanted:
         return
     if users is None or not wanted <= {u.get("id") for u in users}:
-        from corpuskit.studio.gateway import Gateway
-
-        users = Gateway(client).users.list()
-    emails = {u["id"]: u.get("email") for u in users if "id" in u}
+        users = None
+    lookup = UserEmails(client, users)
     for row in rows:
-        if row["annotator"]["email"] is None and row["annotator"]["id"] in emails:
-            row["annotator"] = {"id": row["annotator"]["id"], "email": emails[row["annotator"]["id"]]}
+        row["annotator"] = lookup.fill(row["annotator"])
+
+
+class UserEmails:
+    """Annotators' emails from the server's user list (the export names annotators by id only).
+
+    The list is read when first needed, unless given (as read before the export); a given list is
+    read again, once, when it lacks an annotator (a user added during the export). `fill` is what
+    `add_emails` does to each row, for a caller that sees the rows one at a time."""
+
+    def __init__(self, client: StudioClient, users: list[dict[str, Any]] | None = None) -> None:
+        self.client = client
+        self.emails = None if users is None else self._index(users)
+        self.fresh = False
+
+    @staticmethod
+    def _index(users: list[dict[str, Any]]) -> dict[Any, Any]:
+        return {u["id"]: u.get("email") for u in users if "id" in u}
+
+    def fill(self, annotator: dict[str, Any]) -> dict[str, Any]:
+        """`annotator` ({id, email}) with its email from the user list when it had none."""
+        user_id = annotator["id"]
+        if annotator["email"] is not None or user_id is None:
+            return annotator
+        if self.emails is None or (user_id not in self.emails and not self.fresh):
+            from corpuskit.studio.gateway import Gateway
+
+            self.emails = self._index(Gateway(self.client).users.list())
+            self.fresh = True
+        if user_id not in self.emails:
+            return annotator
+        return {"id": user_id, "email": self.emails[user_id]}
 
 
 def mark_prelabels(tables: Tables, info: dict[str, Any], history: list[loop.Event]) -> dict[str, Any]:
