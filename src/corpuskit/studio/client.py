@@ -260,6 +260,10 @@ class StudioClient:
         self._access: str | None = None
         self._access_exp = 0.0
         self._lock = threading.Lock()
+        # Requests in flight together on a new client (a pull's summary beside its settings read)
+        # reach `http` at once: one of them makes the connection pool, the others wait for it.
+        # Two pools would leave one unclosed, its kept-alive TLS connections with it.
+        self._http_lock = threading.Lock()
 
     # -- authentication -------------------------------------------------------------------------
 
@@ -303,32 +307,38 @@ class StudioClient:
     @property
     def http(self) -> httpx.Client:
         if self._http is None:
-            import socket
-
-            import httpx
-
-            verify = tls_verify(self.conn.ca_file)
-            parts = urlsplit(self.url)
-            # A reused connection to Label Studio waits about 40 ms per answer: its server writes
-            # headers and body in two sends (Nagle holds the second until ours is acknowledged)
-            # and a connection past its first packets acknowledges late. A new connection answers
-            # at once and costs well under a millisecond on this machine's loopback, so a local
-            # server gets one per request (5-15 ms instead of 50-60 ms); over the network, where
-            # a connection (and its TLS) costs more, connections are kept.
-            local = parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS
-            transport = httpx.HTTPTransport(
-                verify=verify,
-                limits=httpx.Limits(max_keepalive_connections=0) if local else httpx.Limits(),
-                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            )
-            self._http = httpx.Client(
-                base_url=self.url,
-                timeout=self.timeout,
-                follow_redirects=False,
-                verify=verify,
-                transport=transport,
-            )
+            with self._http_lock:
+                if self._http is None:
+                    self._http = self._new_http()
         return self._http
+
+    def _new_http(self) -> httpx.Client:
+        """A connection pool for this server (see `http`)."""
+        import socket
+
+        import httpx
+
+        verify = tls_verify(self.conn.ca_file)
+        parts = urlsplit(self.url)
+        # A reused connection to Label Studio waits about 40 ms per answer: its server writes
+        # headers and body in two sends (Nagle holds the second until ours is acknowledged)
+        # and a connection past its first packets acknowledges late. A new connection answers
+        # at once and costs well under a millisecond on this machine's loopback, so a local
+        # server gets one per request (5-15 ms instead of 50-60 ms); over the network, where
+        # a connection (and its TLS) costs more, connections are kept.
+        local = parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS
+        transport = httpx.HTTPTransport(
+            verify=verify,
+            limits=httpx.Limits(max_keepalive_connections=0) if local else httpx.Limits(),
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+        return httpx.Client(
+            base_url=self.url,
+            timeout=self.timeout,
+            follow_redirects=False,
+            verify=verify,
+            transport=transport,
+        )
 
     def retry(self, fn: Callable[[], T], *, before_retry: Callable[[], None] | None = None) -> T:
         """`retrying` with this client's attempts and back-off."""
