@@ -21,7 +21,6 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "pyarrow": "release",
     "datasets": "release",
     "huggingface_hub": "release",
-    "krippendorff": "report",
     "matplotlib": "report",
     # The agreement statistics (corpuskit.quality); `release` has it in its own extra.
     "numpy": "report",
