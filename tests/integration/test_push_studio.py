@@ -770,8 +770,13 @@ def test_a_new_project_is_made_in_one_request_with_its_history(
     assert (event.by, event.state) == ("push", loop.LoopState.of_project(info))
     assert loop.history(settings.root, studio_server.url, {"id": first.project_id}) == [event]
     # The record holds the project's creation time as the server reads it back: the re-push in a
-    # new process takes the unchanged path.
-    again = run_cli(["push", "--quiet", "--format", "json"], corpus)
+    # new process takes the unchanged path, also when it names the same server through the
+    # environment rather than the corpus's studio folder.
+    again = run_cli(
+        ["push", "--quiet", "--format", "json"],
+        corpus,
+        {"LABEL_STUDIO_URL": studio_server.url, "LABEL_STUDIO_API_KEY": studio_server.token},
+    )
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
     assert (summary["plan_source"], summary["corpus_unchanged"]) == ("local", True)

@@ -26,6 +26,30 @@ if TYPE_CHECKING:
     from corpuskit.studio.gateway import Gateway
 
 
+# Settings no push plan depends on, left out of the inputs' digest: the server and how to reach it
+# (the record is kept per server and project already; `LABEL_STUDIO_URL` set in one shell and not
+# in another made the same corpus on the same server count as changed and validated again), and
+# what only pull, agreement and release read. A setting not named here counts.
+_NOT_PLANNED = frozenset(
+    {
+        "label_studio_url",
+        "label_studio_api_key",
+        "studio_dir",
+        "annotations",
+        "releases",
+        "min_alpha",
+        "split_ratios",
+        "split_by",
+        "held_out_targets",
+        "license",
+        "pretty_name",
+        "authors",
+        "homepage",
+        "source_copyright",
+    }
+)
+
+
 def inputs_digest(settings: Settings) -> str | None:
     """The digest of a whole-corpus push's inputs (None if the raw folder cannot be listed)."""
     from corpuskit.documents.reader import iter_files
@@ -44,8 +68,9 @@ def inputs_digest(settings: Settings) -> str | None:
             *(p for p in schema_dir.rglob("*") if p.is_file()),
         }
     )
-    shown = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
-    shown.pop("label_studio_api_key", None)
+    shown = {
+        f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name not in _NOT_PLANNED
+    }
     settings_repr = repr(sorted(shown.items(), key=lambda kv: kv[0]))
     fingerprints = settings.root / push_state.FINGERPRINTS_FILE
     return push_state.inputs_digest(files, config, settings_repr, fingerprints)
