@@ -446,12 +446,14 @@ def _push_locked(
         studio,
         settings,
         after,
-        plan=plan,
-        view=view,
-        new_ids=done.new_ids,
-        hashes=hashes,
-        deleted=done.doomed,
-        changed=changed,
-        previous_watermark=state.watermark if state is not None else None,
+        record.Done(
+            plan=plan,
+            view=view,
+            new_ids=done.new_ids,
+            hashes=hashes,
+            deleted=done.doomed,
+            changed=changed,
+            previous_watermark=state.watermark if state is not None else None,
+        ),
     )
     return outcome
