@@ -743,3 +743,40 @@ def test_a_first_push_stopped_while_validating_takes_back_what_it_imported(
     assert done.project_id == project_id and done.created == 60
     assert sorted(tasks_by_doc(client, project_id)) == ids
     assert push(settings=settings).corpus_unchanged
+
+
+def test_a_new_project_is_made_in_one_request_with_its_history(
+    corpus: Path, studio_server: StudioServer, client: StudioClient
+) -> None:
+    from corpuskit.studio import loop
+
+    settings = settings_of(corpus)
+    sent: list[tuple[str, str]] = []
+    client.http.event_hooks["request"].append(lambda request: sent.append((request.method, request.url.path)))
+    try:
+        first = push(settings=settings, client=client)
+    finally:
+        client.http.event_hooks["request"].pop()
+    assert first.project_created and first.project_id is not None
+    project = f"/api/projects/{first.project_id}"
+    # Created with its settings and history at once; its creation time came with the answer.
+    assert [call for call in sent if not call[1].startswith(f"{project}/import")] == [
+        ("GET", "/api/projects"),
+        ("POST", "/api/projects/"),
+        ("GET", "/api/tasks"),
+    ]
+    info = Gateway(client).projects.get(first.project_id, fields=loop.FIELDS + ",created_at")
+    (event,) = loop.history(None, studio_server.url, info)
+    assert (event.by, event.state) == ("push", loop.LoopState.of_project(info))
+    assert loop.history(settings.root, studio_server.url, {"id": first.project_id}) == [event]
+    # The record holds the project's creation time as the server reads it back: the re-push in a
+    # new process takes the unchanged path, also when it names the same server through the
+    # environment rather than the corpus's studio folder.
+    again = run_cli(
+        ["push", "--quiet", "--format", "json"],
+        corpus,
+        {"LABEL_STUDIO_URL": studio_server.url, "LABEL_STUDIO_API_KEY": studio_server.token},
+    )
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert (summary["plan_source"], summary["corpus_unchanged"]) == ("local", True)

@@ -3,6 +3,8 @@ visibility an annotation was made under, and what the card says of it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from corpuskit.cli.suggest import ORDERS
 from corpuskit.release.card_sections import prelabels
 from corpuskit.studio import loop
@@ -128,3 +130,19 @@ def test_push_follows_the_settings_until_suggest_has_set_the_queue() -> None:
     assert loop.suggested_state(EVENTS) == SHOWN
     repaired = [*EVENTS, loop.Event("2026-01-01T13:00:00Z", "push", SHOWN, found="hidden")]
     assert loop.suggested_state(repaired) == SHOWN
+
+
+def test_a_project_is_created_with_its_first_history_entry(tmp_path: Path) -> None:
+    wanted = {"title": "Stance", "description": "Stance toward the EU in news.", **SHOWN.fields()}
+    fields, event = loop.creation(wanted, by="push")
+    assert (event.by, event.state) == ("push", SHOWN)
+    own, events = loop.split_description(fields["description"])
+    assert (own, events) == ("Stance toward the EU in news.", [event])
+    # The local copy is written once the server has given the project its id, merged with any
+    # entry already kept there.
+    server = "http://127.0.0.1:8080"
+    loop.keep(tmp_path, server, 7, EVENTS[:1])
+    loop.keep(tmp_path, server, 7, [event])
+    assert loop.history(tmp_path, server, {"id": 7, "description": fields["description"]}) == loop.merged(
+        EVENTS[:1], [event]
+    )

@@ -242,3 +242,30 @@ def test_import_batches_hold_at_most_batch_size_tasks_and_about_batch_chars_of_t
     huge = [{"data": task_data(doc("h", "x" * (apply.BATCH_CHARS + 1)), VERSION)}, *long[:1]]
     assert [len(b) for b in apply.batches(huge, 1000)] == [1, 1]
     assert list(apply.batches([], 10)) == []
+
+
+def test_the_inputs_digest_ignores_settings_no_plan_depends_on(tmp_path: Path) -> None:
+    import dataclasses
+
+    from corpuskit.settings import Settings
+
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.txt").write_text("first document\n", encoding="utf-8")
+    settings = Settings(root=tmp_path)
+    digest = record.inputs_digest(settings)
+    assert digest is not None
+    # Where the server is (the same one reached through LABEL_STUDIO_URL or the studio folder)
+    # and what only a release reads leave the corpus as it was ...
+    for elsewhere in (
+        {"label_studio_url": "http://127.0.0.1:8080"},
+        {"studio_dir": "elsewhere"},
+        {"license": "CC0-1.0", "min_alpha": 0.5},
+    ):
+        assert record.inputs_digest(dataclasses.replace(settings, **elsewhere)) == digest
+    # ... while what validation or the team design reads does not.
+    for planned in (
+        {"near_duplicate_threshold": 0.5},
+        {"overlap_seed": "another"},
+        {"strip_boilerplate": True},
+    ):
+        assert record.inputs_digest(dataclasses.replace(settings, **planned)) != digest

@@ -84,23 +84,28 @@ class ProjectsAPI:
         return found
 
     def create(self, fields: dict[str, Any]) -> int:
+        """Create a project (`fields` holds its title) once (see `make`); its id."""
+        return int(self.make(fields)["id"])
+
+    def make(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Create a project (`fields` holds its title), once: an answer lost on the way may hide a
-        project the server made, so before each new try it is looked up by its title."""
+        project the server made, so before each new try it is looked up by its title. Returns
+        the project as the server made it (at least its `id` and `created_at`)."""
         title = str(fields["title"])
-        made: list[int] = []
+        made: list[dict[str, Any]] = []
 
         def look() -> None:
-            found = self.find(title)
+            found = self.find(title, fields="id,title,created_at")
             if found:
-                made.append(int(found[0]["id"]))
+                made.append(found[0])
 
-        def attempt() -> int:
+        def attempt() -> dict[str, Any]:
             if made:
                 return made[0]
             body = self.client.request(
                 "POST", "/api/projects/", json=fields, what=f"create project {title!r}", retry=False
             ).json()
-            return int(_json(body)["id"])
+            return _json(body)
 
         return self.client.retry(attempt, before_retry=look)
 

@@ -242,17 +242,31 @@ def change(
 
 def write(studio: Gateway, root: Path | None, info: Mapping[str, Any], events: Sequence[Event]) -> None:
     """Keep the history locally (first: it survives a failing server) and in the description."""
+    if root is not None:
+        keep(root, studio.url, int(info["id"]), events)
+    own, _ = split_description(info.get("description"))
+    studio.projects.update(int(info["id"]), {"description": join_description(own, events)})
+
+
+def keep(root: Path, server: str, project_id: int, events: Sequence[Event]) -> None:
+    """The local copy of a project's history, with `events` merged in."""
     import orjson
 
     from corpuskit.files import atomic_write
 
-    if root is not None:
-        path = local_path(root, studio.url, int(info["id"]))
-        known = merged(_local_events(path), events)
-        body = b"".join(orjson.dumps(e.to_json(), option=orjson.OPT_SORT_KEYS) + b"\n" for e in known)
-        atomic_write(path, body)
-    own, _ = split_description(info.get("description"))
-    studio.projects.update(int(info["id"]), {"description": join_description(own, events)})
+    path = local_path(root, server, project_id)
+    known = merged(_local_events(path), events)
+    body = b"".join(orjson.dumps(e.to_json(), option=orjson.OPT_SORT_KEYS) + b"\n" for e in known)
+    atomic_write(path, body)
+
+
+def creation(fields: Mapping[str, Any], *, by: str) -> tuple[dict[str, Any], Event]:
+    """The fields to create a project with, its description already carrying the history's first
+    entry (the state it is created in, by this machine's clock: no server has answered yet), so
+    that creating it takes one request; `keep` writes the local copy once its id is known."""
+    event = Event(at=_server_time(None), by=by, state=LoopState.of_project(fields))
+    own = str(fields.get("description") or "")
+    return {**fields, "description": join_description(own, [event])}, event
 
 
 def _interval(events: Sequence[Event], moment: datetime) -> int:

@@ -68,10 +68,14 @@ def update(studio: Gateway, root: Path, info: dict[str, Any], changes: dict[str,
     loop.change(studio, root, info, wanted, by="push", extra=others)
 
 
-def record_created(studio: Gateway, root: Path, project_id: int, wanted: dict[str, Any]) -> None:
-    """The first entry of a new project's history: the order and visibility push created it with."""
-    info = {"id": project_id, "description": "", **wanted}
-    loop.change(studio, root, info, loop.LoopState.of_project(info), by="push")
+def create(studio: Gateway, root: Path, wanted: dict[str, Any]) -> dict[str, Any]:
+    """Create the project in one request, the first entry of its history (the order and
+    visibility push creates it with) in its description, then the local copy of that history;
+    the project as made (its `id` and `created_at`)."""
+    fields, event = loop.creation(wanted, by="push")
+    made = studio.projects.make(fields)
+    loop.keep(root, studio.url, int(made["id"]), [event])
+    return made
 
 
 def differs(project: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:

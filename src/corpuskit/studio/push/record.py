@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from corpuskit.errors import StudioError, UsageError
@@ -24,6 +25,30 @@ if TYPE_CHECKING:
 
     from corpuskit.settings import Settings
     from corpuskit.studio.gateway import Gateway
+
+
+# Settings no push plan depends on, left out of the inputs' digest: the server and how to reach it
+# (the record is kept per server and project already; `LABEL_STUDIO_URL` set in one shell and not
+# in another made the same corpus on the same server count as changed and validated again), and
+# what only pull, agreement and release read. A setting not named here counts.
+_NOT_PLANNED = frozenset(
+    {
+        "label_studio_url",
+        "label_studio_api_key",
+        "studio_dir",
+        "annotations",
+        "releases",
+        "min_alpha",
+        "split_ratios",
+        "split_by",
+        "held_out_targets",
+        "license",
+        "pretty_name",
+        "authors",
+        "homepage",
+        "source_copyright",
+    }
+)
 
 
 def inputs_digest(settings: Settings) -> str | None:
@@ -44,8 +69,9 @@ def inputs_digest(settings: Settings) -> str | None:
             *(p for p in schema_dir.rglob("*") if p.is_file()),
         }
     )
-    shown = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
-    shown.pop("label_studio_api_key", None)
+    shown = {
+        f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name not in _NOT_PLANNED
+    }
     settings_repr = repr(sorted(shown.items(), key=lambda kv: kv[0]))
     fingerprints = settings.root / push_state.FINGERPRINTS_FILE
     return push_state.inputs_digest(files, config, settings_repr, fingerprints)
@@ -119,90 +145,73 @@ def usable_state(
     return state, changed
 
 
-def remember(
-    studio: Gateway,
-    settings: Settings,
-    record: PushState,
-    *,
-    plan: Plan,
-    view: dict[int, TaskView] | None,
-    new_ids: dict[str, int] | None,
-    hashes: dict[str, str],
-    deleted: Sequence[int],
-    changed: Sequence[ServerTask],
-    previous_watermark: str | None,
-) -> None:
+@dataclass(frozen=True)
+class Done:
+    """What a push did, as its record needs it: the plan carried out, the tasks as the plan saw
+    them (None: the last plan replayed, nothing written), each new document's task id (None if
+    the server did not say), each document's task data hash, the tasks deleted, the tasks changed
+    since the last record and that record's watermark."""
+
+    plan: Plan
+    view: dict[int, TaskView] | None
+    new_ids: dict[str, int] | None
+    hashes: dict[str, str]
+    deleted: Sequence[int]
+    changed: Sequence[ServerTask]
+    previous_watermark: str | None
+
+
+def remember(studio: Gateway, settings: Settings, record: PushState, done: Done) -> None:
     """Write the record of what this push left in the project; drop it if that cannot be known.
 
     Only a push that got this far writes it: an interrupted one leaves the previous record, whose
     watermark makes the next push read every task changed since, its own imports included."""
     path = push_state.state_path(settings.root, studio.url, record.project_id)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # A project this push created: its creation time is asked for while the rest is worked out.
+        # A project whose creation time is not known yet: asked for while the rest is worked out.
         created = (
             pool.submit(studio.projects.get, record.project_id, fields="id,created_at")
             if record.project_created_at is None
             else None
         )
         try:
-            _remember(
-                studio,
-                path,
-                record,
-                created,
-                plan,
-                view,
-                new_ids,
-                hashes,
-                deleted,
-                changed,
-                previous_watermark,
-            )
+            _remember(studio, path, record, created, done)
         except (StudioError, OSError, KeyError):
             # The push itself is complete; without a record the next one reads the whole project.
             push_state.forget_state(path)
 
 
 def _remember(
-    studio: Gateway,
-    path: Path,
-    record: PushState,
-    created: Future[dict[str, Any]] | None,
-    plan: Plan,
-    view: dict[int, TaskView] | None,
-    new_ids: dict[str, int] | None,
-    hashes: dict[str, str],
-    deleted: Sequence[int],
-    changed: Sequence[ServerTask],
-    previous_watermark: str | None,
+    studio: Gateway, path: Path, record: PushState, created: Future[dict[str, Any]] | None, done: Done
 ) -> None:
     def dated(state: PushState) -> PushState:
         if created is None:
             return state
         return dataclasses.replace(state, project_created_at=created.result().get("created_at"))
 
-    if view is None:
+    plan, hashes = done.plan, done.hashes
+    if done.view is None:
         # The plan was the last one's and nothing was written; the watermark moves past the
         # tasks changed since (annotators at work) so that the next push reads fewer.
         latest = max(
-            (mark for task in changed if (mark := push_state.watermark(task.updated_at))),
+            (mark for task in done.changed if (mark := push_state.watermark(task.updated_at))),
             default=record.watermark,
         )
-        if latest != previous_watermark:
+        if latest != done.previous_watermark:
             push_state.save_state(path, dated(dataclasses.replace(record, watermark=latest)))
         return
-    if new_ids is None:
+    if done.new_ids is None:
         push_state.forget_state(path)
         return
-    view = dict(view)
+    view = dict(done.view)
     for payload in plan.new:
         doc_id = payload["data"]["doc_id"]
-        view[new_ids[doc_id]] = (doc_id, hashes[doc_id], True)
+        view[done.new_ids[doc_id]] = (doc_id, hashes[doc_id], True)
     for task_id, data in plan.changed:
         view[task_id] = (view[task_id][0], data_hash(data), view[task_id][2])
     for task_id, meta in plan.marks.items():
         view[task_id] = (view[task_id][0], view[task_id][1], clean(meta))
-    for task_id in deleted:
+    for task_id in done.deleted:
         view.pop(task_id, None)
     state = state_after(record, plan, view, hashes)
     total, latest = latest_update(studio, record.project_id)

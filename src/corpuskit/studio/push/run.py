@@ -171,6 +171,7 @@ class _Place:
     project_id: int | None  # None: a dry run of a project not created yet
     title: str
     created: bool = False
+    created_at: str | None = None  # the project's creation time, when this push created it
     config_updated: bool = False
     repaired: list[str] = field(default_factory=list)  # team-design settings set back
 
@@ -187,9 +188,11 @@ def _settle_project(
     if info is None:
         if options.dry_run:
             return _Place(None, title, created=True)
-        project_id = studio.projects.create(wanted_settings)
-        config.record_created(studio, root, project_id, wanted_settings)
-        return _Place(project_id, title, created=True)
+        made = config.create(studio, root, wanted_settings)
+        created_at = made.get("created_at")
+        return _Place(
+            int(made["id"]), title, created=True, created_at=str(created_at) if created_at else None
+        )
     project_id = int(info["id"])
     title = str(info.get("title") or title) if options.project is not None else title
     changes = config.differs(info, wanted_settings)
@@ -431,7 +434,7 @@ def _push_locked(
     )
     after = dataclasses.replace(
         before,
-        project_created_at=info.get("created_at") if info is not None else None,
+        project_created_at=info.get("created_at") if info is not None else place.created_at,
         inputs=inputs,
         time_dependent=corpus.time_dependent,
         documents=corpus.count,
@@ -443,12 +446,14 @@ def _push_locked(
         studio,
         settings,
         after,
-        plan=plan,
-        view=view,
-        new_ids=done.new_ids,
-        hashes=hashes,
-        deleted=done.doomed,
-        changed=changed,
-        previous_watermark=state.watermark if state is not None else None,
+        record.Done(
+            plan=plan,
+            view=view,
+            new_ids=done.new_ids,
+            hashes=hashes,
+            deleted=done.doomed,
+            changed=changed,
+            previous_watermark=state.watermark if state is not None else None,
+        ),
     )
     return outcome
