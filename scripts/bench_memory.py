@@ -5,8 +5,9 @@ document at a time (`iter_groups`), of `corpuskit gold` (`write_gold_file`), of 
 it hands the build), each in a fresh process, for snapshots of several sizes (documents x 3
 annotations), so that one can see whether memory stays flat as the corpus grows.
 `corpuskit status` reads the live project from Label Studio; its step here is what it does with
-what it reads: the task list (as `read_overlaps` returns it) and the one-line JSON export of the
-same documents x 3 annotations, folded task by task (`progress.Tally`) as it is read from a file.
+what it reads: the pages of the task list (as the data manager sends them, folded into a
+`progress_tasks.TaskList` one page at a time) and the one-line JSON export of the same documents x
+3 annotations, folded task by task (`progress.Tally`) as it is read from a file.
 
 Run alone: `.venv/bin/python scripts/bench_memory.py 100000 1000000` (annotations).
 """
@@ -102,6 +103,29 @@ def write_export(path: Path, documents: int, taxonomy: Any) -> None:
         out.write(json.dumps(task) + "]")
 
 
+def task_pages(documents: int, taxonomy: Any, size: int = 5000) -> Iterator[bytes]:
+    """The body of each page of the data manager's task list that status reads for the documents of
+    `write_export` (`id,overlap,meta,data`; overlap 3, no marks), one page at a time."""
+    text = "Russia and North Korea signed a defence pact. " * 3
+    for first in range(0, documents, size):
+        items = [
+            {
+                "id": number + 1,
+                "overlap": 3,
+                "meta": {},
+                "data": {
+                    "doc_id": f"doc-{number:07d}",
+                    "text": text,
+                    "language": "en",
+                    "content_sha256": f"{number:064x}",
+                    "taxonomy_version": taxonomy.version,
+                },
+            }
+            for number in range(first, min(first + size, documents))
+        ]
+        yield json.dumps({"total": documents, "tasks": items}).encode()
+
+
 def make_corpus(folder: Path, documents: int) -> Path:
     """A corpus folder (settings, schema) with a pulled snapshot of `documents` x 3 annotations."""
     from corpuskit.snapshot import write_snapshot
@@ -146,21 +170,26 @@ def _step(step: str, folder: Path) -> dict[str, Any]:
     elif step == "status":
         from corpuskit.settings import load_settings
         from corpuskit.studio.progress import Tally
+        from corpuskit.studio.progress_tasks import TaskList
         from corpuskit.studio.pull import convert_stream_by_task, taxonomy_mapper
         from corpuskit.taxonomy import load_taxonomy
 
         settings = load_settings(folder)
         taxonomy = load_taxonomy(folder / "schema" / "taxonomy.yaml")
         documents = int((folder / "export.tasks").read_text(encoding="utf-8"))
-        # What `read_overlaps` returns (overlap 3, no marks) and the languages it reads.
-        tasks: dict[int, tuple[int, dict[str, Any]]] = {n + 1: (3, {}) for n in range(documents)}
-        languages = {task_id: "en" for task_id in tasks}
+        # The task list as `read_task_list` reads it: pages of the data manager's list (5,000
+        # tasks of overlap 3, no marks, with their data), each parsed from its JSON and folded.
+        tasks = TaskList()
+        for page in task_pages(documents, taxonomy):
+            tasks.add_page(json.loads(page)["tasks"])
+            del page
+        tasks.seal()
         emails = {n + 1: f"a{n}@example.org" for n in range(3)}
 
         def fill(annotator: dict[str, Any]) -> dict[str, Any]:
             return {"id": annotator["id"], "email": emails.get(annotator["id"])}
 
-        tally = Tally(tasks, languages, fill)
+        tally = Tally(tasks, fill)
         try:
             with (folder / "export.json").open("rb") as body:
                 for tables in convert_stream_by_task(

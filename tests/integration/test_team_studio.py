@@ -28,6 +28,7 @@ from corpuskit.studio.client import StudioClient
 from corpuskit.studio.gateway import Gateway
 from corpuskit.studio.members import Member, sign_up
 from corpuskit.studio.progress import status
+from corpuskit.studio.progress_tasks import PILOT_MARK, read_task_list
 from corpuskit.studio.pull import pull
 from corpuskit.studio.push import push, read_tasks
 from corpuskit.studio.server import StudioServer
@@ -233,6 +234,19 @@ def test_a_pilot_round_is_labelled_by_every_member_and_marked(tmp_path: Path, se
         assert sum(1 for _, m in state.values() if m.get(PILOT)) == 4
         # Pages that end exactly at the last task (the server answers 404 past it).
         assert read_overlaps(client, project_id, page_size=4) == state
+        # Status's compact list reads the same tasks, marks and languages.
+        listed = read_task_list(client, project_id, page_size=4)
+        assert list(listed.ids) == sorted(state)
+        tasks = read_tasks(client, project_id)
+        for task in tasks:
+            at = listed.position(task.id)
+            assert at is not None
+            overlap, meta = state[task.id]
+            assert listed.overlaps[at] == overlap
+            assert bool(listed.marks[at] & PILOT_MARK) == bool(meta.get(PILOT))
+            language = task.data.get("language")
+            named = language if isinstance(language, str) else "unknown"
+            assert listed.codes[listed.languages[at]] == named
         assert sorted(o for o, _ in state.values()) == [2] * 8 + [PILOT_OVERLAP] * 4
         members = _members(client, 3)
         try:

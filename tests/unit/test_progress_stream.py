@@ -24,8 +24,17 @@ from corpuskit.quality.design import PILOT, OverlapDesign
 from corpuskit.quality.ratings import build_ratings
 from corpuskit.settings import Settings
 from corpuskit.studio.export_rows import Mapper
-from corpuskit.studio.progress import STALE, AnnotatorProgress, Progress, Tally, measure
+from corpuskit.studio.progress import AnnotatorProgress, Progress, Tally, measure
 from corpuskit.studio.progress_spill import Spill, int_key
+from corpuskit.studio.progress_tasks import (
+    NO_LANGUAGE,
+    PILOT_MARK,
+    STALE,
+    STALE_MARK,
+    TaskList,
+    add_at,
+    append,
+)
 from corpuskit.studio.pull import convert_stream, convert_stream_by_task, taxonomy_mapper
 from corpuskit.taxonomy import load_taxonomy, row_to_result
 
@@ -193,7 +202,7 @@ def _both(
     for row in tables.annotations:  # what `pull.add_emails` did to them
         row["annotator"] = fill(row["annotator"])
     old = reference_measure(tasks, tables.annotations, taxonomy, settings, languages)
-    tally = Tally(tasks, languages, fill)
+    tally = Tally(TaskList.from_mapping(tasks, languages), fill)
     try:
         for task_tables in convert_stream_by_task(_chunks(body), mapper):
             tally.add_task(task_tables.annotations)
@@ -373,3 +382,146 @@ def test_spilled_medians_are_exact() -> None:
     finally:
         spill.close()
     assert not spill.folder.exists()
+
+
+def _read_as_a_dict(
+    pages: list[list[dict[str, Any]]],
+) -> tuple[dict[int, tuple[int, dict[str, Any]]], dict[int, str]]:
+    """What the task list's pages give read into dicts keyed by task id (as status read them before
+    it kept them in arrays): a task listed twice keeps its last overlap and meta, and the last
+    language its data gave."""
+    tasks: dict[int, tuple[int, dict[str, Any]]] = {}
+    languages: dict[int, str] = {}
+    for items in pages:
+        for item in items:
+            tasks[int(item["id"])] = (int(item.get("overlap") or 1), item.get("meta") or {})
+            data = item.get("data")
+            if isinstance(data, dict) and isinstance(data.get("language"), str):
+                languages[int(item["id"])] = data["language"]
+    return tasks, languages
+
+
+def _as_dicts(found: TaskList) -> tuple[dict[int, tuple[int, bool, bool]], dict[int, str]]:
+    tasks = {
+        task_id: (overlap, bool(marks & PILOT_MARK), bool(marks & STALE_MARK))
+        for task_id, overlap, marks in zip(found.ids, found.overlaps, found.marks, strict=True)
+    }
+    languages = {
+        task_id: found.codes[code]
+        for task_id, code in zip(found.ids, found.languages, strict=True)
+        if code != NO_LANGUAGE
+    }
+    return tasks, languages
+
+
+def _pages_of(
+    tasks: Mapping[int, tuple[int, Mapping[str, Any]]], languages: Mapping[int, str], seed: int
+) -> list[list[dict[str, Any]]]:
+    """The data manager's pages for a task list, in a shuffled order, with some tasks listed twice
+    (first with another overlap, marks and language; later once without a language)."""
+    rng = random.Random(seed)
+    items: list[dict[str, Any]] = []
+    for task_id, (overlap, meta) in tasks.items():
+        data: dict[str, Any] = {"doc_id": f"d{task_id}"}
+        if task_id in languages:
+            data["language"] = languages[task_id]
+        items.append({"id": task_id, "overlap": overlap, "meta": dict(meta), "data": data})
+    rng.shuffle(items)
+    twice = rng.sample(items, 6)
+    for n, item in enumerate(twice):
+        earlier = {"id": item["id"], "overlap": item["overlap"] + 5, "meta": {PILOT: True, STALE: True}}
+        earlier["data"] = {"language": "xx"}
+        items.insert(0, earlier)
+        if n % 2:
+            items.append({**item, "data": {"doc_id": "no language"}})
+    return [items[i : i + 7] for i in range(0, len(items), 7)]
+
+
+def test_the_task_list_keeps_what_a_dict_by_task_id_kept() -> None:
+    pages = [
+        [{"id": 9, "overlap": 2, "meta": {PILOT: True}, "data": {"language": "ar"}}],
+        [
+            {"id": 3, "overlap": None, "meta": None, "data": None},
+            {"id": 2**40, "overlap": 70_000, "meta": {STALE: True}, "data": {"language": "en"}},
+            {"id": 9, "overlap": 3, "meta": {}, "data": {"text": "no language"}},
+            {"id": 5, "overlap": -1, "meta": {}, "data": {"language": 7}},
+        ],
+    ]
+    found = TaskList()
+    for items in pages:
+        found.add_page(items)
+    found.seal()
+    assert list(found.ids) == [3, 5, 9, 2**40]  # sorted by id, each once
+    expected_tasks, expected_languages = _read_as_a_dict(pages)
+    assert _as_dicts(found) == (
+        {
+            task_id: (overlap, bool(meta.get(PILOT)), bool(meta.get(STALE)))
+            for task_id, (overlap, meta) in expected_tasks.items()
+        },
+        expected_languages,
+    )
+    assert expected_languages == {9: "ar", 2**40: "en"}  # task 9 keeps the language it gave first
+    assert [found.position(t) for t in (3, 5, 9, 2**40, 4, 2**41)] == [0, 1, 2, 3, None, None]
+    # Only the arrays holding a value that did not fit were widened (a negative overlap needs a sign).
+    assert (found.ids.typecode, found.overlaps.typecode, found.languages.typecode) == ("q", "q", "B")
+
+
+def test_the_task_list_in_id_order_is_kept_as_read_and_widens_for_many_languages() -> None:
+    found = TaskList()
+    found.add_page({"id": n, "overlap": 1, "meta": {}, "data": {"language": f"l{n}"}} for n in range(1, 300))
+    found.seal()
+    assert list(found.ids) == list(range(1, 300)) and found.languages.typecode == "H"
+    assert [found.codes[c] for c in found.languages] == [f"l{n}" for n in range(1, 300)]
+
+
+def test_counts_widen_when_they_no_longer_fit() -> None:
+    from array import array
+
+    counts = array("B", bytes(3))
+    counts = add_at(counts, 1, 255)
+    assert counts.typecode == "B"
+    counts = add_at(counts, 1, 1)
+    assert (counts.typecode, list(counts)) == ("H", [0, 256, 0])
+    counts = append(counts, -(2**40))
+    assert (counts.typecode, list(counts)) == ("q", [0, 256, 0, -(2**40)])
+    with pytest.raises(OverflowError):
+        append(counts, 2**70)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_status_streams_the_same_from_pages_in_any_order_with_unlisted_tasks(
+    seed: int, taxonomy: Any, mapper: Mapper
+) -> None:
+    """The task list arrives shuffled, with tasks listed twice, and without some tasks that are in
+    the export (created after the list was read): status counts what the dicts by id counted."""
+    export, tasks, languages = _generated_export(taxonomy, seed)
+    rng = random.Random(seed)
+    worked_on = [int(t["id"]) for t in export]
+    unlisted = set(rng.sample(worked_on, 5))
+    listed = {task_id: value for task_id, value in tasks.items() if task_id not in unlisted}
+    pages = _pages_of(listed, languages, seed)
+    expected_tasks, expected_languages = _read_as_a_dict(pages)
+    settings = Settings(root=ROOT)
+    known = {2: "two@example.org"}
+    fill = _emails(known)
+    body = _one_line(export)
+    rows = convert_stream(_chunks(body), mapper).annotations
+    for row in rows:
+        row["annotator"] = fill(row["annotator"])
+    old = reference_measure(expected_tasks, rows, taxonomy, settings, expected_languages)
+    found = TaskList()
+    for items in pages:
+        found.add_page(items)
+    tally = Tally(found, fill)
+    try:
+        for task_tables in convert_stream_by_task(_chunks(body), mapper):
+            tally.add_task(task_tables.annotations)
+        new = tally.figures(taxonomy, settings)
+    finally:
+        tally.close()
+    assert new == old
+    assert _printed(new, settings) == _printed(old, settings)
+    assert old["documents"] == len(found) == len(tasks) - len(unlisted)
+    # Six tasks listed twice, three of them a third time.
+    assert sum(len(items) for items in pages) == len(found) + 9
+    assert old["stale"] and old["pilot_documents"] and old["complete"]

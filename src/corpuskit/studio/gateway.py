@@ -156,10 +156,14 @@ class TasksAPI:
                 "GET", "/api/tasks", params=params, what=f"{what} of project {project_id}"
             ).json()
             items = body.get("tasks", []) if isinstance(body, dict) else []
-            yield items
-            seen += len(items)
             total = body.get("total") if isinstance(body, dict) else None
-            if len(items) < page_size or (isinstance(total, int) and seen >= total):
+            count = len(items)
+            del body
+            yield items
+            # A caller that folds each page and drops it holds one page at a time, not two.
+            del items
+            seen += count
+            if count < page_size or (isinstance(total, int) and seen >= total):
                 return
             page += 1
 

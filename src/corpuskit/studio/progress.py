@@ -8,20 +8,22 @@ exactly as pull reads them.
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from corpuskit.quality.design import PILOT, OverlapDesign
+from corpuskit.quality.design import OverlapDesign
 from corpuskit.studio import loop
+from corpuskit.studio.progress_tasks import PILOT_MARK, STALE_MARK, TaskList, add_at
 
 if TYPE_CHECKING:
     from corpuskit.settings import Settings
     from corpuskit.studio.client import StudioClient
 
 FORMAT = "corpuskit.status/1"
-STALE = "corpuskit_stale"
+_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -110,30 +112,29 @@ def _who(annotator: Any) -> str:
 class Tally:
     """The progress figures folded one task at a time (what `measure` computes, in flat memory).
 
-    Held in memory: the task list as read (`tasks`, `languages`), one small integer per worked-on
-    task (how many annotators submitted for it), the document id of each stale task, and one counter
-    pair per annotator. Every annotation row (the fields agreement reads) and every lead time go to
-    a temporary file (`progress_spill.Spill`, removed by `close`), from which the complete
-    documents' agreement and the exact medians are taken afterwards.
+    Held in memory: the task list (`progress_tasks.TaskList`: 7 bytes a task), how many
+    annotators submitted for each listed task (1 byte a task), the document id of each stale task
+    that someone worked on, and one counter pair per annotator. Every annotation row (the fields
+    agreement reads) and every lead time go to a temporary file (`progress_spill.Spill`, removed by
+    `close`), from which the complete documents' agreement and the exact medians are taken
+    afterwards.
 
     `emails`: fills an annotator's email (`pull.UserEmails.fill`), as `pull.add_emails` does for
     a whole export, so annotators are named as they were when status held the export."""
 
     def __init__(
         self,
-        tasks: Mapping[int, tuple[int, Mapping[str, Any]]],
-        languages: Mapping[int, str] | None = None,
+        tasks: TaskList,
         emails: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         from corpuskit.studio.progress_spill import Spill
 
+        tasks.seal()
         self.tasks = tasks
-        self.languages = languages or {}
         self.emails = emails
-        self.pilot = {task_id for task_id, (_, meta) in tasks.items() if meta.get(PILOT)}
-        self.stale_tasks = {task_id for task_id, (_, meta) in tasks.items() if meta.get(STALE)}
         self.stale_documents: dict[int, str] = {}
-        self.people: dict[int, int] = {}  # task id -> annotators who submitted for it
+        # Annotators who submitted, by the task's place in `tasks` (a task not listed is not counted).
+        self.people: array[int] = array("B", bytes(len(tasks)))
         self.submitted: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.spill = Spill()
@@ -142,24 +143,30 @@ class Tally:
         """The annotation rows of one task (every row of a task in one call; rows without a task
         id may come together)."""
         people: dict[int, set[str]] = defaultdict(set)
+        place: dict[int, int | None] = {}
         for row in annotations:
             if self.emails is not None and isinstance(row.get("annotator"), dict):
                 row["annotator"] = self.emails(row["annotator"])
             who = _who(row.get("annotator"))
-            task_id = None if row.get("task_id") is None else int(row["task_id"])
-            if task_id in self.stale_tasks:
-                self.stale_documents[task_id] = str(row["document_id"])
+            at = None
+            if row.get("task_id") is not None:
+                task_id = int(row["task_id"])
+                if task_id not in place:
+                    place[task_id] = self.tasks.position(task_id)
+                at = place[task_id]
+                if at is not None and self.tasks.marks[at] & STALE_MARK:
+                    self.stale_documents[task_id] = str(row["document_id"])
             self.spill.add_row(row)
             if row.get("was_cancelled"):
                 self.skipped[who] += 1
                 continue
             self.submitted[who] += 1
-            if task_id is not None:
-                people[task_id].add(who)
+            if at is not None:
+                people[at].add(who)
             if isinstance(row.get("lead_time"), int | float):
                 self.spill.add_lead(who, float(row["lead_time"]))
-        for task_id, who_set in people.items():
-            self.people[task_id] = self.people.get(task_id, 0) + len(who_set)
+        for at, who_set in people.items():
+            self.people = add_at(self.people, at, len(who_set))
 
     def figures(self, taxonomy: Any, settings: Settings) -> dict[str, Any]:
         """The figures of `measure`, once every task was added."""
@@ -168,24 +175,44 @@ class Tally:
 
         members = len(self.submitted)
         by_annotators: Counter[int] = Counter()
-        complete: list[int] = []
-        remaining = 0
-        by_language: dict[str, dict[str, int]] = {}
-        for task_id, (overlap, _) in self.tasks.items():
-            n = self.people.get(task_id, 0)
-            need = max(members, 1) if task_id in self.pilot else overlap
-            if task_id not in self.pilot:
+        complete = remaining = pilot = 0
+        stale: list[str] = []
+        # documents, annotated, complete per language code
+        by_code = [[0, 0, 0] for _ in self.tasks.codes]
+        batch: list[int] = []  # complete task ids, handed to the spill a batch at a time
+        tasks = self.tasks
+        for task_id, overlap, marks, code, n in zip(
+            tasks.ids, tasks.overlaps, tasks.marks, tasks.languages, self.people, strict=True
+        ):
+            if marks & PILOT_MARK:
+                pilot += 1
+                need = max(members, 1)
+            else:
+                need = overlap
                 by_annotators[n] += 1
+            if marks & STALE_MARK:
+                stale.append(self.stale_documents.get(task_id, f"task {task_id}"))
+            entry = by_code[code]
+            entry[0] += 1
+            entry[1] += n > 0
             if n >= need:
-                complete.append(task_id)
+                entry[2] += 1
+                complete += 1
+                batch.append(task_id)
+                if len(batch) >= _BATCH:
+                    self.spill.mark_complete(batch)
+                    batch.clear()
             remaining += max(0, need - n)
-            entry = by_language.setdefault(
-                self.languages.get(task_id, "unknown"), {"documents": 0, "annotated": 0, "complete": 0}
-            )
-            entry["documents"] += 1
-            entry["annotated"] += task_id in self.people
-            entry["complete"] += n >= need
-        self.spill.mark_complete(complete)
+        self.spill.mark_complete(batch)
+        by_language: dict[str, dict[str, int]] = {}
+        for code, (documents, annotated, done) in enumerate(by_code):
+            if documents:
+                entry_of = by_language.setdefault(
+                    tasks.codes[code], {"documents": 0, "annotated": 0, "complete": 0}
+                )
+                entry_of["documents"] += documents
+                entry_of["annotated"] += annotated
+                entry_of["complete"] += done
         groups = self.spill.complete_groups
         agreement: dict[str, dict[str, Any]] = {}
         overlapped = 0
@@ -198,26 +225,26 @@ class Tally:
                 min_annotators=settings.min_annotators,
                 min_alpha=settings.min_alpha,
                 design=OverlapDesign.from_settings(settings),
+                keep_items=0,  # status shows agreement only: no failing gold label is kept
             ).agreement
             overlapped = int(result.counts["overlapped_documents"])
             for c in [*result.stance, result.topic_set]:
                 name = c.name if c is result.topic_set else f"stance.{c.name}"
                 agreement[name] = {"alpha": c.alpha.value, "items": c.pairable_items}
-        stale = sorted(self.stale_documents.get(task_id, f"task {task_id}") for task_id in self.stale_tasks)
         return {
-            "documents": len(self.tasks),
-            "pilot_documents": len(self.pilot),
+            "documents": len(tasks),
+            "pilot_documents": pilot,
             "annotators": [
                 AnnotatorProgress(who, self.submitted[who], self.skipped[who], self.spill.median(who))
                 for who in sorted(set(self.submitted) | set(self.skipped))
             ],
             "by_annotators": dict(by_annotators),
-            "complete": len(complete),
+            "complete": complete,
             "remaining": remaining,
             "median_lead_time": self.spill.median(),
             "agreement": agreement,
             "agreement_documents": overlapped,
-            "stale": stale,
+            "stale": sorted(stale),
             "languages": dict(sorted(by_language.items(), key=lambda item: (-item[1]["documents"], item[0]))),
         }
 
@@ -239,7 +266,7 @@ def measure(
     by_task: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for row in annotations:
         by_task[row.get("task_id")].append(row)
-    tally = Tally(tasks, languages)
+    tally = Tally(TaskList.from_mapping(tasks, languages))
     try:
         for rows in by_task.values():
             tally.add_task(rows)
@@ -258,9 +285,9 @@ def status(
     from corpuskit.settings import load_settings
     from corpuskit.studio.client import StudioClient, connection
     from corpuskit.studio.gateway import Gateway
+    from corpuskit.studio.progress_tasks import read_task_list
     from corpuskit.studio.project import project_title
     from corpuskit.studio.pull import UserEmails, convert_stream_by_task, taxonomy_mapper
-    from corpuskit.studio.team import read_overlaps
     from corpuskit.taxonomy import load_taxonomy
 
     settings = settings or load_settings()
@@ -274,14 +301,15 @@ def status(
         info = studio.projects.get(project, fields=loop.FIELDS)
         project_id = int(info["id"])
         mapper = taxonomy_mapper(taxonomy)
-        languages: dict[int, str] = {}
-        overlaps = read_overlaps(client, project_id, languages=languages)
+        tasks = read_task_list(client, project_id)
         emails = UserEmails(client)
         tallies: list[Tally] = []
 
         def fold(chunks: Iterator[bytes]) -> Tally:
-            tally = Tally(overlaps, languages, emails.fill)
-            tallies.append(tally)  # a retried download starts a fresh one; all are closed below
+            while tallies:  # a retried download starts afresh: the failed attempt's tally goes
+                tallies.pop().close()
+            tally = Tally(tasks, emails.fill)
+            tallies.append(tally)
             for tables in convert_stream_by_task(chunks, mapper):
                 tally.add_task(tables.annotations)
             return tally

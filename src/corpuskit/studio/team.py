@@ -79,30 +79,20 @@ def pilot_sample(documents: Sequence[Mapping[str, Any]], n: int, seed: str) -> l
 
 
 def read_overlaps(
-    client: StudioClient,
-    project_id: int,
-    *,
-    page_size: int = 5000,
-    languages: dict[int, str] | None = None,
+    client: StudioClient, project_id: int, *, page_size: int = 5000
 ) -> dict[int, tuple[int, dict[str, Any]]]:
-    """Task id -> (overlap, meta) for every task of the project, in light pages (no task data).
-
-    With `languages`, the pages carry the task data too and each task's language is put there:
-    measured on the data manager's list, that costs about nothing more (scripts/bench_studio_pull.py
-    status), where exporting every task for it cost eight times the export of the worked-on ones."""
+    """Task id -> (overlap, meta) for every task of the project, in light pages (no task data): what
+    push compares with the design. `corpuskit status` reads its own compact list
+    (`progress_tasks.read_task_list`)."""
     from corpuskit.studio.gateway import Gateway
 
-    include = "id,overlap,meta" if languages is None else "id,overlap,meta,data"
     pages = Gateway(client).tasks.pages(
-        project_id, include, page_size=page_size, what="read the overlap of the tasks"
+        project_id, "id,overlap,meta", page_size=page_size, what="read the overlap of the tasks"
     )
     found: dict[int, tuple[int, dict[str, Any]]] = {}
     for items in pages:
         for item in items:
             found[int(item["id"])] = (int(item.get("overlap") or 1), item.get("meta") or {})
-            data = item.get("data")
-            if languages is not None and isinstance(data, dict) and isinstance(data.get("language"), str):
-                languages[int(item["id"])] = data["language"]
     return found
 
 
