@@ -169,3 +169,22 @@ def test_values_orjson_reads_otherwise_are_read_as_before() -> None:
         fast(wide, 1 << 20)
     digits_in_text = [_task(1, {"t": "ref: 12345678901234567890, done"}), _task(2, {})]
     assert fast(label_studio_bytes(digits_in_text), 1 << 20) == digits_in_text
+
+
+@pytest.mark.parametrize(
+    ("piece", "long"),
+    [
+        (b'{"n": 1234567890123456789}', True),
+        (b'{"n": -1234567890123456789}', True),
+        (b"[1234567890123456789]", True),
+        (b'{"a":1,"n":12345678901234567890}', True),
+        (b'{"n": 123456789012345678}', False),  # 18 digits
+        (b'{"t": "id 1234567890123456789"}', False),  # digits inside a string, after a space
+        (b'{"t": "x,1234567890123456789"}', True),  # looks like one: only sent the slower way
+        (b'{"t": "ab1234567890123456789"}', False),
+    ],
+)
+def test_long_integers_are_found_where_a_number_can_start(piece: bytes, long: bool) -> None:
+    from corpuskit.studio.export_items import _long_integer
+
+    assert _long_integer(memoryview(piece)) is long

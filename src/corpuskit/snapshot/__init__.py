@@ -32,6 +32,7 @@ from corpuskit.snapshot.format import (
 )
 from corpuskit.snapshot.io import (
     Snapshot,
+    SnapshotWriter,
     file_sha256,
     is_snapshot,
     iter_groups,
@@ -65,6 +66,7 @@ __all__ = [
     "Row",
     "Snapshot",
     "SnapshotMeta",
+    "SnapshotWriter",
     "TaskRow",
     "file_sha256",
     "is_snapshot",

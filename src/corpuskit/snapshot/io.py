@@ -17,7 +17,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import hashlib
+import heapq
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -275,10 +277,7 @@ def write_snapshot(
     once. Returns False, removing the staging folder and touching nothing else, when the folder
     already holds exactly these tables (so a re-pull of an unchanged project keeps every byte,
     `exported_at` included)."""
-    recover(folder)
-    parent = folder.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=parent))
+    staging = _staging(folder)
     try:
         hashes: dict[str, str] = {}
         counts: dict[str, int] = {}
@@ -288,39 +287,228 @@ def write_snapshot(
             if table in GROUPED_TABLES:
                 rows = _in_document_order(table, rows)
             hashes[name], counts[table] = _write_table(staging / name, rows)
-        previous = _previous_meta(folder)
-        if previous is not None and previous.get("files") == hashes and _unchanged(folder):
-            same_meta = {k: v for k, v in meta.items() if k != "exported_at"}
-            old_meta = {k: previous.get(k) for k in same_meta}
-            if old_meta == same_meta:
-                return False
-        full = {
-            **meta,
-            "format": FORMAT,
-            "counts": counts,
-            "files": hashes,
-            ORDER_KEY: GROUP_KEY,
-            "complete": True,
-        }
-        if folder.is_dir():
-            _carry_over(folder, staging)
-        # snapshot.json is written last: a folder without it is never taken for a snapshot.
-        atomic_write(staging / META_FILE, meta_bytes(full))
-        os.chmod(staging, 0o755)
-        fsync_dir(staging)
-        if not folder.exists():
-            os.replace(staging, folder)
-        elif _exchange(staging, folder):
-            shutil.rmtree(staging)
-        else:
-            old = _old_path(folder)
-            os.replace(folder, old)
-            os.replace(staging, folder)
-            shutil.rmtree(old)
-        fsync_dir(parent)
+        return _commit(folder, staging, hashes, counts, meta)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+# Rows a table holds (serialised) before it sorts and writes them; about 30 MB of rows at 4 KB.
+RUN_ROWS = 8192
+# Keys pickled together in a spilled run's key file: what a merge holds per run.
+_KEY_BATCH = 1024
+
+
+class SnapshotWriter:
+    """A snapshot written row by row, in whatever order the rows come, then committed as
+    `write_snapshot` does (same bytes, same hashes, same atomic exchange).
+
+    Each row comes with its sort key; a table's rows are written in key order (ties in the order
+    they came). Rows are held serialised, `run_rows` at most per table, sorted, and appended to the
+    table file while they come in order (the usual case: an export in document order), so memory
+    stays bounded and the file is written once. A group of rows that sorts before what was written
+    starts a spilled run in a temporary folder inside the staging folder; the runs are merged
+    (`heapq.merge`) when the snapshot is committed, one batch of keys per run in memory.
+    Nothing outside the staging folder changes before `commit`; `discard` (or leaving the `with`
+    block by an exception) removes it."""
+
+    def __init__(self, folder: Path, *, run_rows: int = RUN_ROWS) -> None:
+        if run_rows < 1:
+            raise ValueError("run_rows must be at least 1")
+        self.folder = folder
+        self.staging = _staging(folder)
+        self.run_rows = run_rows
+        self.tables: dict[str, _SortedTable] = {}
+        try:
+            for table in TABLES:
+                self.tables[table] = _SortedTable(self.staging, table, run_rows)
+        except BaseException:
+            self.discard()
+            raise
+
+    def add(self, table: str, key: Any, row: Mapping[str, Any]) -> None:
+        """One row of `table` and its sort key: a value comparable with the table's other keys; for
+        a document table (`GROUPED_TABLES`) a tuple that starts with the row's `document_id`."""
+        self.tables[table].add(key, row)
+
+    def commit(self, meta: Mapping[str, Any]) -> bool:
+        """Finish every table and swap the folder in (False, changing nothing, when the folder
+        already holds exactly these tables and this metadata but `exported_at`)."""
+        try:
+            hashes: dict[str, str] = {}
+            counts: dict[str, int] = {}
+            for table, sink in self.tables.items():
+                hashes[table_file(table)], counts[table] = sink.finish()
+            return _commit(self.folder, self.staging, hashes, counts, meta)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        for sink in self.tables.values():
+            sink.close()
+        if self.staging.exists():
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def __enter__(self) -> SnapshotWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:
+            self.discard()
+
+
+class _Run:
+    """A sorted stretch of one table: its lines in a file, their keys in batches in another."""
+
+    def __init__(self, lines: Path, keys: Path, digest: Any = None) -> None:
+        self.lines = lines
+        self.digest = digest  # the table's hash while this run is the table file
+        self.keys_path = keys
+        self.handle = open(lines, "xb")  # noqa: SIM115 - closed by `close`
+        self.keys = open(keys, "xb")  # noqa: SIM115 - closed by `close`
+        self.last: Any = None
+        self.empty = True
+
+    def append(self, batch: list[tuple[Any, int, bytes]]) -> None:
+        block = b"".join(line for _, _, line in batch)
+        if self.digest is not None:
+            self.digest.update(block)
+        self.handle.write(block)
+        for start in range(0, len(batch), _KEY_BATCH):
+            pickle.dump([key for key, _, _ in batch[start : start + _KEY_BATCH]], self.keys, 5)
+        self.last = batch[-1][0]
+        self.empty = False
+
+    def close(self) -> None:
+        self.keys.close()
+        self.handle.close()
+
+    def read(self) -> Iterator[tuple[Any, bytes]]:
+        with open(self.keys_path, "rb") as keys, open(self.lines, "rb") as lines:
+            while True:
+                try:
+                    batch = pickle.load(keys)
+                except EOFError:
+                    return
+                for key in batch:
+                    yield key, lines.readline()
+
+
+class _SortedTable:
+    """One table of a `SnapshotWriter`: rows buffered, sorted, written in key order."""
+
+    def __init__(self, staging: Path, table: str, run_rows: int) -> None:
+        self.table = table
+        self.grouped = table in GROUPED_TABLES
+        self.path = staging / table_file(table)
+        self.spill = staging / ".runs"
+        self.spill.mkdir(exist_ok=True)
+        self.run_rows = run_rows
+        self.buffer: list[tuple[Any, int, bytes]] = []
+        self.seen = 0
+        # The first run is the table file itself: it stays the table when the rows come in order.
+        self.runs = [_Run(self.path, self.spill / f"{table}-0.keys", hashlib.sha256())]
+
+    def add(self, key: Any, row: Mapping[str, Any]) -> None:
+        if self.grouped and not (
+            isinstance(key, tuple) and key and isinstance(key[0], str) and key[0] == row.get(GROUP_KEY)
+        ):
+            # The format promises document order (`iter_groups`): the key must start with it.
+            raise ValueError(f"{self.table}: a row's sort key must start with its {GROUP_KEY}")
+        self.buffer.append((key, self.seen, jsonl_line(row)))
+        self.seen += 1
+        if len(self.buffer) >= self.run_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        self.buffer.sort(key=_key_and_arrival)
+        run = self.runs[-1]
+        if not run.empty and self.buffer[0][0] < run.last:
+            # These rows sort before some already written: a run of their own, merged at the end.
+            number = len(self.runs)
+            run = _Run(self.spill / f"{self.table}-{number}", self.spill / f"{self.table}-{number}.keys")
+            self.runs.append(run)
+        run.append(self.buffer)
+        self.buffer = []
+
+    def finish(self) -> tuple[str, int]:
+        """The table file complete and durable: its SHA-256 and row count."""
+        self._flush()
+        if len(self.runs) == 1:
+            first = self.runs[0]
+            first.handle.flush()
+            os.fsync(first.handle.fileno())
+        self.close()
+        if len(self.runs) > 1:
+            first = self.runs[0]
+            moved = self.spill / f"{self.table}-0"
+            os.replace(first.lines, moved)
+            first.lines = moved
+            merged = heapq.merge(*(run.read() for run in self.runs), key=_first)
+            digest = hashlib.sha256()
+            _write_table_lines(self.path, (line for _, line in merged), digest)
+            return digest.hexdigest(), self.seen
+        return self.runs[0].digest.hexdigest(), self.seen
+
+    def close(self) -> None:
+        for run in self.runs:
+            run.close()
+
+
+def _key_and_arrival(item: tuple[Any, int, bytes]) -> tuple[Any, int]:
+    return item[0], item[1]
+
+
+def _first(item: tuple[Any, bytes]) -> Any:
+    return item[0]
+
+
+def _staging(folder: Path) -> Path:
+    """A new, empty staging folder beside `folder`."""
+    recover(folder)
+    parent = folder.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=parent))
+
+
+def _commit(
+    folder: Path, staging: Path, hashes: dict[str, str], counts: dict[str, int], meta: Mapping[str, Any]
+) -> bool:
+    """Write `snapshot.json` into the staging folder and swap it in; False when nothing changed."""
+    shutil.rmtree(staging / ".runs", ignore_errors=True)
+    previous = _previous_meta(folder)
+    if previous is not None and previous.get("files") == hashes and _unchanged(folder):
+        same_meta = {k: v for k, v in meta.items() if k != "exported_at"}
+        old_meta = {k: previous.get(k) for k in same_meta}
+        if old_meta == same_meta:
+            return False
+    full = {
+        **meta,
+        "format": FORMAT,
+        "counts": counts,
+        "files": hashes,
+        ORDER_KEY: GROUP_KEY,
+        "complete": True,
+    }
+    if folder.is_dir():
+        _carry_over(folder, staging)
+    # snapshot.json is written last: a folder without it is never taken for a snapshot.
+    atomic_write(staging / META_FILE, meta_bytes(full))
+    os.chmod(staging, 0o755)
+    fsync_dir(staging)
+    parent = folder.parent
+    if not folder.exists():
+        os.replace(staging, folder)
+    elif _exchange(staging, folder):
+        shutil.rmtree(staging)
+    else:
+        old = _old_path(folder)
+        os.replace(folder, old)
+        os.replace(staging, folder)
+        shutil.rmtree(old)
+    fsync_dir(parent)
     return True
 
 
@@ -342,14 +530,25 @@ def _write_table(path: Path, rows: Iterable[Mapping[str, Any]]) -> tuple[str, in
     """Stream rows into a new table file (durably); its SHA-256 and row count."""
     digest = hashlib.sha256()
     count = 0
+
+    def lines() -> Iterator[bytes]:
+        nonlocal count
+        for row in rows:
+            count += 1
+            yield jsonl_line(row)
+
+    _write_table_lines(path, lines(), digest)
+    return digest.hexdigest(), count
+
+
+def _write_table_lines(path: Path, lines: Iterable[bytes], digest: Any) -> None:
+    """Write serialised rows into a new file in blocks (durably), hashing each block once."""
     pending: list[bytes] = []
     size = 0
     with open(path, "xb") as handle:
-        for row in rows:
-            line = jsonl_line(row)
+        for line in lines:
             pending.append(line)
             size += len(line)
-            count += 1
             if size >= _BLOCK:
                 block = b"".join(pending)
                 digest.update(block)
@@ -361,7 +560,6 @@ def _write_table(path: Path, rows: Iterable[Mapping[str, Any]]) -> tuple[str, in
         handle.write(block)
         handle.flush()
         os.fsync(handle.fileno())
-    return digest.hexdigest(), count
 
 
 def _previous_meta(folder: Path) -> dict[str, Any] | None:

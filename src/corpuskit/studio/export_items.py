@@ -27,8 +27,11 @@ from corpuskit.errors import DataError
 # the task before.
 _NEXT_TASK = re.compile(rb'\}, \{"id": -?[0-9]+, "annotations": ')
 # An integer of 19 digits or more, where orjson and ijson may disagree (beyond 64 bits orjson
-# gives a float, ijson an error); in a string it only sends the task the slower way.
-_LONG_INTEGER = re.compile(rb"[\[:,] ?-?[0-9]{19}")
+# gives a float, ijson an error): a run of 19 digits after `[`, `:` or `,` (a space and a minus
+# sign between). In a string it only sends the task the slower way. The runs are found first and
+# their context checked after: a pattern that begins with the context tries every comma of the
+# text and took a tenth of the conversion's time.
+_DIGIT_RUN = re.compile(rb"[0-9]{19,}")
 # The longest match: a boundary split by the end of a chunk is looked for again with the next one.
 _OVERLAP = 64
 # A task piece that failed to parse this many times (false boundaries), or grew this large without
@@ -111,7 +114,7 @@ def iter_tasks(head: bytes, chunks: Iterator[bytes]) -> Iterator[Any]:
 def _one_task(piece: memoryview) -> tuple[bool, Any]:
     """(True, the value) when `piece` is one whole JSON value, read as the incremental parser reads
     it; (False, None) when it is not (cut at a false boundary, or damaged)."""
-    if _LONG_INTEGER.search(piece) is None:
+    if not _long_integer(piece):
         try:
             return True, orjson.loads(piece)
         except orjson.JSONDecodeError:
@@ -125,6 +128,19 @@ def _one_task(piece: memoryview) -> tuple[bool, Any]:
     except ijson.JSONError:
         return False, None
     return (True, values[0]) if len(values) == 1 else (False, None)
+
+
+def _long_integer(piece: memoryview) -> bool:
+    """Whether `piece` has a run of 19 digits after `[`, `:` or `,` (`[\\[:,] ?-?[0-9]{19}`)."""
+    for run in _DIGIT_RUN.finditer(piece):
+        at = run.start()
+        if at and piece[at - 1] == ord("-"):
+            at -= 1
+        if at and piece[at - 1] == ord(" "):
+            at -= 1
+        if at and piece[at - 1] in b"[:,":
+            return True
+    return False
 
 
 def _incremental(head: bytes, chunks: Iterator[bytes]) -> Iterator[Any]:

@@ -67,17 +67,8 @@ class Tables:
         return {name: self.table(name) for name in TABLES}
 
     def sort(self) -> None:
-        self.tasks.sort(key=lambda r: (r["document_id"], _opt(r["task_id"]), r["position"]))
-        self.annotations.sort(
-            key=lambda r: (r["document_id"], _opt(r["annotation_id"]), _opt(r["task_id"]), r["position"])
-        )
-        self.drafts.sort(
-            key=lambda r: (r["document_id"], _opt(r["draft_id"]), _opt(r["task_id"]), r["position"])
-        )
-        self.predictions.sort(
-            key=lambda r: (r["document_id"], _opt(r["prediction_id"]), _opt(r["task_id"]), r["position"])
-        )
-        self.problems.sort(key=_problem_key)
+        for name, key in SORT_KEYS.items():
+            self.table(name).sort(key=key)
 
 
 @dataclass(frozen=True)
@@ -112,6 +103,28 @@ def _problem_key(row: Row) -> tuple[Any, ...]:
         row["code"],
         row["message"],
     )
+
+
+def _task_key(row: Row) -> tuple[Any, ...]:
+    return (row["document_id"], _opt(row["task_id"]), row["position"])
+
+
+def _item_key(column: str) -> Callable[[Row], tuple[Any, ...]]:
+    def key(row: Row) -> tuple[Any, ...]:
+        return (row["document_id"], _opt(row[column]), _opt(row["task_id"]), row["position"])
+
+    return key
+
+
+# The snapshot's row order within each table: by document, then ids; the position in the export
+# (tasks) or in the task's list (the rest) only breaks ties.
+SORT_KEYS: dict[str, Callable[[Row], tuple[Any, ...]]] = {
+    "tasks": _task_key,
+    "annotations": _item_key("annotation_id"),
+    "drafts": _item_key("draft_id"),
+    "predictions": _item_key("prediction_id"),
+    "problems": _problem_key,
+}
 
 
 _EXACT = (str, int, bool, type(None))  # types whose == is JSON identity (not float: 0.0 == -0.0)

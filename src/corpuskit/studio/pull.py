@@ -20,10 +20,20 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from corpuskit.errors import DataError, StudioError, UsageError
-from corpuskit.snapshot import TABLES, Row, iter_table, read_meta, verify_tables, write_snapshot
+from corpuskit.snapshot import (
+    GROUPED_TABLES,
+    TABLES,
+    Row,
+    SnapshotWriter,
+    iter_table,
+    read_meta,
+    verify_tables,
+    write_snapshot,
+)
 from corpuskit.studio import loop, pull_state
 from corpuskit.studio.export_items import iter_tasks
 from corpuskit.studio.export_rows import (
+    SORT_KEYS,
     Mapper,
     Tables,
     convert_export,
@@ -250,26 +260,108 @@ class UserEmails:
 
 def mark_prelabels(tables: Tables, info: dict[str, Any], history: list[loop.Event]) -> dict[str, Any]:
     """Set each annotation's `prelabels` from the project's history; the loop summary with counts."""
-    current = loop.LoopState.of_project(info)
-    # Predictions that carry labels and were not pushed by `corpuskit suggest` (e.g. `push
-    # --predictions`): a page opened from the Data Manager pre-fills from them whatever the project's
-    # switch says, so an annotation made after one arrived on its task cannot be called hidden.
-    ours = {event.state.model_version for event in history if event.by == "suggest"}
-    foreign: dict[Any, str] = {}
-    for prediction in tables.predictions:
-        if prediction.get("result") and prediction.get("model_version") not in ours:
-            stamp = str(prediction.get("created_at") or "")
-            task = prediction.get("task_id")
-            foreign[task] = min(foreign.get(task, stamp), stamp)
-    counts = dict.fromkeys(PRELABELS, 0)
-    for row in tables.annotations:
-        lead = row.get("lead_time")
-        state = loop.visibility(history, current, row.get("created_at"), lead if lead is not None else None)
-        if state == HIDDEN and row.get("task_id") in foreign:
-            state = loop.later_or_unknown(foreign[row["task_id"]], row.get("created_at"), state)
-        row["prelabels"] = state
-        counts[state] += 1
-    return {**loop.summary(info, history), "annotations": counts}
+    marks = PrelabelMarks(info, history)
+    marks.mark(tables)
+    return marks.summary()
+
+
+class PrelabelMarks:
+    """`mark_prelabels` for rows that come a task at a time: `mark` each task's rows (or all of
+    them at once), then `summary`."""
+
+    def __init__(self, info: dict[str, Any], history: list[loop.Event]) -> None:
+        self.info = info
+        self.history = history
+        self.current = loop.LoopState.of_project(info)
+        # Predictions that carry labels and were not pushed by `corpuskit suggest` (e.g. `push
+        # --predictions`): a page opened from the Data Manager pre-fills from them whatever the
+        # project's switch says, so an annotation made after one arrived on its task cannot be
+        # called hidden.
+        self.ours = {event.state.model_version for event in history if event.by == "suggest"}
+        self.counts = dict.fromkeys(PRELABELS, 0)
+
+    def mark(self, tables: Tables) -> None:
+        """Set `prelabels` on these annotations, from these predictions (of the same tasks)."""
+        foreign: dict[Any, str] = {}
+        for prediction in tables.predictions:
+            if prediction.get("result") and prediction.get("model_version") not in self.ours:
+                stamp = str(prediction.get("created_at") or "")
+                task = prediction.get("task_id")
+                foreign[task] = min(foreign.get(task, stamp), stamp)
+        history, current, counts = self.history, self.current, self.counts
+        for row in tables.annotations:
+            lead = row.get("lead_time")
+            state = loop.visibility(
+                history, current, row.get("created_at"), lead if lead is not None else None
+            )
+            if state == HIDDEN and row.get("task_id") in foreign:
+                state = loop.later_or_unknown(foreign[row["task_id"]], row.get("created_at"), state)
+            row["prelabels"] = state
+            counts[state] += 1
+
+    def summary(self) -> dict[str, Any]:
+        """The snapshot's `loop` section: the state in force, its history, and the counts marked."""
+        return {**loop.summary(self.info, self.history), "annotations": dict(self.counts)}
+
+
+@dataclass
+class StreamedTables:
+    """What `write_stream` keeps of the rows it wrote: the counts `PullResult` reports and the
+    problems (few, sorted as in the snapshot)."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
+    annotators: set[tuple[Any, Any]] = field(default_factory=set)
+    cancelled: int = 0
+    ground_truth: int = 0
+    problems: list[Row] = field(default_factory=list)
+
+
+def write_stream(
+    chunks: Iterator[bytes],
+    mapper: Mapper,
+    writer: SnapshotWriter,
+    *,
+    emails: UserEmails | None = None,
+    marks: PrelabelMarks | None = None,
+) -> StreamedTables:
+    """Convert a JSON export while it downloads and hand each task's rows to `writer` at once,
+    with their emails (`emails`) and `prelabels` marks (`marks`): no row is kept once written
+    (except problems), so a pull's memory does not grow with the project. The snapshot's bytes are
+    those `convert_stream` + `add_emails` + `mark_prelabels` + `write_snapshot` give."""
+    kept = StreamedTables()
+    counts = kept.counts
+    with _collector_paused():
+        for part in iter_task_tables(_export_tasks(chunks), mapper):
+            if emails is not None:
+                for row in (*part.annotations, *part.drafts):
+                    row["annotator"] = emails.fill(row["annotator"])
+                for problem in part.problems:
+                    if problem["code"] == "invalid-annotation":
+                        problem["value"]["annotator"] = emails.fill(problem["value"]["annotator"])
+            if marks is not None:
+                marks.mark(part)
+            for row in part.annotations:
+                who = row["annotator"]
+                if who["id"] is not None or who["email"] is not None:
+                    kept.annotators.add((who["id"], who["email"]))
+                kept.cancelled += bool(row["was_cancelled"])
+                kept.ground_truth += bool(row["ground_truth"])
+            for name in GROUPED_TABLES:
+                rows = part.table(name)
+                if not rows:
+                    continue
+                key = SORT_KEYS[name]
+                for row in rows:
+                    order = key(row)
+                    del row["position"]  # only breaks ties; stored, it would make diffs noisy
+                    writer.add(name, order, row)
+                counts[name] += len(rows)
+            kept.problems += part.problems
+        kept.problems.sort(key=SORT_KEYS["problems"])
+        for problem in kept.problems:
+            writer.add("problems", SORT_KEYS["problems"](problem), problem)
+        counts["problems"] = len(kept.problems)
+    return kept
 
 
 def _public_url(url: str) -> str:
@@ -356,45 +448,87 @@ def pull(
                 return same
             pull_state.forget_state(record)  # the folder is about to change
             started = _now()
+            emails = UserEmails(client, users)
+            attempts: list[SnapshotWriter] = []
+
+            def consume(chunks: Iterator[bytes]) -> tuple[PrelabelMarks, StreamedTables]:
+                # A retried download starts again from the first byte, into a new staging folder.
+                while attempts:
+                    attempts.pop().discard()
+                attempts.append(SnapshotWriter(folder))
+                marks = PrelabelMarks(info, history)
+                return marks, write_stream(chunks, mapper, attempts[-1], emails=emails, marks=marks)
+
             try:
-                tables = studio.exports.read(
-                    project_id, lambda chunks: convert_stream(chunks, mapper), method
-                )
-            except DataError as exc:
-                raise StudioError(f"project {project_id}: the export is truncated or not valid JSON") from exc
-            add_emails(client, tables, users)
-        meta = {
-            "project_id": project_id,
-            "project_title": info.get("title"),
-            "server": _public_url(conn.url),
-            "source": None,
-            "exported_at": started,
-            "taxonomy_version": taxonomy.version,
-            # The overlap design in the settings at pull time (docs/team.md): the card states it and
-            # the quality gate reads it to tell designed single annotations from missing ones.
-            "design": design,
-            # Queue order, pre-label visibility and model version in force, their recorded history
-            # and, per annotation (`prelabels`), the visibility it was made under.
-            "loop": mark_prelabels(tables, info, history),
-        }
-    changed = write_snapshot(folder, tables.by_table(), meta)
-    result = _summarise(folder, tables, changed, meta)
-    if from_export is None and server_summary is not None:
-        pull_state.save_state(
-            record,
-            pull_state.PullState(
-                server=conn.url,
-                project_id=project_id,
-                folder=str(folder.resolve()),
-                files=dict(read_meta(folder)["files"]),
-                inputs=inputs,
-                summary=server_summary,
-                annotators=result.annotators,
-                cancelled=result.cancelled,
-                ground_truth=result.ground_truth,
-            ),
+                try:
+                    marks, streamed = studio.exports.read(project_id, consume, method)
+                except DataError as exc:
+                    raise StudioError(
+                        f"project {project_id}: the export is truncated or not valid JSON"
+                    ) from exc
+                writer = attempts.pop()
+            finally:
+                while attempts:
+                    attempts.pop().discard()
+        try:
+            meta = _pulled_meta(project_id, info, conn.url, started, taxonomy, design, marks)
+        except BaseException:
+            writer.discard()
+            raise
+        changed = writer.commit(meta)
+        result = PullResult(
+            folder=folder,
+            counts=streamed.counts,
+            annotators=len(streamed.annotators),
+            cancelled=streamed.cancelled,
+            ground_truth=streamed.ground_truth,
+            changed=changed,
+            meta=meta,
+            problems=streamed.problems,
         )
-    return result
+        if server_summary is not None:
+            pull_state.save_state(
+                record,
+                pull_state.PullState(
+                    server=conn.url,
+                    project_id=project_id,
+                    folder=str(folder.resolve()),
+                    files=dict(read_meta(folder)["files"]),
+                    inputs=inputs,
+                    summary=server_summary,
+                    annotators=result.annotators,
+                    cancelled=result.cancelled,
+                    ground_truth=result.ground_truth,
+                ),
+            )
+        return result
+    changed = write_snapshot(folder, tables.by_table(), meta)
+    return _summarise(folder, tables, changed, meta)
+
+
+def _pulled_meta(
+    project_id: int,
+    info: dict[str, Any],
+    url: str,
+    started: str,
+    taxonomy: Taxonomy,
+    design: dict[str, Any],
+    marks: PrelabelMarks,
+) -> dict[str, Any]:
+    return {
+        "project_id": project_id,
+        "project_title": info.get("title"),
+        "server": _public_url(url),
+        "source": None,
+        "exported_at": started,
+        "taxonomy_version": taxonomy.version,
+        # The overlap design in the settings at pull time (docs/team.md): the card states it and
+        # the quality gate reads it to tell designed single annotations from missing ones.
+        "design": design,
+        # Queue order, pre-label visibility and model version in force, their recorded history
+        # and, per annotation (`prelabels`), the visibility it was made under.
+        "loop": marks.summary(),
+    }
 
 
 def _same_as_last(
