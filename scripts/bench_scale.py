@@ -174,6 +174,7 @@ def _child(step: str, args: list[str]) -> int:
     import resource
 
     started = time.perf_counter()
+    requests = _request_timeline(started)
     code, count = 0, None
     if step == "corpuskit":
         from corpuskit.cli.main import main as corpuskit_main
@@ -202,11 +203,68 @@ def _child(step: str, args: list[str]) -> int:
         "workers_peak_rss_mb": round(workers, 1),
         "count": count,
     }
+    if requests:
+        figures["requests"] = _timeline_figures(requests)
     Path(os.environ["BENCH_FIGURES"]).write_text(json.dumps(figures), encoding="utf-8")
     return code
 
 
 # -- measuring ----------------------------------------------------------------------------------------
+
+
+def _request_timeline(started: float) -> list[dict[str, Any]]:
+    """Every HTTP request this step process sends, as it goes: method, path, when it was sent, when its
+    headers came and when its body was read to the end (seconds from the step's start). It wraps
+    `httpx.Client.send` and `httpx.Response.close` in this process only, to say how much of a step is
+    the server's and how much the client's own; what the step does is unchanged."""
+    import httpx
+
+    seen: list[dict[str, Any]] = []
+    send, close = httpx.Client.send, httpx.Response.close
+
+    def timed_send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        entry = {"method": request.method, "path": request.url.path, "sent": time.perf_counter() - started}
+        seen.append(entry)
+        response = send(self, request, **kwargs)
+        entry["headers"] = entry["done"] = time.perf_counter() - started
+        response.extensions["bench_timeline"] = entry
+        return response
+
+    def timed_close(self: httpx.Response) -> None:
+        close(self)
+        entry = self.extensions.get("bench_timeline")
+        if entry is not None:
+            entry["done"] = max(entry["done"], time.perf_counter() - started)
+
+    httpx.Client.send = timed_send  # type: ignore[method-assign]
+    httpx.Response.close = timed_close  # type: ignore[method-assign]
+    return seen
+
+
+def _timeline_figures(seen: list[dict[str, Any]]) -> dict[str, Any]:
+    """The requests of a step: how many, the seconds during which at least one was in flight, and
+    the ten longest (rounded), so the client's own time is the step's time less `in_flight_s`."""
+    spans = sorted((e["sent"], e["done"]) for e in seen)
+    busy, end = 0.0, float("-inf")
+    for start, stop in spans:
+        if stop > end:
+            busy += stop - max(start, end)
+            end = stop
+    longest = sorted(seen, key=lambda e: e["done"] - e["sent"], reverse=True)[:10]
+    return {
+        "count": len(seen),
+        "in_flight_s": round(busy, 2),
+        "longest": [
+            {
+                "method": e["method"],
+                "path": e["path"],
+                "sent_s": round(e["sent"], 2),
+                "headers_s": round(e["headers"] - e["sent"], 2),
+                "total_s": round(e["done"] - e["sent"], 2),
+            }
+            for e in longest
+        ],
+    }
 
 
 def _hwm_mb(pid: int | str | None) -> float | None:
@@ -371,7 +429,8 @@ def _summary(out: dict[str, Any]) -> dict[str, Any]:
     if "repush" in steps:
         ratios["repush_vs_push"] = round(steps["repush"]["seconds"] / steps["push"]["seconds"], 3)
     for name, step in steps.items():
-        say(f"  {name:<17} {step['seconds']:>9.2f} s  peak {step['peak_rss_mb']:>8.1f} MB")
+        flight = f"  requests in flight {step['requests']['in_flight_s']:.2f} s" if "requests" in step else ""
+        say(f"  {name:<17} {step['seconds']:>9.2f} s  peak {step['peak_rss_mb']:>8.1f} MB{flight}")
     for name, value in ratios.items():
         say(f"  {name:<22} {value}x")
     return ratios
