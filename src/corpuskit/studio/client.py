@@ -354,8 +354,46 @@ class StudioClient:
             return self._send(method, path, what=what, auth=True, **kwargs)
         return self.retry(lambda: self._send(method, path, what=what, auth=True, **kwargs))
 
-    def _send(self, method: str, path: str, *, what: str, auth: bool, **kwargs: Any) -> httpx.Response:
-        """One attempt."""
+    def request_json(self, method: str, path: str, *, what: str, retry: bool = True, **kwargs: Any) -> Any:
+        """One HTTP request whose answer must be JSON: its parsed body. As `request`, and an answer
+        that is not JSON whatever its content type (a body cut short, an HTML page, an empty
+        body) is `Transient` like a dropped connection, so it is retried and ends as one line;
+        a redirect is an error of its own, not retried."""
+
+        def attempt() -> Any:
+            response = self._send(method, path, what=what, auth=True, check_json=False, **kwargs)
+            return self._json_body(response, what)
+
+        return attempt() if not retry else self.retry(attempt)
+
+    def _json_body(self, response: httpx.Response, what: str) -> Any:
+        import orjson
+
+        if 300 <= response.status_code < 400:
+            where = response.headers.get("location")
+            to = f" to {where}" if where else ""
+            raise ServerError(
+                self.scrub(
+                    f"{what}: Label Studio at {self.url} answered HTTP {response.status_code} "
+                    f"(a redirect{to}) instead of JSON: check LABEL_STUDIO_URL"
+                ),
+                response.status_code,
+            )
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            kind = response.headers.get("content-type") or "no content type"
+            raise Transient(
+                f"{what}: Label Studio at {self.url} sent a cut-off or malformed answer "
+                f"(HTTP {response.status_code}, {kind}, {len(response.content)} bytes, not JSON)",
+                response.status_code,
+            ) from None
+
+    def _send(
+        self, method: str, path: str, *, what: str, auth: bool, check_json: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """One attempt; unless `check_json` is off (the caller parses the body itself), an answer
+        labelled JSON must parse."""
         headers = dict(kwargs.pop("headers", None) or {})
         if auth:
             headers["Authorization"] = self.auth_header()
@@ -363,7 +401,7 @@ class StudioClient:
             response = self.http.request(method, path, headers=headers, **kwargs)
         if response.status_code >= 400:  # the detail re-encodes the body: errors only
             raise self._status_error(response.status_code, _body_detail(response), what)
-        if not _json_complete(response):
+        if check_json and not _json_complete(response):
             # A proxy or a dying server can end a message early with a consistent length.
             raise Transient(f"{what}: Label Studio at {self.url} sent a cut-off or malformed answer")
         return response
@@ -422,13 +460,20 @@ class StudioClient:
 
     @contextmanager
     def _failures(self, what: str) -> Iterator[None]:
-        """A timeout or a broken connection as `Transient`; an untrusted certificate at once."""
+        """A timeout, a broken connection or a body that cannot be decoded as `Transient`; an
+        untrusted certificate at once."""
         import httpx
 
         try:
             yield
         except httpx.TimeoutException:
             raise Transient(f"{what}: Label Studio at {self.url} did not answer in time") from None
+        except httpx.DecodingError:
+            # Not a TransportError in httpx: a compressed body broken on the way (a server or a
+            # proxy dying mid-answer) would otherwise escape as a traceback.
+            raise Transient(
+                f"{what}: Label Studio at {self.url} sent an answer that cannot be decoded (DecodingError)"
+            ) from None
         except httpx.TransportError as exc:
             self._raise_if_untrusted(exc, what)
             raise Transient(

@@ -41,12 +41,12 @@ class ProjectsAPI:
         limits the answer to those fields: Label Studio then computes only the counts named."""
         params = {"include": fields} if fields else None
         try:
-            response = self.client.request(
+            body = self.client.request_json(
                 "GET", f"/api/projects/{project_id}", params=params, what=f"project {project_id}"
             )
         except NotFound:
             raise NotFound(f"Label Studio at {self.client.url} has no project {project_id}", 404) from None
-        return _json(response.json())
+        return _json(body)
 
     def find(self, title: str, *, fields: str = "id,title") -> list[dict[str, Any]]:
         """Every project on the server with exactly this title (normally none or one), with the
@@ -57,7 +57,7 @@ class ProjectsAPI:
             # Label Studio filters by a title substring and, asked for a few fields, skips counting
             # every project's tasks and annotations (most of the listing's cost).
             params = {"page": page, "page_size": 100, "title": title, "include": fields}
-            body = self.client.request("GET", "/api/projects", params=params, what="list projects").json()
+            body = self.client.request_json("GET", "/api/projects", params=params, what="list projects")
             items = body.get("results", []) if isinstance(body, dict) else body
             found.extend(p for p in items if p.get("title") == title)
             if not (isinstance(body, dict) and body.get("next")):
@@ -102,9 +102,9 @@ class ProjectsAPI:
         def attempt() -> dict[str, Any]:
             if made:
                 return made[0]
-            body = self.client.request(
+            body = self.client.request_json(
                 "POST", "/api/projects/", json=fields, what=f"create project {title!r}", retry=False
-            ).json()
+            )
             return _json(body)
 
         return self.client.retry(attempt, before_retry=look)
@@ -152,9 +152,9 @@ class TasksAPI:
             }
             if query is not None:
                 params["query"] = query
-            body = self.client.request(
+            body = self.client.request_json(
                 "GET", "/api/tasks", params=params, what=f"{what} of project {project_id}"
-            ).json()
+            )
             items = body.get("tasks", []) if isinstance(body, dict) else []
             total = body.get("total") if isinstance(body, dict) else None
             count = len(items)
@@ -170,14 +170,14 @@ class TasksAPI:
     def get(self, task_id: int) -> dict[str, Any] | None:
         """One task by id, or None if the server no longer has it."""
         try:
-            body = self.client.request("GET", f"/api/tasks/{task_id}", what=f"read task {task_id}").json()
+            body = self.client.request_json("GET", f"/api/tasks/{task_id}", what=f"read task {task_id}")
         except NotFound:
             return None
         return body if isinstance(body, dict) else None
 
     def latest(self, project_id: int) -> tuple[int | None, str | None]:
         """The project's task count and its latest task `updated_at`, from one one-task page."""
-        body = self.client.request(
+        body = self.client.request_json(
             "GET",
             "/api/tasks",
             params={
@@ -189,7 +189,7 @@ class TasksAPI:
                 "query": json.dumps({"ordering": ["-tasks:updated_at"]}),
             },
             what=f"read the latest change in project {project_id}",
-        ).json()
+        )
         if not isinstance(body, dict):
             return None, None
         total = body.get("total")
@@ -206,10 +206,9 @@ class TasksAPI:
 
     def drafts(self, task_id: int) -> list[dict[str, Any]]:
         """Every draft of a task, whoever wrote it (the data manager shows only the caller's own)."""
-        body = self.client.request(
+        items = self.client.request_json(
             "GET", f"/api/tasks/{task_id}/drafts", what=f"read the drafts of task {task_id}"
         )
-        items = body.json()
         return [d for d in items if isinstance(d, dict)] if isinstance(items, list) else []
 
     def import_once(
@@ -272,12 +271,12 @@ class PredictionsAPI:
     def list(self, project_id: int) -> list[tuple[int, int, str, bool]]:
         """(prediction id, task id, model version, whether it carries labels) of every prediction
         in the project (one request)."""
-        body = self.client.request(
+        body = self.client.request_json(
             "GET",
             "/api/predictions",
             params={"project": project_id},
             what=f"read the predictions of project {project_id}",
-        ).json()
+        )
         items = body if isinstance(body, list) else body.get("results", [])
         return [
             (int(i["id"]), int(i["task"]), str(i.get("model_version") or ""), bool(i.get("result")))
@@ -349,7 +348,7 @@ class ExportsAPI:
             )
         if method != "snapshot":
             raise UsageError(f"unknown export method {method!r}; use one of {', '.join(EXPORT_METHODS)}")
-        created = self.client.request(
+        created = self.client.request_json(
             "POST",
             f"/api/projects/{project_id}/exports/",
             json={
@@ -371,7 +370,7 @@ class ExportsAPI:
             # would start another build of the whole project, and time out again: so this request
             # waits as long as a build of a large project takes.
             timeout=max(self.client.timeout, EXPORT_BUILD_TIMEOUT),
-        ).json()
+        )
         export_id = created["id"]
         try:
             if created.get("status") not in (None, "completed"):
@@ -392,9 +391,9 @@ class ExportsAPI:
     def _wait(self, project_id: int, export_id: int, timeout: float = 600.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            info = self.client.request(
+            info = self.client.request_json(
                 "GET", f"/api/projects/{project_id}/exports/{export_id}", what="export snapshot status"
-            ).json()
+            )
             status = info.get("status")
             if status == "completed":
                 return
@@ -420,13 +419,11 @@ class UsersAPI:
 
     def whoami(self) -> dict[str, Any]:
         """The authenticated user (checks that the server answers and accepts the token)."""
-        return _json(
-            self.client.request("GET", "/api/current-user/whoami", what="check the API token").json()
-        )
+        return _json(self.client.request_json("GET", "/api/current-user/whoami", what="check the API token"))
 
     def list(self) -> list[dict[str, Any]]:
         """Every user of the organisation."""
-        users = self.client.request("GET", "/api/users", what="list users").json()
+        users = self.client.request_json("GET", "/api/users", what="list users")
         return [u for u in users if isinstance(u, dict)] if isinstance(users, list) else []
 
     def update(self, user_id: int, fields: dict[str, Any], *, what: str) -> None:
@@ -434,7 +431,7 @@ class UsersAPI:
 
     def invite_link(self) -> str:
         """The sign-up link of the server's organisation (Label Studio's own invite)."""
-        body = self.client.request("GET", "/api/invite", what="read the organisation's invite link").json()
+        body = self.client.request_json("GET", "/api/invite", what="read the organisation's invite link")
         path = body.get("invite_url") if isinstance(body, dict) else None
         if not isinstance(path, str) or not path:
             raise UsageError(f"Label Studio at {self.client.url} gave no invite link")
