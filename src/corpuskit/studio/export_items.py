@@ -32,6 +32,11 @@ _NEXT_TASK = re.compile(rb'\}, \{"id": -?[0-9]+, "annotations": ')
 # their context checked after: a pattern that begins with the context tries every comma of the
 # text and took a tenth of the conversion's time.
 _DIGIT_RUN = re.compile(rb"[0-9]{19,}")
+# Most pieces hold no such run, and the pattern still tries every position of the piece (about
+# 50 µs a task, a third of the conversion): every digit made `0` by one C-speed `translate`, one
+# substring search tells whether any run of 19 digits exists before the pattern looks closer.
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_NINETEEN_DIGITS = b"0" * 19
 # The longest match: a boundary split by the end of a chunk is looked for again with the next one.
 _OVERLAP = 64
 # A task piece that failed to parse this many times (false boundaries), or grew this large without
@@ -132,6 +137,8 @@ def _one_task(piece: memoryview) -> tuple[bool, Any]:
 
 def _long_integer(piece: memoryview) -> bool:
     """Whether `piece` has a run of 19 digits after `[`, `:` or `,` (`[\\[:,] ?-?[0-9]{19}`)."""
+    if _NINETEEN_DIGITS not in piece.tobytes().translate(_DIGITS_AS_ZERO):
+        return False
     for run in _DIGIT_RUN.finditer(piece):
         at = run.start()
         if at and piece[at - 1] == ord("-"):
