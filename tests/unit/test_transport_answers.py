@@ -121,3 +121,30 @@ def test_a_redirect_where_json_was_asked_for_is_one_error_not_retried() -> None:
         "(a redirect to https://studio.example.org/api/tasks) instead of JSON: check LABEL_STUDIO_URL"
     )
     assert len(seen) == 1
+
+
+@pytest.mark.parametrize("kind", [*ANSWERS, "connection closed"])
+def test_a_members_session_ends_as_one_error_when_an_answer_is_unreadable(kind: str) -> None:
+    # A member's own session (the demo's annotators, the team tests) reads the queue and submits
+    # through its own client: the same broken answers end as one StudioError line there too.
+    from corpuskit.errors import StudioError
+    from corpuskit.studio.members import Member, _client
+
+    answer = ANSWERS.get(kind, b"")  # nothing at all: the connection is closed without an answer
+    with broken_server([answer]) as (url, seen):
+        member = Member(url=url, email="a@example.org", http=_client(url, None))
+        try:
+            with pytest.raises(StudioError) as caught:
+                member.next_task(7)
+            with pytest.raises(StudioError) as submitted:
+                member.submit(3, 7, [{"from_name": "topics"}])
+        finally:
+            member.close()
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("ask the queue of project 7 as a@example.org: ")
+    assert url in message
+    assert str(submitted.value).startswith("submit an annotation of task 3 as a@example.org: ")
+    assert [head.split(b" ", 2)[:2] for head in seen] == [
+        [b"GET", b"/api/projects/7/next"],
+        [b"POST", b"/api/tasks/3/annotations/"],
+    ]

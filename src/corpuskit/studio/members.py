@@ -9,6 +9,7 @@ cookie is used, never the admin's token, so the server answers as it answers tha
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -17,7 +18,36 @@ from corpuskit.errors import StudioError
 from corpuskit.studio.client import error_for_status
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import httpx
+
+
+@contextmanager
+def _answered(url: str, what: str) -> Iterator[None]:
+    """A dropped connection, a timeout or an answer that cannot be decoded as one `StudioError`
+    line (as the admin client's `Transient`), not a traceback."""
+    import httpx
+
+    try:
+        yield
+    except (httpx.TransportError, httpx.DecodingError) as exc:
+        raise StudioError(f"{what}: cannot reach Label Studio at {url} ({type(exc).__name__})") from None
+
+
+def _json(response: httpx.Response, url: str, what: str) -> Any:
+    """The answer's JSON body; one that is not JSON (an HTML page, a body cut short) is a
+    `StudioError` naming the status and the content type."""
+    import orjson
+
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        kind = response.headers.get("content-type") or "no content type"
+        raise StudioError(
+            f"{what}: Label Studio at {url} sent an answer that is not JSON "
+            f"(HTTP {response.status_code}, {kind}, {len(response.content)} bytes)"
+        ) from None
 
 
 @dataclass
@@ -33,27 +63,28 @@ class Member:
     def _headers(self) -> dict[str, str]:
         return {"X-CSRFToken": self.http.cookies.get("csrftoken") or "", "Referer": f"{self.url}/"}
 
-    def api(self, method: str, path: str, *, what: str, **kwargs: Any) -> httpx.Response:
-        response = self.http.request(method, path, headers=self._headers(), **kwargs)
+    def api(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
+        """The JSON answer to one request made as this member."""
+        with _answered(self.url, f"{what} as {self.email}"):
+            response = self.http.request(method, path, headers=self._headers(), **kwargs)
         if response.status_code >= 400:
             raise error_for_status(
                 response.status_code,
                 f"{what} as {self.email}: Label Studio at {self.url} answered HTTP {response.status_code}",
             )
-        return response
+        return _json(response, self.url, f"{what} as {self.email}")
 
     def next_task(self, project_id: int) -> dict[str, Any] | None:
         """The task Label Studio's queue gives this member next, or None when the queue is empty."""
-        response = self.http.get(f"/api/projects/{project_id}/next", headers=self._headers())
+        what = f"ask the queue of project {project_id} as {self.email}"
+        with _answered(self.url, what):
+            response = self.http.get(f"/api/projects/{project_id}/next", headers=self._headers())
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
-            raise error_for_status(
-                response.status_code,
-                f"ask the queue of project {project_id} as {self.email}: "
-                f"Label Studio at {self.url} answered HTTP {response.status_code}",
-            )
-        body = response.json()
+            status = response.status_code
+            raise error_for_status(status, f"{what}: Label Studio at {self.url} answered HTTP {status}")
+        body = _json(response, self.url, what)
         return body if isinstance(body, dict) and body.get("id") is not None else None
 
     def submit(
@@ -68,7 +99,7 @@ class Member:
             f"/api/tasks/{task_id}/annotations/",
             json=body,
             what=f"submit an annotation of task {task_id}",
-        ).json()
+        )
         return int(made["id"])
 
     def skip(self, task_id: int, project_id: int) -> int:
@@ -78,7 +109,7 @@ class Member:
             f"/api/tasks/{task_id}/annotations/",
             json={"result": [], "was_cancelled": True, "project": project_id},
             what=f"skip task {task_id}",
-        ).json()
+        )
         return int(made["id"])
 
     def close(self) -> None:
@@ -111,11 +142,12 @@ def _form(
 def _session(http: httpx.Client, member: Member, page: str, fields: dict[str, str], what: str) -> Member:
     """Submit the form, then ask who is logged in; the connection is closed on any failure."""
     try:
-        _form(http, page, fields, member.url, what)
-        response = http.get("/api/current-user/whoami")
+        with _answered(member.url, what):
+            _form(http, page, fields, member.url, what)
+            response = http.get("/api/current-user/whoami")
         if response.status_code != 200:
             raise StudioError(f"{what}: Label Studio at {member.url} did not log {member.email} in")
-        member.user_id = int(response.json()["id"])
+        member.user_id = int(_json(response, member.url, what)["id"])
     except BaseException:
         http.close()
         raise
