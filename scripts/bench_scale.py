@@ -7,7 +7,8 @@ a PostgreSQL-backed Label Studio, each corpuskit step next to the plain library 
 One run: a PostgreSQL cluster (Debian's `postgresql`, 127.0.0.1, fsync on as a team's would be) and
 Label Studio on it; N synthetic news documents (`bench.synthetic_documents`, about 3.6 KB each) in a
 corpus folder; then, each step in a fresh process so that its peak RSS (`wait4`'s `ru_maxrss`) is its
-own, and Label Studio's own high-water mark (`VmHWM`) read after each server step:
+own, and Label Studio's own high-water mark (`VmHWM`) read after each server step, with the step's
+requests (how many, the seconds during which one was in flight, the ten longest):
 
 - `plain_import`: `import_tasks` of the same task bodies push sends, batches of 1,000, into a project
   of its own (the baseline of push);
