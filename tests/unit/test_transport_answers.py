@@ -144,7 +144,7 @@ def test_a_members_session_ends_as_one_error_when_an_answer_is_unreadable(kind: 
     assert "\n" not in message and message.startswith("ask the queue of project 7 as a@example.org: ")
     assert url in message
     assert str(submitted.value).startswith("submit an annotation of task 3 as a@example.org: ")
-    assert [head.split(b" ", 2)[:2] for head in seen] == [
-        [b"GET", b"/api/projects/7/next"],
-        [b"POST", b"/api/tasks/3/annotations/"],
-    ]
+    # The submit may go out on the kept-alive connection the server has just closed: then the
+    # server never reads it, and the member gets a dropped connection, one line all the same.
+    assert seen[0].startswith(b"GET /api/projects/7/next ")
+    assert all(head.startswith(b"POST /api/tasks/3/annotations/ ") for head in seen[1:])
