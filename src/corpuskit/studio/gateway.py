@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from corpuskit.errors import StudioError, UsageError
-from corpuskit.studio.client import NotFound, Transient
+from corpuskit.studio.client import NotFound
 
 if TYPE_CHECKING:
     from corpuskit.studio.client import StudioClient
@@ -223,7 +223,7 @@ class TasksAPI:
         import orjson
 
         what = what or f"import tasks into project {project_id}"
-        response = self.client.request(
+        body = self.client.request_json(
             "POST",
             f"/api/projects/{project_id}/import",
             params={"return_task_ids": "true"},
@@ -232,12 +232,6 @@ class TasksAPI:
             what=what,
             retry=False,
         )
-        try:
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise Transient(
-                f"{what}: Label Studio at {self.client.url} sent a cut-off or malformed answer"
-            ) from None
         ids = _json(body).get("task_ids")
         if not isinstance(ids, list) or len(ids) != len(payloads) or not all(isinstance(i, int) for i in ids):
             return None
