@@ -367,8 +367,6 @@ class StudioClient:
         return attempt() if not retry else self.retry(attempt)
 
     def _json_body(self, response: httpx.Response, what: str) -> Any:
-        import orjson
-
         if 300 <= response.status_code < 400:
             where = response.headers.get("location")
             to = f" to {where}" if where else ""
@@ -379,15 +377,7 @@ class StudioClient:
                 ),
                 response.status_code,
             )
-        try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            kind = response.headers.get("content-type") or "no content type"
-            raise Transient(
-                f"{what}: Label Studio at {self.url} sent a cut-off or malformed answer "
-                f"(HTTP {response.status_code}, {kind}, {len(response.content)} bytes, not JSON)",
-                response.status_code,
-            ) from None
+        return json_body(response, self.url, what)
 
     def _send(
         self, method: str, path: str, *, what: str, auth: bool, check_json: bool = True, **kwargs: Any
@@ -541,6 +531,22 @@ class StudioClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def json_body(response: httpx.Response, url: str, what: str) -> Any:
+    """An answer's body as JSON, whatever its content type; one that is not JSON (a body cut short,
+    an HTML page, an empty body) is `Transient`, like a dropped connection."""
+    import orjson
+
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        kind = response.headers.get("content-type") or "no content type"
+        raise Transient(
+            f"{what}: Label Studio at {url} sent a cut-off or malformed answer "
+            f"(HTTP {response.status_code}, {kind}, {len(response.content)} bytes, not JSON)",
+            response.status_code,
+        ) from None
 
 
 def _json_complete(response: httpx.Response) -> bool:

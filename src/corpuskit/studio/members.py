@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from corpuskit.errors import StudioError
-from corpuskit.studio.client import error_for_status
+from corpuskit.studio.client import error_for_status, json_body
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,21 +33,6 @@ def _answered(url: str, what: str) -> Iterator[None]:
         yield
     except (httpx.TransportError, httpx.DecodingError) as exc:
         raise StudioError(f"{what}: cannot reach Label Studio at {url} ({type(exc).__name__})") from None
-
-
-def _json(response: httpx.Response, url: str, what: str) -> Any:
-    """The answer's JSON body; one that is not JSON (an HTML page, a body cut short) is a
-    `StudioError` naming the status and the content type."""
-    import orjson
-
-    try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        kind = response.headers.get("content-type") or "no content type"
-        raise StudioError(
-            f"{what}: Label Studio at {url} sent an answer that is not JSON "
-            f"(HTTP {response.status_code}, {kind}, {len(response.content)} bytes)"
-        ) from None
 
 
 @dataclass
@@ -72,7 +57,7 @@ class Member:
                 response.status_code,
                 f"{what} as {self.email}: Label Studio at {self.url} answered HTTP {response.status_code}",
             )
-        return _json(response, self.url, f"{what} as {self.email}")
+        return json_body(response, self.url, f"{what} as {self.email}")
 
     def next_task(self, project_id: int) -> dict[str, Any] | None:
         """The task Label Studio's queue gives this member next, or None when the queue is empty."""
@@ -84,7 +69,7 @@ class Member:
         if response.status_code >= 400:
             status = response.status_code
             raise error_for_status(status, f"{what}: Label Studio at {self.url} answered HTTP {status}")
-        body = _json(response, self.url, what)
+        body = json_body(response, self.url, what)
         return body if isinstance(body, dict) and body.get("id") is not None else None
 
     def submit(
@@ -147,7 +132,7 @@ def _session(http: httpx.Client, member: Member, page: str, fields: dict[str, st
             response = http.get("/api/current-user/whoami")
         if response.status_code != 200:
             raise StudioError(f"{what}: Label Studio at {member.url} did not log {member.email} in")
-        member.user_id = int(_json(response, member.url, what)["id"])
+        member.user_id = int(json_body(response, member.url, what)["id"])
     except BaseException:
         http.close()
         raise
