@@ -222,9 +222,7 @@ def add_emails(client: StudioClient, tables: Tables, users: list[dict[str, Any]]
         return
     if users is None or not wanted <= {u.get("id") for u in users}:
         users = None
-    lookup = UserEmails(client, users)
-    for row in rows:
-        row["annotator"] = lookup.fill(row["annotator"])
+    UserEmails(client, users).fill_tables(tables)
 
 
 class UserEmails:
@@ -256,6 +254,15 @@ class UserEmails:
         if user_id not in self.emails:
             return annotator
         return {"id": user_id, "email": self.emails[user_id]}
+
+    def fill_tables(self, tables: Tables) -> None:
+        """`fill` every annotator the snapshot names: annotations, drafts, and the annotations
+        kept as problems (`invalid-annotation`)."""
+        for row in (*tables.annotations, *tables.drafts):
+            row["annotator"] = self.fill(row["annotator"])
+        for problem in tables.problems:
+            if problem["code"] == "invalid-annotation":
+                problem["value"]["annotator"] = self.fill(problem["value"]["annotator"])
 
 
 def mark_prelabels(tables: Tables, info: dict[str, Any], history: list[loop.Event]) -> dict[str, Any]:
@@ -333,11 +340,7 @@ def write_stream(
     with _collector_paused():
         for part in iter_task_tables(_export_tasks(chunks), mapper):
             if emails is not None:
-                for row in (*part.annotations, *part.drafts):
-                    row["annotator"] = emails.fill(row["annotator"])
-                for problem in part.problems:
-                    if problem["code"] == "invalid-annotation":
-                        problem["value"]["annotator"] = emails.fill(problem["value"]["annotator"])
+                emails.fill_tables(part)
             if marks is not None:
                 marks.mark(part)
             for row in part.annotations:
