@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,21 @@ def tasks_by_doc(client: StudioClient, project_id: int) -> dict[str, Any]:
         assert task.doc_id not in by_doc, f"two tasks for {task.doc_id}"
         by_doc[str(task.doc_id)] = task
     return by_doc
+
+
+@contextmanager
+def requests_sent(client: StudioClient) -> Iterator[list[tuple[str, str]]]:
+    """(method, path) of every request `client` sends inside the block."""
+    sent: list[tuple[str, str]] = []
+
+    def note(request: Any) -> None:
+        sent.append((request.method, request.url.path))
+
+    client.http.event_hooks["request"].append(note)
+    try:
+        yield sent
+    finally:
+        client.http.event_hooks["request"].remove(note)
 
 
 def edit_first_paragraph(path: Path, old: str, new: str) -> None:
@@ -501,14 +517,10 @@ def test_a_task_deleted_and_another_added_by_hand_is_seen(
     annotate(client, kept.id, kept.data["text"])
     annotated = push(settings=settings)
     assert (annotated.plan_source, annotated.corpus_unchanged, annotated.created) == ("local", True, 0)
-    sent: list[str] = []
-    client.http.event_hooks["request"].append(lambda request: sent.append(request.url.path))
-    try:
+    with requests_sent(client) as sent:
         quiet = push(settings=settings, client=client)
-    finally:
-        client.http.event_hooks["request"].pop()
     assert (quiet.plan_source, quiet.corpus_unchanged, quiet.created) == ("local", True, 0)
-    assert sent == ["/api/projects", "/api/tasks"]
+    assert [path for _, path in sent] == ["/api/projects", "/api/tasks"]
 
 
 def test_annotation_since_the_last_push_makes_a_changed_document_stale(
@@ -751,12 +763,8 @@ def test_a_new_project_is_made_in_one_request_with_its_history(
     from corpuskit.studio import loop
 
     settings = settings_of(corpus)
-    sent: list[tuple[str, str]] = []
-    client.http.event_hooks["request"].append(lambda request: sent.append((request.method, request.url.path)))
-    try:
+    with requests_sent(client) as sent:
         first = push(settings=settings, client=client)
-    finally:
-        client.http.event_hooks["request"].pop()
     assert first.project_created and first.project_id is not None
     project = f"/api/projects/{first.project_id}"
     # Created with its settings and history at once; its creation time came with the answer.
