@@ -42,10 +42,10 @@ INFO = {
 def write_export(path: Path, n: int, shuffle: bool) -> None:
     """The export snapshot's one-line JSON for `n` documents x 3 annotations."""
     from bench import synthetic_documents
+    from bench_scale import synthetic_fields
     from corpuskit.taxonomy import load_taxonomy, row_to_result
 
     taxonomy = load_taxonomy(ROOT / "schema" / "taxonomy.yaml")
-    targets, values, topics = taxonomy.target_ids, taxonomy.stance_value_ids, taxonomy.topic_ids
     order = list(range(n))
     if shuffle:
         random.Random(3).shuffle(order)
@@ -68,14 +68,7 @@ def write_export(path: Path, n: int, shuffle: bool) -> None:
         }
         annotations = []
         for who in range(3):
-            shift = who if number % 5 == 0 else 0
-            fields = {
-                "stance": {t: values[(number + i + shift) % len(values)] for i, t in enumerate(targets)},
-                "topics": [topics[(number + shift) % len(topics)]] if topics else [],
-                "spans": [],
-                "note": None,
-            }
-            result = row_to_result(taxonomy, fields, text)
+            result = row_to_result(taxonomy, synthetic_fields(taxonomy, number, who), text)
             annotations.append(
                 {
                     "id": number * 3 + who + 1,

@@ -300,6 +300,19 @@ def _measure(name: str, args: list[str], cwd: Path, env: dict[str, str], log: Pa
     return figures
 
 
+def synthetic_fields(taxonomy: Any, number: int, who: int) -> dict[str, Any]:
+    """Annotator `who`'s answer for document `number`: annotators agree on most documents, and on
+    every fifth each one shifts the values."""
+    targets, values, topics = taxonomy.target_ids, taxonomy.stance_value_ids, taxonomy.topic_ids
+    shift = who if number % 5 == 0 else 0
+    return {
+        "stance": {t: values[(number + i + shift) % len(values)] for i, t in enumerate(targets)},
+        "topics": [topics[(number + shift) % len(topics)]] if topics else [],
+        "spans": [],
+        "note": None,
+    }
+
+
 def _prepare(work: Path, n: int) -> tuple[Path, int]:
     """The corpus folder (raw JSONL, schema, guidelines, settings) and `tasks.jsonl`/`annotated.jsonl`:
     the task bodies push sends, without and with 3 annotations each; how many documents are valid."""
@@ -317,7 +330,6 @@ def _prepare(work: Path, n: int) -> tuple[Path, int]:
         settings_file.write(f"annotators_per_document = {ANNOTATORS}\n")
     settings = load_settings(corpus)
     taxonomy = load_taxonomy(corpus / "schema" / "taxonomy.yaml")
-    targets, values, topics = taxonomy.target_ids, taxonomy.stance_value_ids, taxonomy.topic_ids
     valid = 0
     with open(work / "tasks.jsonl", "wb") as plain, open(work / "annotated.jsonl", "wb") as annotated:
         for number, doc in enumerate(iter_valid_documents(settings=settings)):
@@ -325,14 +337,7 @@ def _prepare(work: Path, n: int) -> tuple[Path, int]:
             plain.write(orjson.dumps({"data": data, "meta": {STALE: False, REMOVED: False}}) + b"\n")
             annotations = []
             for who in range(ANNOTATORS):
-                # Annotators agree on most documents; on every fifth each one shifts the values.
-                shift = who if number % 5 == 0 else 0
-                fields = {
-                    "stance": {t: values[(number + i + shift) % len(values)] for i, t in enumerate(targets)},
-                    "topics": [topics[(number + shift) % len(topics)]] if topics else [],
-                    "spans": [],
-                    "note": None,
-                }
+                fields = synthetic_fields(taxonomy, number, who)
                 annotations.append(
                     {
                         "result": row_to_result(taxonomy, fields, data["text"]),
