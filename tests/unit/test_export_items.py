@@ -187,4 +187,4 @@ def test_values_orjson_reads_otherwise_are_read_as_before() -> None:
 def test_long_integers_are_found_where_a_number_can_start(piece: bytes, long: bool) -> None:
     from corpuskit.studio.export_items import _long_integer
 
-    assert _long_integer(memoryview(piece)) is long
+    assert _long_integer(piece) is long

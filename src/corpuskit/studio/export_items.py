@@ -73,6 +73,14 @@ def iter_tasks(head: bytes, chunks: Iterator[bytes]) -> Iterator[Any]:
     """The elements of the JSON array whose bytes are `head` (starting with `[`) then `chunks`.
 
     Raises DataError when the body is truncated or not valid JSON."""
+    for _, task in iter_task_pieces(head, chunks):
+        yield task
+
+
+def iter_task_pieces(head: bytes, chunks: Iterator[bytes]) -> Iterator[tuple[bytes | None, Any]]:
+    """`iter_tasks` with each element's bytes: (its JSON, the value) when orjson read it from
+    exactly those bytes (so `orjson.loads` gives the value again, in another process too),
+    (None, the value) when the incremental parser read it."""
     body = head.lstrip()
     start_of_task = b'[{"id": '
     while len(body) < len(start_of_task) and (chunk := next(chunks, None)) is not None:
@@ -88,14 +96,14 @@ def iter_tasks(head: bytes, chunks: Iterator[bytes]) -> Iterator[Any]:
         for match in _NEXT_TASK.finditer(buffer, search):
             end = match.start() + 1
             search = end
-            found, task = _one_task(memoryview(buffer)[start:end])
-            if not found:
+            piece = _one_task(bytes(memoryview(buffer)[start:end]))
+            if piece is None:
                 retries += 1  # a false boundary: join the next piece
                 if retries > _MAX_RETRIES:
                     yield from _incremental(b"[" + buffer[start:], chunks)
                     return
                 continue
-            yield task
+            yield piece
             start, retries = match.start() + 3, 0
         if len(buffer) - start > _MAX_PIECE:
             yield from _incremental(b"[" + buffer[start:], chunks)
@@ -109,19 +117,20 @@ def iter_tasks(head: bytes, chunks: Iterator[bytes]) -> Iterator[Any]:
         buffer += chunk
     last = bytes(buffer[start:]).rstrip()
     if last.endswith(b"]"):
-        found, task = _one_task(memoryview(last)[:-1])
-        if found:
-            yield task
+        piece = _one_task(last[:-1])
+        if piece is not None:
+            yield piece
             return
     yield from _incremental(b"[" + last, iter(()))
 
 
-def _one_task(piece: memoryview) -> tuple[bool, Any]:
-    """(True, the value) when `piece` is one whole JSON value, read as the incremental parser reads
-    it; (False, None) when it is not (cut at a false boundary, or damaged)."""
+def _one_task(piece: bytes) -> tuple[bytes | None, Any] | None:
+    """(`piece`, the value) when orjson reads `piece` as one whole JSON value, (None, the value)
+    when only the incremental parser's reading is the right one; None when `piece` is not one
+    value (cut at a false boundary, or damaged)."""
     if not _long_integer(piece):
         try:
-            return True, orjson.loads(piece)
+            return piece, orjson.loads(piece)
         except orjson.JSONDecodeError:
             pass
     # What orjson refuses or reads otherwise (a lone surrogate, an integer beyond 64 bits, which
@@ -129,15 +138,15 @@ def _one_task(piece: memoryview) -> tuple[bool, Any]:
     import ijson
 
     try:
-        values = list(ijson.items(b"[" + bytes(piece) + b"]", "item", use_float=True))
+        values = list(ijson.items(b"[" + piece + b"]", "item", use_float=True))
     except ijson.JSONError:
-        return False, None
-    return (True, values[0]) if len(values) == 1 else (False, None)
+        return None
+    return (None, values[0]) if len(values) == 1 else None
 
 
-def _long_integer(piece: memoryview) -> bool:
+def _long_integer(piece: bytes) -> bool:
     """Whether `piece` has a run of 19 digits after `[`, `:` or `,` (`[\\[:,] ?-?[0-9]{19}`)."""
-    if _NINETEEN_DIGITS not in piece.tobytes().translate(_DIGITS_AS_ZERO):
+    if _NINETEEN_DIGITS not in piece.translate(_DIGITS_AS_ZERO):
         return False
     for run in _DIGIT_RUN.finditer(piece):
         at = run.start()
@@ -150,7 +159,7 @@ def _long_integer(piece: memoryview) -> bool:
     return False
 
 
-def _incremental(head: bytes, chunks: Iterator[bytes]) -> Iterator[Any]:
+def _incremental(head: bytes, chunks: Iterator[bytes]) -> Iterator[tuple[None, Any]]:
     """The array's elements parsed incrementally (ijson, its C yajl2 backend)."""
     import ijson
 
@@ -161,6 +170,7 @@ def _incremental(head: bytes, chunks: Iterator[bytes]) -> Iterator[Any]:
         yield from chunks
 
     try:
-        yield from ijson.items(ExportBody(replay()), "item", use_float=True)
+        for value in ijson.items(ExportBody(replay()), "item", use_float=True):
+            yield None, value
     except ijson.JSONError as exc:
         raise DataError(f"not a valid JSON export (truncated?): {exc}") from None

@@ -481,13 +481,14 @@ def convert_tasks(tasks: Iterable[Any], mapper: Mapper) -> Tables:
     return converter.out
 
 
-def iter_task_tables(tasks: Iterable[Any], mapper: Mapper) -> Iterator[Tables]:
+def iter_task_tables(tasks: Iterable[Any], mapper: Mapper, *, start: int = 0) -> Iterator[Tables]:
     """Convert an export's tasks one at a time: the rows of each task as their own `Tables`, in the
     order the converter makes them (not sorted), each row still carrying its `position` in the
     task's list, which the snapshot's sort order uses to break ties. Nothing is kept between tasks,
-    so a caller that folds the rows as they come holds one task at a time."""
+    so a caller that folds the rows as they come holds one task at a time. `start` is the first
+    task's position in the export."""
     converter = _Converter(mapper)
-    for index, task in enumerate(tasks):
+    for index, task in enumerate(tasks, start):
         converter.out = Tables()
         converter.task(index, task)
         yield converter.out
