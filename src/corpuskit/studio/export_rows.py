@@ -140,6 +140,25 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _extra(source: Mapping[str, Any], row: Row, columns: Mapping[str, str], skip: Iterable[str] = ()) -> Row:
+    if type(source) is dict:
+        # Ask only about the few mapped keys (most values are the row's own objects, so `is` settles
+        # them), then drop them from a copy: same keys in the same order as the general loop.
+        extra = source.copy()
+        for key in skip:
+            extra.pop(key, None)
+        for key, column in columns.items():
+            if key in extra and column in row:
+                mine, theirs = row[column], extra[key]
+                if mine is theirs or _same(mine, theirs):
+                    del extra[key]
+        return extra
+    return _extra_of_mapping(source, row, columns, skip)
+
+
+def _extra_of_mapping(
+    source: Mapping[str, Any], row: Row, columns: Mapping[str, str], skip: Iterable[str] = ()
+) -> Row:
+    # Any mapping, read only through its items() (a dict subclass may answer [] and items() apart).
     skipped = set(skip)
     extra: Row = {}
     for key, value in source.items():
