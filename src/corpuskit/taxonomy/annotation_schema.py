@@ -343,8 +343,16 @@ def _pulled_row_problems(row: dict[str, Any], text: str, taxonomy: Taxonomy) -> 
             if isinstance(value, Mapping):
                 problems.extend(_span_problems(f"result[{index}].value", value, text))
         elif counting and name.startswith(STANCE_PREFIX):
-            choices = (item.get("value") or {}).get("choices") or []
-            answers[name] = answers.get(name, 0) + len(choices)
+            value = item.get("value")
+            if type(value) is dict:
+                choices = value.get("choices")
+            elif value:
+                return None  # counted by the general path, which fails on it as it always did
+            else:
+                choices = None
+            if choices is not None and type(choices) is not list:
+                return None
+            answers[name] = answers.get(name, 0) + (len(choices) if choices else 0)
     if counting:
         if not result:
             problems.append("result: empty for a submitted annotation")
