@@ -328,16 +328,17 @@ def _pulled_row_problems(row: dict[str, Any], text: str, taxonomy: Taxonomy) -> 
     None for anything else, which the general path then checks."""
     result = row.get("result")
     result = result if isinstance(result, list) else []
-    for item in result:
-        if type(item) is not dict or type(item.get("from_name")) is not str:
-            return None
     problems: list[str] = []
     for index, span in enumerate(row.get("spans") or []):
         problems.extend(_span_problems(f"spans[{index}]", span, text))
     counting = not row.get("was_cancelled")
     answers: dict[str, int] = {}
     for index, item in enumerate(result):
-        name = item["from_name"]
+        if type(item) is not dict:
+            return None
+        name = item.get("from_name")
+        if type(name) is not str:
+            return None
         if name == EVIDENCE:
             value = item.get("value")
             if isinstance(value, Mapping):
@@ -358,7 +359,7 @@ def _pulled_row_problems(row: dict[str, Any], text: str, taxonomy: Taxonomy) -> 
             problems.append("result: empty for a submitted annotation")
         stance = row.get("stance") or {}
         original = row.get("original")
-        waiting = set(original.get("needs_reannotation") or []) if original else set()
+        waiting = set(original.get("needs_reannotation") or []) if original else ()
         for target, control in _required_controls(taxonomy):
             count = answers.get(control, 0)
             if stance.get(target) is None and target not in waiting:

@@ -64,12 +64,14 @@ class _Plan:
 
     __slots__ = (
         "evidence",
+        "no_stance",
         "note",
         "speaker",
         "stance_controls",
         "target_ids",
         "taxonomy",
         "topic_ids",
+        "topic_order",
         "values",
     )
 
@@ -80,6 +82,8 @@ class _Plan:
         self.evidence = taxonomy.evidence.enabled
         self.speaker = taxonomy.evidence.enabled and taxonomy.evidence.speaker
         self.note = taxonomy.note.enabled
+        self.no_stance: dict[str, Any] = dict.fromkeys(taxonomy.target_ids)
+        self.topic_order = taxonomy.topic_ids
 
 
 _PLANS: dict[int, _Plan] = {}
@@ -106,7 +110,7 @@ def _clean_fields(taxonomy: Taxonomy, result: Any) -> Fields | None:
         plan.values,
         plan.topic_ids,
     )
-    stance: dict[str, Any] = dict.fromkeys(taxonomy.target_ids)
+    stance: dict[str, Any] = plan.no_stance.copy()
     topics: set[str] = set()
     spans: list[dict[str, Any]] = []
     regions: dict[str, dict[str, Any]] = {}
@@ -180,11 +184,12 @@ def _clean_fields(taxonomy: Taxonomy, result: Any) -> Fields | None:
         for other in spans:
             if (other["start"], other["end"]) == (found["start"], found["end"]):
                 other["speaker"] = speaker or None
-    spans.sort(key=lambda s: (s["start"], s["end"], s["target"]))
-    note = "\n".join(n for n in notes if n.strip())
+    if len(spans) > 1:
+        spans.sort(key=lambda s: (s["start"], s["end"], s["target"]))
+    note = "\n".join(n for n in notes if n.strip()) if notes else None
     return {
         "stance": stance,
-        "topics": [topic for topic in taxonomy.topic_ids if topic in topics] if topics else [],
+        "topics": [topic for topic in plan.topic_order if topic in topics] if topics else [],
         "spans": spans,
         "note": note or None,
     }
