@@ -88,7 +88,7 @@ def _opt(value: Any) -> tuple[int, Any]:
     """Sort key that puts missing values last and never compares None with a number."""
     if value is None:
         return (2, 0)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return (1, str(value))
     return (0, value)
 
@@ -130,6 +130,10 @@ SORT_KEYS: dict[str, Callable[[Row], tuple[Any, ...]]] = {
 _EXACT = (str, int, bool, type(None))  # types whose == is JSON identity (not float: 0.0 == -0.0)
 
 
+# The integers orjson writes; `_same` raises on any other, and the shortcut for bare ids must too.
+_ORJSON_INTS = (-(2**63), 2**64 - 1)
+
+
 def _same(a: Any, b: Any) -> bool:
     # JSON identity, so that True != 1 and 3 != 3.0 (a column must reproduce the exact value).
     if a is b:
@@ -140,6 +144,25 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _extra(source: Mapping[str, Any], row: Row, columns: Mapping[str, str], skip: Iterable[str] = ()) -> Row:
+    if type(source) is dict:
+        # Ask only about the few mapped keys (most values are the row's own objects, so `is` settles
+        # them), then drop them from a copy: same keys in the same order as the general loop.
+        extra = source.copy()
+        for key in skip:
+            extra.pop(key, None)
+        for key, column in columns.items():
+            if key in extra and column in row:
+                mine, theirs = row[column], extra[key]
+                if mine is theirs or _same(mine, theirs):
+                    del extra[key]
+        return extra
+    return _extra_of_mapping(source, row, columns, skip)
+
+
+def _extra_of_mapping(
+    source: Mapping[str, Any], row: Row, columns: Mapping[str, str], skip: Iterable[str] = ()
+) -> Row:
+    # Any mapping, read only through its items() (a dict subclass may answer [] and items() apart).
     skipped = set(skip)
     extra: Row = {}
     for key, value in source.items():
@@ -375,7 +398,16 @@ class _Converter:
         if self.pilot:
             row["pilot"] = True
         extra = _extra(item, row, _ANNOTATION_COLUMNS)
+        given = extra.get("completed_by")
         if (
+            type(given) is int
+            and given is annotator["id"]
+            and annotator["email"] is None
+            and _ORJSON_INTS[0] <= given <= _ORJSON_INTS[1]
+        ):
+            # A bare user id (what the export sends): the test below, without serialising it twice.
+            del extra["completed_by"]
+        elif (
             "completed_by" in extra
             # A bare id or an exact {id, email} object is reproduced by the annotator column.
             and (
@@ -451,11 +483,15 @@ class _Converter:
 
 
 def _int_or_none(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _number_or_none(value: Any) -> int | float | None:
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if type(value) is float or type(value) is int:
+        return value
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _str_or_none(value: Any) -> str | None:
