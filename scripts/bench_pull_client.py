@@ -167,7 +167,9 @@ def run(export: Path, out: Path, worker: bool = False) -> dict[str, Any]:
         writer = SnapshotWriter(out)
         marks = pull_module.PrelabelMarks(INFO, [])
         emails = pull_module.UserEmails(None, USERS)  # type: ignore[arg-type]
-        streamed = pull_module.write_stream(chunks(), mapper, writer, emails=emails, marks=marks, worker=helper)
+        streamed = pull_module.write_stream(
+            chunks(), mapper, writer, emails=emails, marks=marks, worker=helper
+        )
         timed("convert_and_stage", started)
         if helper is not None:
             phases["worker_failure"] = helper.failure
