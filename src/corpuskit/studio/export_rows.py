@@ -76,7 +76,8 @@ class Mapper:
     """What the converter needs from the taxonomy: its version, a result parser and the row checks.
 
     `parse(result) -> (fields, problems)` turns a Label Studio result list into stance/topics/spans/note;
-    `check(row, text) -> reasons` says why a finished annotation row is not acceptable (empty if it is).
+    `check(row, text) -> reasons` says why a finished annotation row (given without its `extra`) is not
+    acceptable (empty if it is).
     """
 
     taxonomy_version: str
@@ -416,6 +417,7 @@ class _Converter:
             )
         ):
             del extra["completed_by"]
+        reasons = self.mapper.check(row, text)  # before `extra` is set: the check leaves it out
         row["extra"] = extra
         if who:
             self.problem(
@@ -427,7 +429,6 @@ class _Converter:
                 item_id=ann_id,
                 position=position,
             )
-        reasons = self.mapper.check(row, text)
         row["position"] = position
         if reasons:
             self.problem(

@@ -104,11 +104,11 @@ def taxonomy_mapper(taxonomy: Taxonomy) -> Mapper:
     )
 
     def parse(result: list[Any]) -> tuple[dict[str, Any], list[str]]:
-        fields, problems = result_to_row_fields(taxonomy, result)
-        return dict(fields), [str(p) for p in problems]
+        return result_to_row_fields(taxonomy, result)  # a new dict and list each time
 
     def check(row: Row, text: str) -> list[str]:
-        core = {key: value for key, value in row.items() if key != "extra"}
+        # The converter checks a row before it sets `extra`: no copy then.
+        core = row if "extra" not in row else {key: value for key, value in row.items() if key != "extra"}
         if not fast.is_valid(core):
             errors = sorted(slow.iter_errors(core), key=lambda e: [str(p) for p in e.absolute_path])
             reasons = [f"{_path(e.absolute_path)}: {e.message}" for e in errors]
@@ -400,8 +400,9 @@ def convert_batch(
     return batch
 
 
-# Tasks converted as one batch: about 0.2-1 MB of export, a few milliseconds of conversion.
-BATCH_TASKS = 64
+# Tasks converted as one batch: about 0.1 MB of export, a millisecond or two of conversion (smaller
+# batches kept both processes busier in `scripts/bench_pull_client.py --worker`).
+BATCH_TASKS = 16
 # Batches converted but not yet written (waiting for one before them, at the worker) at most.
 _QUEUED = 16
 
