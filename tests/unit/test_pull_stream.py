@@ -19,7 +19,6 @@ from corpuskit.snapshot import TABLES, SnapshotWriter, read_meta, write_snapshot
 from corpuskit.studio import loop
 from corpuskit.studio.export_rows import Mapper
 from corpuskit.studio.pull import (
-    BATCH_TASKS,
     PrelabelMarks,
     UserEmails,
     _summarise,
@@ -110,7 +109,7 @@ def _streamed(
     run_rows: int,
     *,
     worker: ConvertWorker | None = None,
-    batch_tasks: int = BATCH_TASKS,
+    batch_tasks: int | None = None,
     emails: UserEmails | None = None,
     chunks: Iterator[bytes] | None = None,
 ) -> dict[str, Any]:

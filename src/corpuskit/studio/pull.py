@@ -67,6 +67,9 @@ class PullResult:
     # Set when the project's summary showed nothing changed since the snapshot in the folder, so
     # nothing was exported: that snapshot's `exported_at`.
     unchanged_since: str | None = None
+    # Tasks of the export converted by the worker process beside pull's (`pull_worker`): how
+    # the work was shared, for benchmarks; the snapshot is the same either way.
+    worker_tasks: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -343,6 +346,8 @@ class StreamedTables:
     cancelled: int = 0
     ground_truth: int = 0
     problems: list[Row] = field(default_factory=list)
+    # Tasks the worker process converted (`pull_worker`); the rest were converted here.
+    worker_tasks: int = 0
 
 
 @dataclass
@@ -415,16 +420,16 @@ def write_stream(
     emails: UserEmails | None = None,
     marks: PrelabelMarks | None = None,
     worker: ConvertWorker | None = None,
-    batch_tasks: int = BATCH_TASKS,
+    batch_tasks: int | None = None,
 ) -> StreamedTables:
     """Convert a JSON export while it downloads and hand its rows to `writer` in the export's
     order, with their emails (`emails`) and `prelabels` marks (`marks`): no row is kept once
     written (except problems), so a pull's memory does not grow with the project. The snapshot's
     bytes are those `convert_stream` + `add_emails` + `mark_prelabels` + `write_snapshot` give.
 
-    Tasks go in batches of `batch_tasks` to `worker` while it has room (its setup must hold these
-    emails' user list and these marks' project), the others are converted here meanwhile; a
-    batch the worker declines is converted here."""
+    Tasks go in batches of `batch_tasks` (default `BATCH_TASKS`) to `worker` while it has room
+    (its setup must hold these emails' user list and these marks' project); the others are
+    converted here meanwhile, and so is a batch the worker declines."""
     kept = StreamedTables()
     if worker is not None:
         worker.forget()  # a download started again: answers for the last attempt are void
@@ -442,6 +447,7 @@ def write_stream(
                     return
                 if isinstance(answer, Batch):
                     batch = answer
+                    kept.worker_tasks += len(items)
                     if marks is not None:
                         for state, count in answer.prelabels.items():
                             marks.counts[state] += count
@@ -451,7 +457,7 @@ def write_stream(
             _fold(batch, writer, kept)
 
     with _collector_paused():
-        for start, items in _batched(_export_pieces(chunks), batch_tasks):
+        for start, items in _batched(_export_pieces(chunks), batch_tasks or BATCH_TASKS):
             job: Batch | int
             if worker is not None and worker.accepts():
                 job = worker.submit(start, [piece if piece is not None else task for piece, task in items])
@@ -628,6 +634,7 @@ def pull(
             changed=changed,
             meta=meta,
             problems=streamed.problems,
+            worker_tasks=streamed.worker_tasks,
         )
         if server_summary is not None:
             pull_state.save_state(
