@@ -19,6 +19,7 @@ from corpuskit.snapshot import TABLES, SnapshotWriter, read_meta, write_snapshot
 from corpuskit.studio import loop
 from corpuskit.studio.export_rows import Mapper
 from corpuskit.studio.pull import (
+    Batch,
     PrelabelMarks,
     UserEmails,
     _summarise,
@@ -349,3 +350,14 @@ def test_a_worker_ends_with_the_pull_that_started_it(tmp_path: Path) -> None:
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
     raise AssertionError("the worker outlived the pull that started it")
+
+
+def test_the_worker_gets_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "f" * 40
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", secret)
+    monkeypatch.setenv("CORPUSKIT_SOME_SETTING", "kept")
+    with _worker([]) as worker:
+        environ = Path(f"/proc/{worker.process.pid}/environ").read_bytes().split(b"\0")
+        assert b"CORPUSKIT_SOME_SETTING=kept" in environ
+        assert not [entry for entry in environ if secret.encode() in entry]
+        assert isinstance(worker.result(worker.submit(0, []), wait=True), Batch)

@@ -9,11 +9,12 @@ sends back each batch's rows serialised, with their sort keys (`pull.convert_bat
 pull's own process runs on the batches it keeps). So the snapshot's bytes are the same whichever
 process converted a batch.
 
-The worker holds no token and opens no file or connection: it reads frames on its stdin and
-answers on its stdout. What it cannot do is declined, and the batch is converted by pull's
-process: an annotator missing from the user list it was given (the list must be read again from
-the server), an error, a worker that exits or is killed. A failing worker costs speed, never a
-row. It exits when its stdin closes, so it never outlives the pull that started it.
+The worker gets no token (not even in its environment) and opens no data file or connection: it
+reads frames on its stdin and answers on its stdout. What it cannot do is declined, and pull's
+process converts the batch: an annotator missing from the user list it was given (the list must
+be read again from the server), an error, a worker that exits or is killed. A failing worker
+costs speed, never a row. It exits when its stdin closes, so it never outlives the pull that
+started it.
 """
 
 from __future__ import annotations
@@ -99,12 +100,15 @@ class ConvertWorker:
         self._void_below = 0  # answers to tickets before this one are dropped (`forget`)
         self._outbox = bytearray()  # frames not yet taken by the worker's stdin
         self._inbox = bytearray()  # answer bytes read, not yet a whole frame
+        from corpuskit.settings import SECRET_ENV
+
         self.process = subprocess.Popen(
             [sys.executable, "-m", "corpuskit.studio.pull_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             bufsize=0,
+            env={name: value for name, value in os.environ.items() if name not in SECRET_ENV},
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self._in = self.process.stdin.fileno()
