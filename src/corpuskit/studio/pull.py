@@ -33,7 +33,7 @@ from corpuskit.snapshot import (
     write_snapshot,
 )
 from corpuskit.studio import loop, pull_state
-from corpuskit.studio.export_items import iter_task_pieces, iter_tasks
+from corpuskit.studio.export_items import iter_task_pieces
 from corpuskit.studio.export_rows import (
     SORT_KEYS,
     Mapper,
@@ -179,16 +179,8 @@ def convert_stream_by_task(chunks: Iterator[bytes], mapper: Mapper) -> Iterator[
 def _export_tasks(chunks: Iterator[bytes]) -> Iterable[Any]:
     """The tasks of a JSON export's body, parsed one at a time when it is a list (always, from
     Label Studio), else the one task object read whole."""
-    head = b""
-    for chunk in chunks:
-        head += chunk
-        if head.strip():
-            break
-    if not head.strip():
-        raise DataError("the export is empty")
-    if not head.lstrip().startswith(b"["):
-        return tasks_of(_loads(head + b"".join(chunks)))
-    return iter_tasks(head, chunks)
+    pieces = _export_pieces(chunks)  # reads the body's start now: an empty export fails here
+    return (task for _, task in pieces)
 
 
 def _export_pieces(chunks: Iterator[bytes]) -> Iterable[tuple[bytes | None, Any]]:
