@@ -128,8 +128,10 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(export: Path, out: Path) -> dict[str, Any]:
-    """pull's client-side path from the export's bytes, phase by phase (in this process)."""
+def run(export: Path, out: Path, worker: bool = False) -> dict[str, Any]:
+    """pull's client-side path from the export's bytes, phase by phase (in this process); with
+    `worker`, a conversion worker started (and ready) beforehand, as pull starts it while the
+    server builds the export."""
     import gc
 
     from corpuskit.snapshot import write_snapshot
@@ -153,12 +155,25 @@ def run(export: Path, out: Path) -> dict[str, Any]:
     if hasattr(pull_module, "write_stream"):  # rows written as they come
         from corpuskit.snapshot import SnapshotWriter
 
+        helper = None
+        if worker:
+            from corpuskit.studio.pull_worker import ConvertWorker, Setup
+
+            started = time.perf_counter()
+            helper = ConvertWorker(Setup(taxonomy, USERS, INFO, []))
+            helper.result(helper.submit(0, []), wait=True)  # an empty batch: answered once ready
+            timed("worker_ready", started)
         started = time.perf_counter()
         writer = SnapshotWriter(out)
         marks = pull_module.PrelabelMarks(INFO, [])
         emails = pull_module.UserEmails(None, USERS)  # type: ignore[arg-type]
-        streamed = pull_module.write_stream(chunks(), mapper, writer, emails=emails, marks=marks)
+        streamed = pull_module.write_stream(
+            chunks(), mapper, writer, emails=emails, marks=marks, worker=helper
+        )
         timed("convert_and_stage", started)
+        if helper is not None:
+            phases["worker_failure"] = helper.failure
+            helper.close()
         started = time.perf_counter()
         meta["loop"] = marks.summary()
         writer.commit(meta)
@@ -199,10 +214,11 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--shuffle", action="store_true", help="tasks not in document order")
     parser.add_argument("--keep", type=Path, help="keep the exports in this folder (reused if present)")
+    parser.add_argument("--worker", action="store_true", help="convert with pull's worker process too")
     parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run(*args.child)))
+        print(json.dumps(run(*args.child, worker=args.worker)))
         return 0
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-pull-client-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -215,7 +231,7 @@ def main() -> int:
             out = work / f"snapshot-{n}"
             shutil.rmtree(out, ignore_errors=True)
             child = subprocess.run(
-                [sys.executable, __file__, "--child", str(export), str(out)],
+                [sys.executable, __file__, "--child", str(export), str(out), *(["--worker"] * args.worker)],
                 check=True,
                 capture_output=True,
                 text=True,

@@ -159,6 +159,9 @@ _TUPLES = {"split_ratios", "held_out_targets", "authors", "languages", "boilerpl
 _ENV = {"label_studio_url": "LABEL_STUDIO_URL", "label_studio_api_key": "LABEL_STUDIO_API_KEY"}
 # Never read from pyproject.toml: a file that is committed.
 _ENV_ONLY = {"label_studio_api_key": "LABEL_STUDIO_API_KEY"}
+# The environment variables that hold a secret: a process corpuskit starts that needs none of
+# them does not get them.
+SECRET_ENV: tuple[str, ...] = tuple(_ENV_ONLY.values())
 
 
 def find_root(start: Path | None = None) -> Path:

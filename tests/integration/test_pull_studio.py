@@ -255,6 +255,49 @@ def test_both_export_paths_give_the_same_tables(
     assert core(a["annotations.jsonl"]) == core(b["annotations.jsonl"])
 
 
+@pytest.mark.parametrize("method", ["export", "snapshot"])
+def test_a_pull_with_its_conversion_worker_writes_the_same_tables(
+    studio_server: StudioServer,
+    project: dict[str, Any],
+    tmp_path: Path,
+    method: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A project this small is converted in pull's own process. With the worker's threshold at
+    nothing and one task per batch, the worker converts batches too, and every table is byte for
+    byte the same."""
+    from corpuskit.studio import pull as pull_module
+    from corpuskit.studio import pull_worker
+
+    def pulled(folder: Path) -> dict[str, bytes]:
+        pull(
+            project=project["id"], out=folder, url=studio_server.url, token=studio_server.token, method=method
+        )
+        return {name: data for name, data in _files(folder).items() if name.endswith(".jsonl")}
+
+    alone = pulled(tmp_path / "alone")
+    handed: list[int] = []
+    workers: list[pull_worker.ConvertWorker] = []
+
+    class Counted(pull_worker.ConvertWorker):
+        def __init__(self, setup: pull_worker.Setup) -> None:
+            super().__init__(setup)
+            workers.append(self)
+
+        def submit(self, start: int, items: list[Any]) -> int:
+            handed.append(len(items))
+            return super().submit(start, items)
+
+    monkeypatch.setattr(pull_worker, "ConvertWorker", Counted)
+    monkeypatch.setattr(pull_worker, "MIN_TASKS", 0)
+    monkeypatch.setattr(pull_worker, "cores", lambda: 2)
+    monkeypatch.setattr(pull_module, "BATCH_TASKS", 1)
+    assert pulled(tmp_path / "with-worker") == alone
+    assert len(workers) == 1 and handed, "the worker took no batch"
+    assert workers[0].failure is None
+    assert workers[0].process.returncode == 0  # stopped when the pull ended
+
+
 def test_wrong_token_and_project_are_one_line_errors(studio_server: StudioServer, tmp_path: Path) -> None:
     with pytest.raises(StudioError, match="refused the API token"):
         pull(project=1, out=tmp_path / "a", url=studio_server.url, token="0" * 40)

@@ -187,4 +187,29 @@ def test_values_orjson_reads_otherwise_are_read_as_before() -> None:
 def test_long_integers_are_found_where_a_number_can_start(piece: bytes, long: bool) -> None:
     from corpuskit.studio.export_items import _long_integer
 
-    assert _long_integer(memoryview(piece)) is long
+    assert _long_integer(piece) is long
+
+
+def test_the_long_integer_search_agrees_with_its_pattern() -> None:
+    """Runs of digits anywhere, of every length, after every kind of character: the search says
+    what the pattern it stands for says."""
+    import random
+    import re
+
+    from corpuskit.studio.export_items import _long_integer
+
+    pattern = re.compile(rb"[\[:,] ?-?[0-9]{19}")
+    rng = random.Random(17)
+    pieces = [b"0" * 40 + b":" + b"9" * 19, b", " + b"1" * 60, b'"' + b"0" * 64 + b'", -' + b"5" * 19]
+    for _ in range(3000):
+        parts = []
+        for _ in range(rng.randrange(0, 6)):
+            parts.append(bytes(rng.choice(b'[]:, -"ab{}') for _ in range(rng.randrange(0, 4))))
+            parts.append(bytes(rng.choice(b"0123456789") for _ in range(rng.randrange(0, 26))))
+        pieces.append(b"".join(parts))
+    found = 0
+    for piece in pieces:
+        want = pattern.search(piece) is not None
+        assert _long_integer(piece) is want, piece
+        found += want
+    assert 50 < found < len(pieces) - 50  # both answers were asked for

@@ -1,7 +1,8 @@
 """A pull writes each task's rows as they arrive (`write_stream` into a `SnapshotWriter`): the
 snapshot is byte for byte the one the whole-export path writes (`convert_stream`, `add_emails`,
 `mark_prelabels`, `write_snapshot`), whether the export comes in document order or not (spilled
-runs, merged), and a failed export leaves the folder as it was."""
+runs, merged), whether a worker process converts some of its batches or not (and whatever that
+worker declines, or if it dies), and a failed export leaves the folder as it was."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from corpuskit.snapshot import TABLES, SnapshotWriter, read_meta, write_snapshot
 from corpuskit.studio import loop
 from corpuskit.studio.export_rows import Mapper
 from corpuskit.studio.pull import (
+    Batch,
     PrelabelMarks,
     UserEmails,
     _summarise,
@@ -27,6 +29,7 @@ from corpuskit.studio.pull import (
     taxonomy_mapper,
     write_stream,
 )
+from corpuskit.studio.pull_worker import ConvertWorker, Declined, Setup
 from corpuskit.taxonomy import load_taxonomy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,9 +55,12 @@ INFO = {
 }
 
 
+TAXONOMY = load_taxonomy(ROOT / "schema" / "taxonomy.yaml")
+
+
 @pytest.fixture(scope="module")
 def mapper() -> Mapper:
-    return taxonomy_mapper(load_taxonomy(ROOT / "schema" / "taxonomy.yaml"))
+    return taxonomy_mapper(TAXONOMY)
 
 
 def _tasks(path: Path) -> list[Any]:
@@ -97,11 +103,29 @@ def _whole(tasks: list[Any], mapper: Mapper, folder: Path) -> dict[str, Any]:
     }
 
 
-def _streamed(tasks: list[Any], mapper: Mapper, folder: Path, run_rows: int) -> dict[str, Any]:
+def _streamed(
+    tasks: list[Any],
+    mapper: Mapper,
+    folder: Path,
+    run_rows: int,
+    *,
+    worker: ConvertWorker | None = None,
+    batch_tasks: int | None = None,
+    emails: UserEmails | None = None,
+    chunks: Iterator[bytes] | None = None,
+) -> dict[str, Any]:
     writer = SnapshotWriter(folder, run_rows=run_rows)
     marks = PrelabelMarks(INFO, HISTORY)
-    emails = UserEmails(None, _users(tasks))  # type: ignore[arg-type]
-    kept = write_stream(_chunks(tasks), mapper, writer, emails=emails, marks=marks)
+    emails = emails or UserEmails(None, _users(tasks))  # type: ignore[arg-type]
+    kept = write_stream(
+        _chunks(tasks) if chunks is None else chunks,
+        mapper,
+        writer,
+        emails=emails,
+        marks=marks,
+        worker=worker,
+        batch_tasks=batch_tasks,
+    )
     writer.commit({"project_id": 1, "exported_at": "2026-11-30T00:00:00Z", "loop": marks.summary()})
     return {
         "counts": kept.counts,
@@ -116,9 +140,9 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 
 
-def _assert_same(tasks: list[Any], mapper: Mapper, tmp_path: Path, run_rows: int) -> None:
+def _assert_same(tasks: list[Any], mapper: Mapper, tmp_path: Path, run_rows: int, **streamed: Any) -> None:
     want = _whole(tasks, mapper, tmp_path / "whole")
-    got = _streamed(tasks, mapper, tmp_path / "streamed", run_rows)
+    got = _streamed(tasks, mapper, tmp_path / "streamed", run_rows, **streamed)
     assert got == want
     assert _files(tmp_path / "streamed") == _files(tmp_path / "whole")
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
@@ -181,3 +205,159 @@ def test_a_document_table_key_must_start_with_the_document(tmp_path: Path) -> No
         "tasks": 1,
         "problems": 1,
     }
+
+
+def _worker(users: list[dict[str, Any]]) -> ConvertWorker:
+    return ConvertWorker(Setup(TAXONOMY, users, INFO, HISTORY))
+
+
+@pytest.mark.parametrize("batch_tasks", [1, 3])
+@pytest.mark.parametrize("path", EXPORTS, ids=lambda p: p.name)
+def test_a_worker_converting_batches_writes_the_same_bytes(
+    path: Path, batch_tasks: int, mapper: Mapper, tmp_path: Path
+) -> None:
+    tasks = _tasks(path)
+    random.Random(len(tasks)).shuffle(tasks)
+    with _worker(_users(tasks)) as worker:
+        _assert_same(tasks, mapper, tmp_path, 3, worker=worker, batch_tasks=batch_tasks)
+        assert worker.failure is None
+
+
+def _many(count: int) -> list[Any]:
+    """`count` tasks made from the synthetic export's, each its own document."""
+    template = _tasks(ROOT / "tests" / "data" / "pull" / "synthetic_export.json")
+    tasks = []
+    for number in range(count):
+        task = json.loads(json.dumps(template[number % len(template)]))
+        task["id"] = number + 1
+        if isinstance(task.get("data"), dict) and "doc_id" in task["data"]:
+            task["data"]["doc_id"] = f"doc-{number:04d}"
+        for item in task.get("annotations") or []:
+            if isinstance(item, dict) and isinstance(item.get("completed_by"), int):
+                item["completed_by"] = 3 + number % 5  # five annotators
+        tasks.append(task)
+    return tasks
+
+
+def test_the_worker_takes_batches_while_this_process_converts_others(mapper: Mapper, tmp_path: Path) -> None:
+    tasks = _many(400)
+    with _worker(_users(tasks)) as worker:
+        handed: list[int] = []
+        submit = worker.submit
+
+        def counted(start: int, items: list[Any]) -> int:
+            handed.append(len(items))
+            return submit(start, items)
+
+        worker.submit = counted  # type: ignore[method-assign]
+        _assert_same(tasks, mapper, tmp_path, 64, worker=worker, batch_tasks=4)
+    assert handed and sum(handed) <= 400
+    assert worker.process.returncode is not None  # stopped with the `with` block
+
+
+class _Server(UserEmails):
+    """The user list as the server would give it when read again (the test's whole list)."""
+
+    def __init__(self, given: list[dict[str, Any]], full: list[dict[str, Any]]) -> None:
+        super().__init__(None, given)  # type: ignore[arg-type]
+        self.full = full
+        self.reads = 0
+
+    def read_again(self) -> dict[Any, Any]:
+        self.reads += 1
+        return self._index(self.full)
+
+
+def test_an_annotator_the_worker_does_not_know_sends_the_rest_back(mapper: Mapper, tmp_path: Path) -> None:
+    tasks = _many(120)
+    users = _users(tasks)
+    assert len(users) > 1
+    given = users[1:]  # as read before the export: one annotator joined since
+    emails = _Server(given, users)
+    with _worker(given) as worker:
+        answers: list[Any] = []
+        result = worker.result
+
+        def seen(ticket: int, *, wait: bool) -> Any:
+            answers.append(result(ticket, wait=wait))
+            return answers[-1]
+
+        worker.result = seen  # type: ignore[method-assign]
+        _assert_same(tasks, mapper, tmp_path, 16, worker=worker, batch_tasks=2, emails=emails)
+        assert worker.failure is None
+    assert emails.reads == 1  # read again once, by this process, as without a worker
+    declined = [a for a in answers if isinstance(a, Declined)]
+    assert declined and "user list" in declined[0].reason
+
+
+def test_a_worker_that_dies_costs_no_row(mapper: Mapper, tmp_path: Path) -> None:
+    tasks = _many(300)
+    body = json.dumps(tasks).encode()
+    with _worker(_users(tasks)) as worker:
+
+        def chunks() -> Iterator[bytes]:
+            for at in range(0, len(body), 4096):
+                if at == 40 * 4096:
+                    worker.process.kill()  # mid-export, batches handed over and unanswered
+                    worker.process.wait()
+                yield body[at : at + 4096]
+
+        _assert_same(tasks, mapper, tmp_path, 64, worker=worker, batch_tasks=2, chunks=chunks())
+        assert worker.failure is not None and "-9" in worker.failure
+
+
+def test_the_worker_declines_what_it_cannot_read_and_goes_on() -> None:
+    with _worker([]) as worker:
+        bad = worker.submit(0, [b"{not json"])
+        empty = worker.submit(1, [])
+        answer = worker.result(bad, wait=True)
+        assert isinstance(answer, Declined) and "JSONDecodeError" in answer.reason
+        # Tickets after a declined one are this process's to convert.
+        assert isinstance(worker.result(empty, wait=True), Declined)
+        assert worker.failure is None
+
+
+def test_a_worker_ends_with_the_pull_that_started_it(tmp_path: Path) -> None:
+    """Killed, a pull cannot close its worker: the worker's stdin closes with it, and it exits."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from corpuskit.studio.pull_worker import ConvertWorker, Setup\n"
+        "from corpuskit.taxonomy import load_taxonomy\n"
+        f"taxonomy = load_taxonomy(Path({str(ROOT / 'schema' / 'taxonomy.yaml')!r}))\n"
+        "worker = ConvertWorker(Setup(taxonomy, [], None))\n"
+        "worker.result(worker.submit(0, []), wait=True)\n"
+        "print(worker.process.pid, flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    pull = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert pull.returncode == -signal.SIGKILL, pull.stderr
+    pid = int(pull.stdout)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return  # gone (reaped by init)
+        if Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z"):
+            return  # exited, waiting for init to reap it
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError("the worker outlived the pull that started it")
+
+
+def test_the_worker_gets_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "f" * 40
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", secret)
+    monkeypatch.setenv("CORPUSKIT_SOME_SETTING", "kept")
+    with _worker([]) as worker:
+        environ = Path(f"/proc/{worker.process.pid}/environ").read_bytes().split(b"\0")
+        assert b"CORPUSKIT_SOME_SETTING=kept" in environ
+        assert not [entry for entry in environ if secret.encode() in entry]
+        assert isinstance(worker.result(worker.submit(0, []), wait=True), Batch)

@@ -331,6 +331,11 @@ class SnapshotWriter:
         a document table (`GROUPED_TABLES`) a tuple that starts with the row's `document_id`."""
         self.tables[table].add(key, row)
 
+    def add_line(self, table: str, key: Any, line: bytes) -> None:
+        """`add` for a row already serialised (`jsonl_line`), by a caller that made its key from
+        the row (the key's `document_id` is not checked against the line)."""
+        self.tables[table].add_line(key, line)
+
     def commit(self, meta: Mapping[str, Any]) -> bool:
         """Finish every table and swap the folder in (False, changing nothing, when the folder
         already holds exactly these tables and this metadata but `exported_at`)."""
@@ -415,7 +420,12 @@ class _SortedTable:
         ):
             # The format promises document order (`iter_groups`): the key must start with it.
             raise ValueError(f"{self.table}: a row's sort key must start with its {GROUP_KEY}")
-        self.buffer.append((key, self.seen, jsonl_line(row)))
+        self.add_line(key, jsonl_line(row))
+
+    def add_line(self, key: Any, line: bytes) -> None:
+        if self.grouped and not (isinstance(key, tuple) and key and isinstance(key[0], str)):
+            raise ValueError(f"{self.table}: a row's sort key must start with its {GROUP_KEY}")
+        self.buffer.append((key, self.seen, line))
         self.seen += 1
         if len(self.buffer) >= self.run_rows:
             self._flush()

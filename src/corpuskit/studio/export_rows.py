@@ -76,7 +76,8 @@ class Mapper:
     """What the converter needs from the taxonomy: its version, a result parser and the row checks.
 
     `parse(result) -> (fields, problems)` turns a Label Studio result list into stance/topics/spans/note;
-    `check(row, text) -> reasons` says why a finished annotation row is not acceptable (empty if it is).
+    `check(row, text) -> reasons` says why a finished annotation row (given without its `extra`) is not
+    acceptable (empty if it is).
     """
 
     taxonomy_version: str
@@ -88,7 +89,7 @@ def _opt(value: Any) -> tuple[int, Any]:
     """Sort key that puts missing values last and never compares None with a number."""
     if value is None:
         return (2, 0)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return (1, str(value))
     return (0, value)
 
@@ -130,6 +131,10 @@ SORT_KEYS: dict[str, Callable[[Row], tuple[Any, ...]]] = {
 _EXACT = (str, int, bool, type(None))  # types whose == is JSON identity (not float: 0.0 == -0.0)
 
 
+# The integers orjson writes; `_same` raises on any other, and the shortcut for bare ids must too.
+_ORJSON_INTS = (-(2**63), 2**64 - 1)
+
+
 def _same(a: Any, b: Any) -> bool:
     # JSON identity, so that True != 1 and 3 != 3.0 (a column must reproduce the exact value).
     if a is b:
@@ -140,6 +145,25 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _extra(source: Mapping[str, Any], row: Row, columns: Mapping[str, str], skip: Iterable[str] = ()) -> Row:
+    if type(source) is dict:
+        # Ask only about the few mapped keys (most values are the row's own objects, so `is` settles
+        # them), then drop them from a copy: same keys in the same order as the general loop.
+        extra = source.copy()
+        for key in skip:
+            extra.pop(key, None)
+        for key, column in columns.items():
+            if key in extra and column in row:
+                mine, theirs = row[column], extra[key]
+                if mine is theirs or _same(mine, theirs):
+                    del extra[key]
+        return extra
+    return _extra_of_mapping(source, row, columns, skip)
+
+
+def _extra_of_mapping(
+    source: Mapping[str, Any], row: Row, columns: Mapping[str, str], skip: Iterable[str] = ()
+) -> Row:
+    # Any mapping, read only through its items() (a dict subclass may answer [] and items() apart).
     skipped = set(skip)
     extra: Row = {}
     for key, value in source.items():
@@ -375,7 +399,16 @@ class _Converter:
         if self.pilot:
             row["pilot"] = True
         extra = _extra(item, row, _ANNOTATION_COLUMNS)
+        given = extra.get("completed_by")
         if (
+            type(given) is int
+            and given is annotator["id"]
+            and annotator["email"] is None
+            and _ORJSON_INTS[0] <= given <= _ORJSON_INTS[1]
+        ):
+            # A bare user id (what the export sends): the test below, without serialising it twice.
+            del extra["completed_by"]
+        elif (
             "completed_by" in extra
             # A bare id or an exact {id, email} object is reproduced by the annotator column.
             and (
@@ -384,6 +417,7 @@ class _Converter:
             )
         ):
             del extra["completed_by"]
+        reasons = self.mapper.check(row, text)  # before `extra` is set: the check leaves it out
         row["extra"] = extra
         if who:
             self.problem(
@@ -395,7 +429,6 @@ class _Converter:
                 item_id=ann_id,
                 position=position,
             )
-        reasons = self.mapper.check(row, text)
         row["position"] = position
         if reasons:
             self.problem(
@@ -451,11 +484,15 @@ class _Converter:
 
 
 def _int_or_none(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _number_or_none(value: Any) -> int | float | None:
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if type(value) is float or type(value) is int:
+        return value
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -481,13 +518,14 @@ def convert_tasks(tasks: Iterable[Any], mapper: Mapper) -> Tables:
     return converter.out
 
 
-def iter_task_tables(tasks: Iterable[Any], mapper: Mapper) -> Iterator[Tables]:
+def iter_task_tables(tasks: Iterable[Any], mapper: Mapper, *, start: int = 0) -> Iterator[Tables]:
     """Convert an export's tasks one at a time: the rows of each task as their own `Tables`, in the
     order the converter makes them (not sorted), each row still carrying its `position` in the
     task's list, which the snapshot's sort order uses to break ties. Nothing is kept between tasks,
-    so a caller that folds the rows as they come holds one task at a time."""
+    so a caller that folds the rows as they come holds one task at a time. `start` is the first
+    task's position in the export."""
     converter = _Converter(mapper)
-    for index, task in enumerate(tasks):
+    for index, task in enumerate(tasks, start):
         converter.out = Tables()
         converter.task(index, task)
         yield converter.out

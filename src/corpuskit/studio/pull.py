@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,12 +27,13 @@ from corpuskit.snapshot import (
     Row,
     SnapshotWriter,
     iter_table,
+    jsonl_line,
     read_meta,
     verify_tables,
     write_snapshot,
 )
 from corpuskit.studio import loop, pull_state
-from corpuskit.studio.export_items import iter_tasks
+from corpuskit.studio.export_items import iter_task_pieces
 from corpuskit.studio.export_rows import (
     SORT_KEYS,
     Mapper,
@@ -46,6 +48,7 @@ from corpuskit.taxonomy.annotation_schema import HIDDEN, PRELABELS
 if TYPE_CHECKING:
     from corpuskit.settings import Settings
     from corpuskit.studio.client import StudioClient
+    from corpuskit.studio.pull_worker import ConvertWorker
     from corpuskit.taxonomy.model import Taxonomy
 
 
@@ -64,6 +67,9 @@ class PullResult:
     # Set when the project's summary showed nothing changed since the snapshot in the folder, so
     # nothing was exported: that snapshot's `exported_at`.
     unchanged_since: str | None = None
+    # Tasks of the export converted by the worker process beside pull's (`pull_worker`): how
+    # the work was shared, for benchmarks; the snapshot is the same either way.
+    worker_tasks: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -101,11 +107,11 @@ def taxonomy_mapper(taxonomy: Taxonomy) -> Mapper:
     )
 
     def parse(result: list[Any]) -> tuple[dict[str, Any], list[str]]:
-        fields, problems = result_to_row_fields(taxonomy, result)
-        return dict(fields), [str(p) for p in problems]
+        return result_to_row_fields(taxonomy, result)  # a new dict and list each time
 
     def check(row: Row, text: str) -> list[str]:
-        core = {key: value for key, value in row.items() if key != "extra"}
+        # The converter checks a row before it sets `extra`: no copy then.
+        core = row if "extra" not in row else {key: value for key, value in row.items() if key != "extra"}
         if not fast.is_valid(core):
             errors = sorted(slow.iter_errors(core), key=lambda e: [str(p) for p in e.absolute_path])
             reasons = [f"{_path(e.absolute_path)}: {e.message}" for e in errors]
@@ -173,6 +179,13 @@ def convert_stream_by_task(chunks: Iterator[bytes], mapper: Mapper) -> Iterator[
 def _export_tasks(chunks: Iterator[bytes]) -> Iterable[Any]:
     """The tasks of a JSON export's body, parsed one at a time when it is a list (always, from
     Label Studio), else the one task object read whole."""
+    pieces = _export_pieces(chunks)  # reads the body's start now: an empty export fails here
+    return (task for _, task in pieces)
+
+
+def _export_pieces(chunks: Iterator[bytes]) -> Iterable[tuple[bytes | None, Any]]:
+    """`_export_tasks` with each task's bytes where orjson read it from them
+    (`export_items.iter_task_pieces`)."""
     head = b""
     for chunk in chunks:
         head += chunk
@@ -181,8 +194,8 @@ def _export_tasks(chunks: Iterator[bytes]) -> Iterable[Any]:
     if not head.strip():
         raise DataError("the export is empty")
     if not head.lstrip().startswith(b"["):
-        return tasks_of(_loads(head + b"".join(chunks)))
-    return iter_tasks(head, chunks)
+        return [(None, task) for task in tasks_of(_loads(head + b"".join(chunks)))]
+    return iter_task_pieces(head, chunks)
 
 
 def _loads(data: bytes) -> Any:
@@ -247,13 +260,17 @@ class UserEmails:
         if annotator["email"] is not None or user_id is None:
             return annotator
         if self.emails is None or (user_id not in self.emails and not self.fresh):
-            from corpuskit.studio.gateway import Gateway
-
-            self.emails = self._index(Gateway(self.client).users.list())
+            self.emails = self.read_again()
             self.fresh = True
         if user_id not in self.emails:
             return annotator
         return {"id": user_id, "email": self.emails[user_id]}
+
+    def read_again(self) -> dict[Any, Any]:
+        """The server's user list, read now: annotator id -> email."""
+        from corpuskit.studio.gateway import Gateway
+
+        return self._index(Gateway(self.client).users.list())
 
     def fill_tables(self, tables: Tables) -> None:
         """`fill` every annotator the snapshot names: annotations, drafts, and the annotations
@@ -321,6 +338,70 @@ class StreamedTables:
     cancelled: int = 0
     ground_truth: int = 0
     problems: list[Row] = field(default_factory=list)
+    # Tasks the worker process converted (`pull_worker`); the rest were converted here.
+    worker_tasks: int = 0
+
+
+@dataclass
+class Batch:
+    """A batch of an export's tasks converted (`convert_batch`): its rows serialised, each with its
+    table and sort key, in the order they were made, and what `StreamedTables` counts of them."""
+
+    rows: list[tuple[str, Any, bytes]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(GROUPED_TABLES, 0))
+    annotators: set[tuple[Any, Any]] = field(default_factory=set)
+    cancelled: int = 0
+    ground_truth: int = 0
+    problems: list[Row] = field(default_factory=list)
+    # `prelabels` marks made, by state (`PrelabelMarks.counts` grew by these).
+    prelabels: dict[str, int] = field(default_factory=dict)
+
+
+def convert_batch(
+    start: int,
+    tasks: Iterable[Any],
+    mapper: Mapper,
+    emails: UserEmails | None,
+    marks: PrelabelMarks | None,
+) -> Batch:
+    """Convert the export's tasks at positions `start`, `start + 1`, ...: each task's rows get
+    their emails (`emails`) and `prelabels` marks (`marks`), their sort keys, and are serialised.
+    Pull's process and its worker (`pull_worker`) both convert with this."""
+    batch = Batch()
+    before = dict(marks.counts) if marks is not None else {}
+    counts, rows = batch.counts, batch.rows
+    for part in iter_task_tables(tasks, mapper, start=start):
+        if emails is not None:
+            emails.fill_tables(part)
+        if marks is not None:
+            marks.mark(part)
+        for row in part.annotations:
+            who = row["annotator"]
+            if who["id"] is not None or who["email"] is not None:
+                batch.annotators.add((who["id"], who["email"]))
+            batch.cancelled += bool(row["was_cancelled"])
+            batch.ground_truth += bool(row["ground_truth"])
+        for name in GROUPED_TABLES:
+            table = part.table(name)
+            if not table:
+                continue
+            key = SORT_KEYS[name]
+            for row in table:
+                order = key(row)
+                del row["position"]  # only breaks ties; stored, it would make diffs noisy
+                rows.append((name, order, jsonl_line(row)))
+            counts[name] += len(table)
+        batch.problems += part.problems
+    if marks is not None:
+        batch.prelabels = {state: marks.counts[state] - before[state] for state in before}
+    return batch
+
+
+# Tasks converted as one batch: about 0.1 MB of export, a millisecond or two of conversion (smaller
+# batches kept both processes busier in `scripts/bench_pull_client.py --worker`).
+BATCH_TASKS = 16
+# Batches converted but not yet written (waiting for one before them, at the worker) at most.
+_QUEUED = 16
 
 
 def write_stream(
@@ -330,41 +411,85 @@ def write_stream(
     *,
     emails: UserEmails | None = None,
     marks: PrelabelMarks | None = None,
+    worker: ConvertWorker | None = None,
+    batch_tasks: int | None = None,
 ) -> StreamedTables:
-    """Convert a JSON export while it downloads and hand each task's rows to `writer` at once,
-    with their emails (`emails`) and `prelabels` marks (`marks`): no row is kept once written
-    (except problems), so a pull's memory does not grow with the project. The snapshot's bytes are
-    those `convert_stream` + `add_emails` + `mark_prelabels` + `write_snapshot` give."""
+    """Convert a JSON export while it downloads and hand its rows to `writer` in the export's
+    order, with their emails (`emails`) and `prelabels` marks (`marks`): no row is kept once
+    written (except problems), so a pull's memory does not grow with the project. The snapshot's
+    bytes are those `convert_stream` + `add_emails` + `mark_prelabels` + `write_snapshot` give.
+
+    Tasks go in batches of `batch_tasks` (default `BATCH_TASKS`) to `worker` while it has room
+    (its setup must hold these emails' user list and these marks' project); the others are
+    converted here meanwhile, and so is a batch the worker declines."""
     kept = StreamedTables()
-    counts = kept.counts
+    if worker is not None:
+        worker.forget()  # a download started again: answers for the last attempt are void
+    queue: deque[tuple[int, list[tuple[bytes | None, Any]], Batch | int]] = deque()
+
+    def write_done(wait: bool) -> None:
+        while queue:
+            start, items, job = queue[0]
+            if isinstance(job, Batch):
+                batch = job
+            else:
+                assert worker is not None
+                answer = worker.result(job, wait=wait)
+                if answer is None:
+                    return
+                if isinstance(answer, Batch):
+                    batch = answer
+                    kept.worker_tasks += len(items)
+                    if marks is not None:
+                        for state, count in answer.prelabels.items():
+                            marks.counts[state] += count
+                else:
+                    batch = convert_batch(start, (task for _, task in items), mapper, emails, marks)
+            queue.popleft()
+            _fold(batch, writer, kept)
+
     with _collector_paused():
-        for part in iter_task_tables(_export_tasks(chunks), mapper):
-            if emails is not None:
-                emails.fill_tables(part)
-            if marks is not None:
-                marks.mark(part)
-            for row in part.annotations:
-                who = row["annotator"]
-                if who["id"] is not None or who["email"] is not None:
-                    kept.annotators.add((who["id"], who["email"]))
-                kept.cancelled += bool(row["was_cancelled"])
-                kept.ground_truth += bool(row["ground_truth"])
-            for name in GROUPED_TABLES:
-                rows = part.table(name)
-                if not rows:
-                    continue
-                key = SORT_KEYS[name]
-                for row in rows:
-                    order = key(row)
-                    del row["position"]  # only breaks ties; stored, it would make diffs noisy
-                    writer.add(name, order, row)
-                counts[name] += len(rows)
-            kept.problems += part.problems
+        for start, items in _batched(_export_pieces(chunks), batch_tasks or BATCH_TASKS):
+            job: Batch | int
+            if worker is not None and worker.accepts():
+                job = worker.submit(start, [piece if piece is not None else task for piece, task in items])
+            else:
+                job = convert_batch(start, (task for _, task in items), mapper, emails, marks)
+            queue.append((start, items, job))
+            write_done(wait=len(queue) > _QUEUED)
+        write_done(wait=True)
         kept.problems.sort(key=SORT_KEYS["problems"])
         for problem in kept.problems:
             writer.add("problems", SORT_KEYS["problems"](problem), problem)
-        counts["problems"] = len(kept.problems)
+        kept.counts["problems"] = len(kept.problems)
     return kept
+
+
+def _fold(batch: Batch, writer: SnapshotWriter, kept: StreamedTables) -> None:
+    for name, order, line in batch.rows:
+        writer.add_line(name, order, line)
+    for name, count in batch.counts.items():
+        kept.counts[name] += count
+    kept.annotators |= batch.annotators
+    kept.cancelled += batch.cancelled
+    kept.ground_truth += batch.ground_truth
+    kept.problems += batch.problems
+
+
+def _batched(
+    items: Iterable[tuple[bytes | None, Any]], size: int
+) -> Iterator[tuple[int, list[tuple[bytes | None, Any]]]]:
+    """(position of the first, the items) for each run of `size` items."""
+    batch: list[tuple[bytes | None, Any]] = []
+    start = 0
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield start, batch
+            start += size
+            batch = []
+    if batch:
+        yield start, batch
 
 
 def _public_url(url: str) -> str:
@@ -404,6 +529,7 @@ def pull(
     from corpuskit.studio.client import Connection, StudioClient, connection
     from corpuskit.studio.gateway import Gateway
     from corpuskit.studio.project import project_title
+    from corpuskit.studio.pull_worker import ConvertWorker, Setup, worth_starting
     from corpuskit.taxonomy import load_taxonomy
 
     settings = settings or load_settings()
@@ -453,6 +579,13 @@ def pull(
             started = _now()
             emails = UserEmails(client, users)
             attempts: list[SnapshotWriter] = []
+            # Started now, the worker gets ready while the server builds the export.
+            tasks = None if server_summary is None else server_summary.get("tasks")
+            worker = (
+                ConvertWorker(Setup(taxonomy, users, info, history))
+                if worth_starting(tasks if isinstance(tasks, int) else None)
+                else None
+            )
 
             def consume(chunks: Iterator[bytes]) -> tuple[PrelabelMarks, StreamedTables]:
                 # A retried download starts again from the first byte, into a new staging folder.
@@ -460,7 +593,10 @@ def pull(
                     attempts.pop().discard()
                 attempts.append(SnapshotWriter(folder))
                 marks = PrelabelMarks(info, history)
-                return marks, write_stream(chunks, mapper, attempts[-1], emails=emails, marks=marks)
+                streamed = write_stream(
+                    chunks, mapper, attempts[-1], emails=emails, marks=marks, worker=worker
+                )
+                return marks, streamed
 
             try:
                 try:
@@ -471,6 +607,8 @@ def pull(
                     ) from exc
                 writer = attempts.pop()
             finally:
+                if worker is not None:
+                    worker.close()
                 while attempts:
                     attempts.pop().discard()
         try:
@@ -488,6 +626,7 @@ def pull(
             changed=changed,
             meta=meta,
             problems=streamed.problems,
+            worker_tasks=streamed.worker_tasks,
         )
         if server_summary is not None:
             pull_state.save_state(

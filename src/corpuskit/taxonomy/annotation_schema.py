@@ -262,6 +262,10 @@ def check_annotation(
 
     `fields_from_result`: the row's fields were just made from its result by `result_to_row_fields`
     (pull), so parsing the result again to compare them would only repeat that work."""
+    if fields_from_result and taxonomy is not None and type(row) is dict:
+        pulled = _pulled_row_problems(row, text, taxonomy)
+        if pulled is not None:
+            return pulled
     problems: list[str] = []
     for index, span in enumerate(row.get("spans") or []):
         problems.extend(_span_problems(f"spans[{index}]", span, text))
@@ -303,6 +307,67 @@ def check_annotation(
         for name in ("stance", "topics", "spans", "note"):
             if name in row and _comparable(row[name]) != _comparable(fields[name]):
                 problems.append(f"{name}: does not match the Label Studio result ({fields[name]!r})")
+    return problems
+
+
+_REQUIRED: dict[int, tuple[Taxonomy, tuple[tuple[str, str], ...]]] = {}
+
+
+def _required_controls(taxonomy: Taxonomy) -> tuple[tuple[str, str], ...]:
+    """(target id, its stance control) for every required target, worked out once per taxonomy."""
+    known = _REQUIRED.get(id(taxonomy))
+    if known is None or known[0] is not taxonomy:
+        pairs = tuple((t.id, f"{STANCE_PREFIX}{t.id}") for t in taxonomy.targets if t.required)
+        known = _REQUIRED[id(taxonomy)] = (taxonomy, pairs)
+    return known[1]
+
+
+def _pulled_row_problems(row: dict[str, Any], text: str, taxonomy: Taxonomy) -> list[str] | None:
+    """`check_annotation` for a row pull has just made (a plain dict whose result items are plain
+    dicts with string `from_name`s): the same messages in the same order, with the result read once.
+    None for anything else, which the general path then checks."""
+    result = row.get("result")
+    result = result if isinstance(result, list) else []
+    problems: list[str] = []
+    for index, span in enumerate(row.get("spans") or []):
+        problems.extend(_span_problems(f"spans[{index}]", span, text))
+    counting = not row.get("was_cancelled")
+    answers: dict[str, int] = {}
+    for index, item in enumerate(result):
+        if type(item) is not dict:
+            return None
+        name = item.get("from_name")
+        if type(name) is not str:
+            return None
+        if name == EVIDENCE:
+            value = item.get("value")
+            if isinstance(value, Mapping):
+                problems.extend(_span_problems(f"result[{index}].value", value, text))
+        elif counting and name.startswith(STANCE_PREFIX):
+            value = item.get("value")
+            if type(value) is dict:
+                choices = value.get("choices")
+            elif value:
+                return None  # counted by the general path, which fails on it as it always did
+            else:
+                choices = None
+            if choices is not None and type(choices) is not list:
+                return None
+            answers[name] = answers.get(name, 0) + (len(choices) if choices else 0)
+    if counting:
+        if not result:
+            problems.append("result: empty for a submitted annotation")
+        stance = row.get("stance") or {}
+        original = row.get("original")
+        waiting = set(original.get("needs_reannotation") or []) if original else ()
+        for target, control in _required_controls(taxonomy):
+            count = answers.get(control, 0)
+            if stance.get(target) is None and target not in waiting:
+                problems.append(f"stance.{target}: no stance value for a required target")
+            if result and original is None and count != 1:
+                problems.append(
+                    f"result: {count} stance values for required target {target!r} (exactly one needed)"
+                )
     return problems
 
 

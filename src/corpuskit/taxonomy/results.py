@@ -59,8 +59,152 @@ def _offset(value: Any) -> int | None:
     return None
 
 
+class _Plan:
+    """What parsing a result needs from one taxonomy, worked out once (pull parses every annotation)."""
+
+    __slots__ = (
+        "evidence",
+        "no_stance",
+        "note",
+        "speaker",
+        "stance_controls",
+        "target_ids",
+        "taxonomy",
+        "topic_ids",
+        "topic_order",
+        "values",
+    )
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self.taxonomy = taxonomy
+        self.stance_controls = {f"{STANCE_PREFIX}{target}": target for target in taxonomy.target_ids}
+        self.target_ids, self.values, self.topic_ids = taxonomy.id_sets
+        self.evidence = taxonomy.evidence.enabled
+        self.speaker = taxonomy.evidence.enabled and taxonomy.evidence.speaker
+        self.note = taxonomy.note.enabled
+        self.no_stance: dict[str, Any] = dict.fromkeys(taxonomy.target_ids)
+        self.topic_order = taxonomy.topic_ids
+
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(taxonomy: Taxonomy) -> _Plan:
+    # By identity: hashing a frozen taxonomy would hash all of its labels on every call.
+    plan = _PLANS.get(id(taxonomy))
+    if plan is None or plan.taxonomy is not taxonomy:
+        plan = _PLANS[id(taxonomy)] = _Plan(taxonomy)
+    return plan
+
+
+def _clean_fields(taxonomy: Taxonomy, result: Any) -> Fields | None:
+    """The fields of a result in which every item is plain JSON (dicts, lists, strings, ints) and
+    nothing is wrong; None as soon as an item is anything else, so that `_fields_and_problems`, which
+    words every problem, handles it. Same fields as `_fields_and_problems` for every result it takes."""
+    if type(result) is not list:
+        return None
+    plan = _plan(taxonomy)
+    stance_controls, target_ids, values, topic_ids = (
+        plan.stance_controls,
+        plan.target_ids,
+        plan.values,
+        plan.topic_ids,
+    )
+    stance: dict[str, Any] = plan.no_stance.copy()
+    topics: set[str] = set()
+    spans: list[dict[str, Any]] = []
+    regions: dict[str, dict[str, Any]] = {}
+    speakers: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for index, item in enumerate(result):
+        if type(item) is not dict:
+            return None
+        value = item.get("value")
+        name = item.get("from_name")
+        if type(value) is not dict or type(name) is not str or item.get("to_name", TEXT) != TEXT:
+            return None
+        target = stance_controls.get(name)
+        if target is not None:
+            choices = value.get("choices")
+            if type(choices) is not list or len(choices) != 1 or stance[target] is not None:
+                return None  # a second block for a target leaves its value None, so None means unseen
+            choice = choices[0]
+            if type(choice) is not str or choice not in values:
+                return None
+            stance[target] = choice
+        elif name == TOPICS:
+            choices = value.get("choices")
+            if type(choices) is not list:
+                return None
+            for choice in choices:
+                if type(choice) is not str or choice not in topic_ids:
+                    return None
+                topics.add(choice)
+        elif name == EVIDENCE and plan.evidence:
+            start, end, labels, text = (
+                value.get("start"),
+                value.get("end"),
+                value.get("labels"),
+                value.get("text"),
+            )
+            if type(start) is not int or type(end) is not int or type(text) is not str:
+                return None
+            if type(labels) is not list or not labels:
+                return None
+            region = str(item.get("id", f"#{index}"))
+            for label in labels:
+                if type(label) is not str or label not in target_ids:
+                    return None
+                span = {"start": start, "end": end, "text": text, "target": label, "speaker": None}
+                spans.append(span)
+                regions.setdefault(region, span)
+        elif name == SPEAKER and plan.speaker:
+            speakers.append(item)
+        elif name == NOTE and plan.note:
+            texts = value.get("text")
+            if type(texts) is not list:
+                return None
+            for line in texts:
+                if type(line) is not str:
+                    return None
+            notes.extend(texts)
+        else:
+            return None
+    for item in speakers:
+        texts = item["value"].get("text")
+        if type(texts) is not list:
+            return None
+        for line in texts:
+            if type(line) is not str:
+                return None
+        found = regions.get(str(item.get("id")))
+        if found is None:
+            return None
+        speaker = " ".join(t.strip() for t in texts if t.strip())
+        for other in spans:
+            if (other["start"], other["end"]) == (found["start"], found["end"]):
+                other["speaker"] = speaker or None
+    if len(spans) > 1:
+        spans.sort(key=lambda s: (s["start"], s["end"], s["target"]))
+    note = "\n".join(n for n in notes if n.strip()) if notes else None
+    return {
+        "stance": stance,
+        "topics": [topic for topic in plan.topic_order if topic in topics] if topics else [],
+        "spans": spans,
+        "note": note or None,
+    }
+
+
 def result_to_row_fields(taxonomy: Taxonomy, result: Sequence[Mapping[str, Any]]) -> tuple[Fields, list[str]]:
     """Map Label Studio's `result` list to `{stance, topics, spans, note}`; return (fields, problems)."""
+    fields = _clean_fields(taxonomy, result)
+    if fields is not None:
+        return fields, []
+    return _fields_and_problems(taxonomy, result)
+
+
+def _fields_and_problems(taxonomy: Taxonomy, result: Sequence[Mapping[str, Any]]) -> tuple[Fields, list[str]]:
+    # Any result, whatever its items hold: every problem is worded.
     fields = empty_fields(taxonomy)
     problems: list[str] = []
     if not isinstance(result, list):
