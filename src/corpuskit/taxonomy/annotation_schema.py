@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from corpuskit.taxonomy.labelconfig import EVIDENCE, NOTE, SPEAKER, STANCE_PREFIX, TEXT, TOPICS
-from corpuskit.taxonomy.model import Taxonomy
+from corpuskit.taxonomy.model import Taxonomy, per_taxonomy
 
 _DOC_ID = "^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -310,16 +310,10 @@ def check_annotation(
     return problems
 
 
-_REQUIRED: dict[int, tuple[Taxonomy, tuple[tuple[str, str], ...]]] = {}
-
-
+@per_taxonomy
 def _required_controls(taxonomy: Taxonomy) -> tuple[tuple[str, str], ...]:
-    """(target id, its stance control) for every required target, worked out once per taxonomy."""
-    known = _REQUIRED.get(id(taxonomy))
-    if known is None or known[0] is not taxonomy:
-        pairs = tuple((t.id, f"{STANCE_PREFIX}{t.id}") for t in taxonomy.targets if t.required)
-        known = _REQUIRED[id(taxonomy)] = (taxonomy, pairs)
-    return known[1]
+    """(target id, its stance control) for every required target."""
+    return tuple((t.id, f"{STANCE_PREFIX}{t.id}") for t in taxonomy.targets if t.required)
 
 
 def _pulled_row_problems(row: dict[str, Any], text: str, taxonomy: Taxonomy) -> list[str] | None:

@@ -6,9 +6,13 @@ every tuple is the display order in Label Studio and the class order of the data
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
+
+_Made = TypeVar("_Made")
 
 # Migration vocabulary: what kind of label a change touches and what it does to it.
 KINDS: tuple[str, ...] = ("target", "stance_value", "topic")
@@ -183,3 +187,19 @@ def label_rows(taxonomy: Taxonomy) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+def per_taxonomy(build: Callable[[Taxonomy], _Made]) -> Callable[[Taxonomy], _Made]:
+    """`build(taxonomy)` worked out once per taxonomy object, for work done per annotation (pull
+    converts every annotation of a project). By identity: hashing a frozen taxonomy would hash
+    all of its labels on every call. The taxonomy is kept beside what was built from it, so its
+    id is not reused while the entry lives."""
+    made: dict[int, tuple[Taxonomy, _Made]] = {}
+
+    def get(taxonomy: Taxonomy) -> _Made:
+        known = made.get(id(taxonomy))
+        if known is None or known[0] is not taxonomy:
+            known = made[id(taxonomy)] = (taxonomy, build(taxonomy))
+        return known[1]
+
+    return get

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from corpuskit.taxonomy.labelconfig import EVIDENCE, NOTE, SPEAKER, STANCE_PREFIX, TEXT, TOPICS
-from corpuskit.taxonomy.model import Taxonomy
+from corpuskit.taxonomy.model import Taxonomy, per_taxonomy
 
 Fields = dict[str, Any]
 
@@ -86,15 +86,7 @@ class _Plan:
         self.topic_order = taxonomy.topic_ids
 
 
-_PLANS: dict[int, _Plan] = {}
-
-
-def _plan(taxonomy: Taxonomy) -> _Plan:
-    # By identity: hashing a frozen taxonomy would hash all of its labels on every call.
-    plan = _PLANS.get(id(taxonomy))
-    if plan is None or plan.taxonomy is not taxonomy:
-        plan = _PLANS[id(taxonomy)] = _Plan(taxonomy)
-    return plan
+_plan = per_taxonomy(_Plan)
 
 
 def _clean_fields(taxonomy: Taxonomy, result: Any) -> Fields | None:
