@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -361,3 +362,47 @@ def test_the_worker_gets_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
         assert b"CORPUSKIT_SOME_SETTING=kept" in environ
         assert not [entry for entry in environ if secret.encode() in entry]
         assert isinstance(worker.result(worker.submit(0, []), wait=True), Batch)
+
+
+@pytest.mark.parametrize("path", EXPORTS, ids=lambda p: p.name)
+def test_pull_from_an_export_file_writes_what_the_whole_file_gives(
+    path: Path, mapper: Mapper, tmp_path: Path
+) -> None:
+    """`pull --from-export` reads the file in chunks and writes as it goes: the same tables as
+    the file read whole and converted at once."""
+    from corpuskit.settings import Settings
+    from corpuskit.studio.pull import convert_export_file, pull
+
+    tables = convert_export_file(path, mapper)
+    write_snapshot(tmp_path / "whole", tables.by_table(), {"project_id": None})
+    result = pull(
+        from_export=path, out=tmp_path / "streamed", taxonomy=TAXONOMY, settings=Settings(root=tmp_path)
+    )
+    tables_only = {
+        name: data for name, data in _files(tmp_path / "streamed").items() if name.endswith(".jsonl")
+    }
+    assert tables_only == {n: d for n, d in _files(tmp_path / "whole").items() if n.endswith(".jsonl")}
+    assert result.counts == {name: len(rows) for name, rows in tables.by_table().items()}
+    assert result.problems == tables.problems
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "the export is empty"),
+        (b"  \n", "the export is empty"),
+        (b"42", "a Label Studio export is a list of tasks or one task, not int"),
+        (b'"tasks"', "a Label Studio export is a list of tasks or one task, not str"),
+        (b'[{"id": 1, "annotations": [], "data": {"doc_id": "d"}}, {"id": 2', "not a valid JSON export"),
+    ],
+)
+def test_an_export_file_that_is_no_export_names_the_file(body: bytes, message: str, tmp_path: Path) -> None:
+    from corpuskit.settings import Settings
+    from corpuskit.studio.pull import pull
+
+    source = tmp_path / "export.json"
+    source.write_bytes(body)
+    out = tmp_path / "annotations"
+    with pytest.raises(DataError, match=f"^{re.escape(str(source))}: {re.escape(message)}"):
+        pull(from_export=source, out=out, taxonomy=TAXONOMY, settings=Settings(root=tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.json"]  # nothing half-written

@@ -30,7 +30,6 @@ from corpuskit.snapshot import (
     jsonl_line,
     read_meta,
     verify_tables,
-    write_snapshot,
 )
 from corpuskit.studio import loop, pull_state
 from corpuskit.studio.export_items import iter_task_pieces
@@ -194,7 +193,11 @@ def _export_pieces(chunks: Iterator[bytes]) -> Iterable[tuple[bytes | None, Any]
     if not head.strip():
         raise DataError("the export is empty")
     if not head.lstrip().startswith(b"["):
-        return [(None, task) for task in tasks_of(_loads(head + b"".join(chunks)))]
+        try:
+            tasks = tasks_of(_loads(head + b"".join(chunks)))
+        except ValueError as exc:  # a JSON value that is neither a list nor an object
+            raise DataError(str(exc)) from None
+        return [(None, task) for task in tasks]
     return iter_task_pieces(head, chunks)
 
 
@@ -540,7 +543,6 @@ def pull(
 
     if from_export is not None:
         source = Path(from_export)
-        tables = convert_export_file(source, mapper)
         meta: dict[str, Any] = {
             "project_id": None,
             "project_title": None,
@@ -549,6 +551,7 @@ def pull(
             "exported_at": _now(),
             "taxonomy_version": taxonomy.version,
         }
+        return _pull_file(source, folder, mapper, meta)
     else:
         conn = Connection(url.rstrip("/"), token) if url and token else connection(settings)
         with StudioClient(conn) as client:
@@ -644,8 +647,42 @@ def pull(
                 ),
             )
         return result
-    changed = write_snapshot(folder, tables.by_table(), meta)
-    return _summarise(folder, tables, changed, meta)
+
+
+def _pull_file(source: Path, folder: Path, mapper: Mapper, meta: dict[str, Any]) -> PullResult:
+    """`pull --from-export`: the file converted as it is read, in 1 MB chunks, and written as a
+    pull from a server writes (`write_stream`), so a large export file is never held whole."""
+
+    def chunks(handle: Any) -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = handle.read(1 << 20)
+            except OSError as exc:
+                raise UsageError(f"{source}: cannot be read: {exc.strerror}") from exc
+            if not chunk:
+                return
+            yield chunk
+
+    try:
+        handle = source.open("rb")
+    except OSError as exc:
+        raise UsageError(f"{source}: cannot be read: {exc.strerror}") from exc
+    with handle, SnapshotWriter(folder) as writer:
+        try:
+            streamed = write_stream(chunks(handle), mapper, writer)
+        except DataError as exc:
+            raise DataError(f"{source}: {exc}") from exc
+    changed = writer.commit(meta)
+    return PullResult(
+        folder=folder,
+        counts=streamed.counts,
+        annotators=len(streamed.annotators),
+        cancelled=streamed.cancelled,
+        ground_truth=streamed.ground_truth,
+        changed=changed,
+        meta=meta,
+        problems=streamed.problems,
+    )
 
 
 def _pulled_meta(
