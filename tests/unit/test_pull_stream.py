@@ -18,12 +18,12 @@ import pytest
 from corpuskit.errors import DataError
 from corpuskit.snapshot import TABLES, SnapshotWriter, read_meta, write_snapshot
 from corpuskit.studio import loop
-from corpuskit.studio.export_rows import Mapper
+from corpuskit.studio.export_rows import Mapper, Tables
 from corpuskit.studio.pull import (
     Batch,
     PrelabelMarks,
+    PullResult,
     UserEmails,
-    _summarise,
     add_emails,
     convert_stream,
     mark_prelabels,
@@ -86,6 +86,25 @@ def _users(tasks: list[Any]) -> list[dict[str, Any]]:
                     if isinstance(who, int) and not isinstance(who, bool):
                         ids.add(who)
     return [{"id": user_id, "email": f"user-{user_id}@example.org"} for user_id in sorted(ids)]
+
+
+def _summarise(folder: Path, tables: Tables, changed: bool, meta: dict[str, Any]) -> PullResult:
+    """What a pull that held every row reports of them: the reference `write_stream`'s counts meet."""
+    annotators = {
+        (row["annotator"]["id"], row["annotator"]["email"])
+        for row in tables.annotations
+        if row["annotator"]["id"] is not None or row["annotator"]["email"] is not None
+    }
+    return PullResult(
+        folder=folder,
+        counts={name: len(rows) for name, rows in tables.by_table().items()},
+        annotators=len(annotators),
+        cancelled=sum(1 for row in tables.annotations if row["was_cancelled"]),
+        ground_truth=sum(1 for row in tables.annotations if row["ground_truth"]),
+        changed=changed,
+        meta=meta,
+        problems=tables.problems,
+    )
 
 
 def _whole(tasks: list[Any], mapper: Mapper, folder: Path) -> dict[str, Any]:

@@ -208,24 +208,6 @@ def _loads(data: bytes) -> Any:
         raise DataError(f"not a valid JSON export (truncated?): {exc}") from exc
 
 
-def _summarise(folder: Path, tables: Tables, changed: bool, meta: dict[str, Any]) -> PullResult:
-    annotators = {
-        (row["annotator"]["id"], row["annotator"]["email"])
-        for row in tables.annotations
-        if row["annotator"]["id"] is not None or row["annotator"]["email"] is not None
-    }
-    return PullResult(
-        folder=folder,
-        counts={name: len(rows) for name, rows in tables.by_table().items()},
-        annotators=len(annotators),
-        cancelled=sum(1 for row in tables.annotations if row["was_cancelled"]),
-        ground_truth=sum(1 for row in tables.annotations if row["ground_truth"]),
-        changed=changed,
-        meta=meta,
-        problems=tables.problems,
-    )
-
-
 def add_emails(client: StudioClient, tables: Tables, users: list[dict[str, Any]] | None = None) -> None:
     """The export endpoint names annotators by id only; the server's user list gives their emails.
 
