@@ -70,6 +70,23 @@ class PullResult:
     # the work was shared, for benchmarks; the snapshot is the same either way.
     worker_tasks: int = 0
 
+    @classmethod
+    def of_stream(
+        cls, folder: Path, streamed: StreamedTables, changed: bool, meta: dict[str, Any]
+    ) -> PullResult:
+        """What a pull that wrote `streamed`'s rows (`write_stream`) into `folder` reports."""
+        return cls(
+            folder=folder,
+            counts=streamed.counts,
+            annotators=len(streamed.annotators),
+            cancelled=streamed.cancelled,
+            ground_truth=streamed.ground_truth,
+            changed=changed,
+            meta=meta,
+            problems=streamed.problems,
+            worker_tasks=streamed.worker_tasks,
+        )
+
     def summary(self) -> dict[str, Any]:
         return {
             "folder": str(self.folder),
@@ -602,17 +619,7 @@ def pull(
             writer.discard()
             raise
         changed = writer.commit(meta)
-        result = PullResult(
-            folder=folder,
-            counts=streamed.counts,
-            annotators=len(streamed.annotators),
-            cancelled=streamed.cancelled,
-            ground_truth=streamed.ground_truth,
-            changed=changed,
-            meta=meta,
-            problems=streamed.problems,
-            worker_tasks=streamed.worker_tasks,
-        )
+        result = PullResult.of_stream(folder, streamed, changed, meta)
         if server_summary is not None:
             pull_state.save_state(
                 record,
@@ -654,17 +661,7 @@ def _pull_file(source: Path, folder: Path, mapper: Mapper, meta: dict[str, Any])
             streamed = write_stream(chunks(handle), mapper, writer)
         except DataError as exc:
             raise DataError(f"{source}: {exc}") from exc
-    changed = writer.commit(meta)
-    return PullResult(
-        folder=folder,
-        counts=streamed.counts,
-        annotators=len(streamed.annotators),
-        cancelled=streamed.cancelled,
-        ground_truth=streamed.ground_truth,
-        changed=changed,
-        meta=meta,
-        problems=streamed.problems,
-    )
+    return PullResult.of_stream(folder, streamed, writer.commit(meta), meta)
 
 
 def _pulled_meta(
