@@ -374,13 +374,13 @@ class _Run:
         self.last: Any = None
         self.empty = True
 
-    def append(self, batch: list[tuple[Any, int, bytes]]) -> None:
-        block = b"".join(line for _, _, line in batch)
+    def append(self, batch: list[tuple[Any, bytes]]) -> None:
+        block = b"".join(line for _, line in batch)
         if self.digest is not None:
             self.digest.update(block)
         self.handle.write(block)
         for start in range(0, len(batch), _KEY_BATCH):
-            pickle.dump([key for key, _, _ in batch[start : start + _KEY_BATCH]], self.keys, 5)
+            pickle.dump([key for key, _ in batch[start : start + _KEY_BATCH]], self.keys, 5)
         self.last = batch[-1][0]
         self.empty = False
 
@@ -409,7 +409,7 @@ class _SortedTable:
         self.spill = staging / ".runs"
         self.spill.mkdir(exist_ok=True)
         self.run_rows = run_rows
-        self.buffer: list[tuple[Any, int, bytes]] = []
+        self.buffer: list[tuple[Any, bytes]] = []
         self.seen = 0
         # The first run is the table file itself: it stays the table when the rows come in order.
         self.runs = [_Run(self.path, self.spill / f"{table}-0.keys", hashlib.sha256())]
@@ -425,7 +425,7 @@ class _SortedTable:
     def add_line(self, key: Any, line: bytes) -> None:
         if self.grouped and not (isinstance(key, tuple) and key and isinstance(key[0], str)):
             raise ValueError(f"{self.table}: a row's sort key must start with its {GROUP_KEY}")
-        self.buffer.append((key, self.seen, line))
+        self.buffer.append((key, line))
         self.seen += 1
         if len(self.buffer) >= self.run_rows:
             self._flush()
@@ -433,7 +433,7 @@ class _SortedTable:
     def _flush(self) -> None:
         if not self.buffer:
             return
-        self.buffer.sort(key=_key_and_arrival)
+        self.buffer.sort(key=_first)  # stable: rows with equal keys stay in the order they came
         run = self.runs[-1]
         if not run.empty and self.buffer[0][0] < run.last:
             # These rows sort before some already written: a run of their own, merged at the end.
@@ -465,10 +465,6 @@ class _SortedTable:
     def close(self) -> None:
         for run in self.runs:
             run.close()
-
-
-def _key_and_arrival(item: tuple[Any, int, bytes]) -> tuple[Any, int]:
-    return item[0], item[1]
 
 
 def _first(item: tuple[Any, bytes]) -> Any:
