@@ -69,14 +69,12 @@ class _Plan:
         "speaker",
         "stance_controls",
         "target_ids",
-        "taxonomy",
         "topic_ids",
         "topic_order",
         "values",
     )
 
     def __init__(self, taxonomy: Taxonomy) -> None:
-        self.taxonomy = taxonomy
         self.stance_controls = {f"{STANCE_PREFIX}{target}": target for target in taxonomy.target_ids}
         self.target_ids, self.values, self.topic_ids = taxonomy.id_sets
         self.evidence = taxonomy.evidence.enabled
