@@ -30,9 +30,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from corpuskit.studio import pull
+
 if TYPE_CHECKING:
     from corpuskit.studio import loop
-    from corpuskit.studio.pull import UserEmails
     from corpuskit.taxonomy.model import Taxonomy
 
 # Batches the worker holds at once (the one it converts and those waiting in its pipe); pull's
@@ -264,8 +265,6 @@ def main() -> None:
 
     import orjson
 
-    from corpuskit.studio import pull
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the pull, which closes the pipes
     gc.disable()  # as in pull (`_collector_paused`): millions of small objects, no cycles
     # Frames go to the pipe the pull reads; anything else a library prints goes to stderr.
@@ -276,8 +275,7 @@ def main() -> None:
     except (EOFError, OSError):
         return
     mapper = pull.taxonomy_mapper(setup.taxonomy)
-    _ListedEmails = _listed_emails_class()
-    emails = None if setup.users is None else _ListedEmails(None, setup.users)  # type: ignore[arg-type]
+    emails = None if setup.users is None else _ListedEmails(setup.users)
     marks = None if setup.info is None else pull.PrelabelMarks(setup.info, setup.history)
     while True:
         try:
@@ -303,16 +301,14 @@ class _UnlistedAnnotator(Exception):
     pass
 
 
-def _listed_emails_class() -> type[UserEmails]:
-    from corpuskit.studio.pull import UserEmails
+class _ListedEmails(pull.UserEmails):
+    """The user list given, and nothing else: the server is pull's process's to ask."""
 
-    class ListedEmails(UserEmails):
-        """The user list given, and nothing else: the server is pull's process's to ask."""
+    def __init__(self, users: list[dict[str, Any]]) -> None:
+        super().__init__(None, users)  # type: ignore[arg-type]  # never asks a server
 
-        def read_again(self) -> dict[Any, Any]:
-            raise _UnlistedAnnotator("an annotator is not in the user list: it must be read again")
-
-    return ListedEmails
+    def read_again(self) -> dict[Any, Any]:
+        raise _UnlistedAnnotator("an annotator is not in the user list: it must be read again")
 
 
 if __name__ == "__main__":
