@@ -551,91 +551,87 @@ def pull(
             "taxonomy_version": taxonomy.version,
         }
         return _pull_file(source, folder, mapper, meta)
-    else:
-        conn = Connection(url.rstrip("/"), token) if url and token else connection(settings)
-        with StudioClient(conn) as client:
-            studio = Gateway(client)
-            if project is None:
-                project = int(studio.projects.require(project_title(settings, taxonomy))["id"])
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                # Taken before the export begins (a change during the export shows at the next
-                # pull), while the project's settings are read.
-                summary_of = pool.submit(pull_state.project_summary, studio, project)
-                info = studio.projects.get(project, fields=loop.FIELDS)  # no counts computed
-                project_id = int(info["id"])
-                design = OverlapDesign.from_settings(settings).to_json()
-                record = pull_state.state_path(settings.root, conn.url, project_id)
-                history = loop.history(settings.root, studio.url, info)
-                # The snapshot's `loop` section and each annotation's `prelabels` follow the
-                # project's queue settings and their recorded history: a change there is a change
-                # of the snapshot.
-                in_force = {key: info.get(key) for key in sorted(loop.STATE_FIELDS)}
-                inputs = pull_state.inputs_digest(
-                    taxonomy, {**design, "loop": repr((in_force, info.get("description"), history))}
-                )
-                server_summary, users = summary_of.result()
-            same = _same_as_last(record, conn.url, project_id, folder, inputs, server_summary)
-            if same is not None:
-                return same
-            pull_state.forget_state(record)  # the folder is about to change
-            started = _now()
-            emails = UserEmails(client, users)
-            attempts: list[SnapshotWriter] = []
-            # Started now, the worker gets ready while the server builds the export.
-            tasks = None if server_summary is None else server_summary.get("tasks")
-            worker = (
-                ConvertWorker(Setup(taxonomy, users, info, history))
-                if worth_starting(tasks if isinstance(tasks, int) else None)
-                else None
+
+    conn = Connection(url.rstrip("/"), token) if url and token else connection(settings)
+    with StudioClient(conn) as client:
+        studio = Gateway(client)
+        if project is None:
+            project = int(studio.projects.require(project_title(settings, taxonomy))["id"])
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Taken before the export begins (a change during the export shows at the next
+            # pull), while the project's settings are read.
+            summary_of = pool.submit(pull_state.project_summary, studio, project)
+            info = studio.projects.get(project, fields=loop.FIELDS)  # no counts computed
+            project_id = int(info["id"])
+            design = OverlapDesign.from_settings(settings).to_json()
+            record = pull_state.state_path(settings.root, conn.url, project_id)
+            history = loop.history(settings.root, studio.url, info)
+            # The snapshot's `loop` section and each annotation's `prelabels` follow the
+            # project's queue settings and their recorded history: a change there is a change
+            # of the snapshot.
+            in_force = {key: info.get(key) for key in sorted(loop.STATE_FIELDS)}
+            inputs = pull_state.inputs_digest(
+                taxonomy, {**design, "loop": repr((in_force, info.get("description"), history))}
             )
+            server_summary, users = summary_of.result()
+        same = _same_as_last(record, conn.url, project_id, folder, inputs, server_summary)
+        if same is not None:
+            return same
+        pull_state.forget_state(record)  # the folder is about to change
+        started = _now()
+        emails = UserEmails(client, users)
+        attempts: list[SnapshotWriter] = []
+        # Started now, the worker gets ready while the server builds the export.
+        tasks = None if server_summary is None else server_summary.get("tasks")
+        worker = (
+            ConvertWorker(Setup(taxonomy, users, info, history))
+            if worth_starting(tasks if isinstance(tasks, int) else None)
+            else None
+        )
 
-            def consume(chunks: Iterator[bytes]) -> tuple[PrelabelMarks, StreamedTables]:
-                # A retried download starts again from the first byte, into a new staging folder.
-                while attempts:
-                    attempts.pop().discard()
-                attempts.append(SnapshotWriter(folder))
-                marks = PrelabelMarks(info, history)
-                streamed = write_stream(
-                    chunks, mapper, attempts[-1], emails=emails, marks=marks, worker=worker
-                )
-                return marks, streamed
+        def consume(chunks: Iterator[bytes]) -> tuple[PrelabelMarks, StreamedTables]:
+            # A retried download starts again from the first byte, into a new staging folder.
+            while attempts:
+                attempts.pop().discard()
+            attempts.append(SnapshotWriter(folder))
+            marks = PrelabelMarks(info, history)
+            streamed = write_stream(chunks, mapper, attempts[-1], emails=emails, marks=marks, worker=worker)
+            return marks, streamed
 
-            try:
-                try:
-                    marks, streamed = studio.exports.read(project_id, consume, method)
-                except DataError as exc:
-                    raise StudioError(
-                        f"project {project_id}: the export is truncated or not valid JSON"
-                    ) from exc
-                writer = attempts.pop()
-            finally:
-                if worker is not None:
-                    worker.close()
-                while attempts:
-                    attempts.pop().discard()
         try:
-            meta = _pulled_meta(project_id, info, conn.url, started, taxonomy, design, marks)
-        except BaseException:
-            writer.discard()
-            raise
-        changed = writer.commit(meta)
-        result = PullResult.of_stream(folder, streamed, changed, meta)
-        if server_summary is not None:
-            pull_state.save_state(
-                record,
-                pull_state.PullState(
-                    server=conn.url,
-                    project_id=project_id,
-                    folder=str(folder.resolve()),
-                    files=dict(read_meta(folder)["files"]),
-                    inputs=inputs,
-                    summary=server_summary,
-                    annotators=result.annotators,
-                    cancelled=result.cancelled,
-                    ground_truth=result.ground_truth,
-                ),
-            )
-        return result
+            try:
+                marks, streamed = studio.exports.read(project_id, consume, method)
+            except DataError as exc:
+                raise StudioError(f"project {project_id}: the export is truncated or not valid JSON") from exc
+            writer = attempts.pop()
+        finally:
+            if worker is not None:
+                worker.close()
+            while attempts:
+                attempts.pop().discard()
+    try:
+        meta = _pulled_meta(project_id, info, conn.url, started, taxonomy, design, marks)
+    except BaseException:
+        writer.discard()
+        raise
+    changed = writer.commit(meta)
+    result = PullResult.of_stream(folder, streamed, changed, meta)
+    if server_summary is not None:
+        pull_state.save_state(
+            record,
+            pull_state.PullState(
+                server=conn.url,
+                project_id=project_id,
+                folder=str(folder.resolve()),
+                files=dict(read_meta(folder)["files"]),
+                inputs=inputs,
+                summary=server_summary,
+                annotators=result.annotators,
+                cancelled=result.cancelled,
+                ground_truth=result.ground_truth,
+            ),
+        )
+    return result
 
 
 def _pull_file(source: Path, folder: Path, mapper: Mapper, meta: dict[str, Any]) -> PullResult:
